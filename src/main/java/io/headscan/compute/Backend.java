@@ -1,0 +1,49 @@
+package io.headscan.compute;
+
+import io.headscan.model.Matrix;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The small set of dense linear algebra that the science needs, on {@link MemorySegment}s so that
+ * mapped weights go to native code without copies.
+ *
+ * <p>All matrices are row-major (CBLAS {@code CblasRowMajor} convention): op(A) is m×k, op(B) is k×n,
+ * C is m×n, {@code C = alpha·op(A)·op(B) + beta·C}. Offsets and leading dimensions are in floats.
+ * Implementations validate every argument (naming it) before touching memory.
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name: "openblas", "java", "cublas". */
+    String name();
+
+    /** One line: library, version, path, core type, threads. */
+    String describe();
+
+    /** Threads this backend uses for one call. */
+    int threads();
+
+    void setThreads(int threads);
+
+    /** Single-precision GEMM on raw segments (float offsets, leading dimensions in floats). */
+    void sgemm(Transpose transA, Transpose transB, int m, int n, int k,
+               float alpha, MemorySegment a, long aOffset, int lda,
+               MemorySegment b, long bOffset, int ldb,
+               float beta, MemorySegment c, long cOffset, int ldc);
+
+    /** {@code C = alpha·op(A)·op(B) + beta·C} on matrix views; sizes are taken from the views. */
+    default void gemm(float alpha, Matrix a, Transpose ta, Matrix b, Transpose tb, float beta, Matrix c) {
+        int m = ta.on() ? a.cols() : a.rows();
+        int k = ta.on() ? a.rows() : a.cols();
+        int kb = tb.on() ? b.cols() : b.rows();
+        int n = tb.on() ? b.rows() : b.cols();
+        if (k != kb) throw new IllegalArgumentException("inner dimensions differ: op(A) is " + m + "x" + k + ", op(B) is " + kb + "x" + n);
+        if (c.rows() != m || c.cols() != n) {
+            throw new IllegalArgumentException("C is " + c.rows() + "x" + c.cols() + ", expected " + m + "x" + n);
+        }
+        sgemm(ta, tb, m, n, k, alpha, a.segment(), a.offset(), a.ld(), b.segment(), b.offset(), b.ld(),
+                beta, c.segment(), c.offset(), c.ld());
+    }
+
+    @Override
+    void close();
+}

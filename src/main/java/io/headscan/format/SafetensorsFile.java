@@ -1,0 +1,189 @@
+package io.headscan.format;
+
+import static io.headscan.format.SafetensorsException.Kind.*;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A safetensors file mapped read-only into memory.
+ *
+ * <p>The header is read and fully validated with plain channel reads before anything is mapped
+ * (rule 9 catches a file truncated at rest before any mapped access). The whole file is then mapped
+ * once into a shared {@link Arena}: shared because worker threads read tensors concurrently, and
+ * one arena per file so that {@link #close()} unmaps it deterministically. Tensor segments are
+ * zero-copy slices of that mapping and die with it.
+ */
+public final class SafetensorsFile implements AutoCloseable {
+
+    /** Little-endian, unaligned: GPT-2's data section starts at byte 14291 (science-spec §6.9). */
+    public static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final Path path;
+    private final long fileSize;
+    private final long headerLength;
+    private final SafetensorsHeader header;
+    private final Arena arena;
+    private final MemorySegment mapping;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private SafetensorsFile(Path path, long fileSize, long headerLength, SafetensorsHeader header, Arena arena, MemorySegment mapping) {
+        this.path = path;
+        this.fileSize = fileSize;
+        this.headerLength = headerLength;
+        this.header = header;
+        this.arena = arena;
+        this.mapping = mapping;
+    }
+
+    /** Opens, validates and maps a safetensors file. */
+    public static SafetensorsFile open(Path path) {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = ch.size();
+            long n = readHeaderLength(ch, size, path);
+            byte[] headerBytes = new byte[(int) n];
+            ByteBuffer buf = ByteBuffer.wrap(headerBytes);
+            while (buf.hasRemaining()) {
+                if (ch.read(buf, 8 + buf.position()) < 0) {
+                    throw new SafetensorsException(INVALID_HEADER_LENGTH, path, null, "file ended inside the header");
+                }
+            }
+            SafetensorsHeader header = SafetensorsHeader.parse(headerBytes, path);
+            long expected = 8 + n + header.dataLength();
+            if (expected != size) {
+                String detail = size > expected
+                        ? (size - expected) + " trailing bytes after the last tensor (file has " + size + " bytes, header describes " + expected + ")"
+                        : "file truncated: " + (expected - size) + " bytes missing (file has " + size + " bytes, header describes " + expected + ")";
+                throw new SafetensorsException(FILE_SIZE_MISMATCH, path, null, detail);
+            }
+            Arena arena = Arena.ofShared();
+            MemorySegment mapping;
+            try {
+                mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
+            return new SafetensorsFile(path, size, n, header, arena, mapping);
+        } catch (NoSuchFileException e) {
+            throw new SafetensorsException(IO, path, null, "no such file");
+        } catch (IOException e) {
+            throw new SafetensorsException(IO, path, null, e.toString(), e);
+        }
+    }
+
+    /** Rules 1–3, decided before any allocation. */
+    private static long readHeaderLength(FileChannel ch, long size, Path path) throws IOException {
+        if (size < 8) {
+            throw new SafetensorsException(HEADER_TOO_SMALL, path, null, "file has " + size + " bytes, fewer than the 8-byte length prefix");
+        }
+        ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        while (b.hasRemaining()) ch.read(b, b.position());
+        long n = b.flip().getLong();
+        if (Long.compareUnsigned(n, SafetensorsHeader.MAX_HEADER_LENGTH) > 0) {
+            throw new SafetensorsException(HEADER_TOO_LARGE, path, null,
+                    "header length " + Long.toUnsignedString(n) + " exceeds " + SafetensorsHeader.MAX_HEADER_LENGTH);
+        }
+        if (8 + n > size) {
+            throw new SafetensorsException(INVALID_HEADER_LENGTH, path, null,
+                    "header length " + n + " runs past the end of the " + size + "-byte file");
+        }
+        return n;
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public long fileSize() {
+        return fileSize;
+    }
+
+    /** Length N of the JSON header. */
+    public long headerLength() {
+        return headerLength;
+    }
+
+    /** Absolute file offset of the data section (8 + N). */
+    public long dataStart() {
+        return 8 + headerLength;
+    }
+
+    public Map<String, String> metadata() {
+        return header.metadata();
+    }
+
+    /** Tensors in file order (sorted by offset). */
+    public List<TensorInfo> tensors() {
+        return header.tensors();
+    }
+
+    public boolean has(String name) {
+        return header.byName().containsKey(name);
+    }
+
+    public TensorInfo info(String name) {
+        TensorInfo t = header.byName().get(name);
+        if (t == null) throw new SafetensorsException(TENSOR_NOT_FOUND, path, name, "no such tensor in the file");
+        return t;
+    }
+
+    /** The tensor's bytes as a zero-copy, read-only slice of the mapping. */
+    public MemorySegment segment(String name) {
+        return segment(info(name));
+    }
+
+    public MemorySegment segment(TensorInfo t) {
+        ensureOpen();
+        return mapping.asSlice(dataStart() + t.begin(), t.byteSize());
+    }
+
+    /** The whole mapped file (for hashing and statistics). */
+    public MemorySegment mapping() {
+        ensureOpen();
+        return mapping;
+    }
+
+    public boolean isOpen() {
+        return !closed.get();
+    }
+
+    private void ensureOpen() {
+        if (closed.get()) throw new SafetensorsException(CLOSED, path, null, "the model was closed; its tensors can no longer be read");
+    }
+
+    /** Unmaps the file; idempotent. Segments obtained earlier become inaccessible. */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) arena.close();
+    }
+
+    /**
+     * Translates the errors that mapped memory raises into named ones: use after close
+     * ({@link IllegalStateException} from a closed scope) and a file truncated while mapped
+     * (the JVM's {@link InternalError} for a fault in an unsafe memory access).
+     * Returns null when the throwable is not one of those.
+     */
+    public static SafetensorsException translate(Throwable t, Path path) {
+        if (t instanceof SafetensorsException se) return se;
+        if (t instanceof IllegalStateException ise && String.valueOf(ise.getMessage()).contains("closed")) {
+            return new SafetensorsException(CLOSED, path, null, "the model was closed; its tensors can no longer be read", ise);
+        }
+        if (t instanceof InternalError ie && String.valueOf(ie.getMessage()).contains("fault")) {
+            return new SafetensorsException(CHANGED_WHILE_MAPPED, path, null, "the file was modified or truncated while mapped", ie);
+        }
+        return null;
+    }
+}
