@@ -1,0 +1,56 @@
+package io.headscan.cli;
+
+import io.headscan.compute.BackendException;
+import io.headscan.compute.JavaBackend;
+import io.headscan.compute.openblas.OpenBlasBackend;
+import io.headscan.compute.openblas.OpenBlasLibrary;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "backends", mixinStandardHelpOptions = true,
+        description = "List the compute backends, whether each works here, and its library, version, core type and threads.")
+final class BackendsCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--openblas", paramLabel = "PATH", description = "Check this OpenBLAS library instead of the bundled one.")
+    Path openblas;
+
+    @Option(names = "--threads", defaultValue = "0", description = "Thread count to set before reporting (default: all cores).")
+    int threads;
+
+    @Override
+    public Integer call() {
+        var out = spec.commandLine().getOut();
+        out.println("openblas  " + openblasLine());
+        try (JavaBackend j = new JavaBackend(threads)) {
+            out.println("java      works: " + j.describe());
+        }
+        out.println("cublas    not available: this build has no cuBLAS backend yet");
+        String core = System.getenv("OPENBLAS_CORETYPE");
+        out.println("env       OPENBLAS_CORETYPE=" + (core == null ? "(unset)" : core)
+                + ", OPENBLAS_NUM_THREADS=" + Optional.ofNullable(System.getenv("OPENBLAS_NUM_THREADS")).orElse("(unset)")
+                + ", cores=" + Runtime.getRuntime().availableProcessors());
+        out.flush();
+        return 0;
+    }
+
+    private String openblasLine() {
+        try {
+            OpenBlasBackend b = OpenBlasBackend.open(Optional.ofNullable(openblas), threads);
+            OpenBlasLibrary.Loaded l = b.library();
+            return "works: OpenBLAS " + l.version() + ", core " + l.coreName() + ", " + b.threads() + " threads (" + b.parallelModel() + ")"
+                    + "\n          library " + l.path() + " [" + l.origin() + "]"
+                    + "\n          config  " + l.config()
+                    + "\n          sgemm_batch_strided " + (l.batchStrided() ? "available" : "not exported");
+        } catch (BackendException | LinkageError e) {
+            return "not available: " + e.getMessage();
+        }
+    }
+}
