@@ -64,7 +64,7 @@ public final class JavaBackend extends AbstractBackend {
                 }
             }
             final int jStart = j0;
-            if (threads == 1 || (long) m * cols * k < 32_768) {
+            if (threads == 1 || (long) m * cols * k < 32_768 || !shared(a, b, c)) {
                 float[] row = new float[k];
                 for (int i = 0; i < m; i++) {
                     computeRow(i, row, k, cols, transA, a, aOffset, lda, packedB, alpha, beta, c, cOffset, ldc, jStart);
@@ -74,6 +74,17 @@ public final class JavaBackend extends AbstractBackend {
                         a, aOffset, lda, packedB, alpha, beta, c, cOffset, ldc, jStart))).join();
             }
         }
+    }
+
+    /** A thread that never runs: a segment it may access is not confined to the caller. */
+    private static final Thread OTHER = Thread.ofPlatform().unstarted(() -> {});
+
+    /** Confined segments can only be used from the calling thread: then the work is not split. */
+    private static boolean shared(MemorySegment... segments) {
+        for (MemorySegment s : segments) {
+            if (!s.isAccessibleBy(OTHER)) return false;
+        }
+        return true;
     }
 
     /** Row i of C for the packed block of columns: packs row i of op(A), then one dot product per column. */

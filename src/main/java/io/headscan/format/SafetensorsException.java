@@ -24,7 +24,6 @@ public final class SafetensorsException extends RuntimeException {
         UNKNOWN_FIELD("unknown field"),
         INVALID_METADATA("invalid metadata"),
         DUPLICATE_KEY("duplicate key"),
-        RESERVED_NAME("reserved name"),
         MISALIGNED_TENSOR("tensors not contiguous"),
         SIZE_MISMATCH("tensor size mismatch"),
         FILE_SIZE_MISMATCH("file size mismatch"),
