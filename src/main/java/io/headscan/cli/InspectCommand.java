@@ -101,7 +101,7 @@ final class InspectCommand implements Callable<Integer> {
                 if (json) {
                     out.println(mapper.writeValueAsString(root));
                 } else {
-                    printText(out, root, tensor == null || stats);
+                    printText(out, root, true);
                 }
                 out.flush();
                 return code;

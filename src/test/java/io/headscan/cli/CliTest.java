@@ -1,0 +1,209 @@
+package io.headscan.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headscan.format.DType;
+import io.headscan.format.SafetensorsWriter;
+import io.headscan.model.KnownCheckpoint;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class CliTest {
+
+    @TempDir
+    static Path shared;
+    static Path model;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void synth() {
+        model = shared.resolve("m");
+        CliRun r = CliRun.of("synth", "--out", model.toString(), "--layers", "3", "--heads", "2", "--d-model", "32",
+                "--vocab", "200", "--n-ctx", "16", "--plant", "2.1");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("planted 2.1"), r.out());
+    }
+
+    @Test
+    void inspectJsonDescribesTheModelAndTensors() throws IOException {
+        CliRun r = CliRun.of("inspect", model.toString(), "--stats", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertEquals(3, j.get("model").get("layers").asInt());
+        assertEquals(2, j.get("model").get("heads").asInt());
+        assertEquals("config.json n_head", j.get("model").get("heads_source").asText());
+        assertEquals(2 + 13 * 3 + 2, j.get("tensors").size());
+        JsonNode wte = j.get("tensors").get(0);
+        assertEquals("wte.weight", wte.get("name").asText());
+        assertEquals(200 * 32 * 4, wte.get("bytes").asLong());
+        assertEquals(0, wte.get("stats").get("nan").asLong());
+        assertTrue(wte.get("stats").get("std").asDouble() > 0.05);
+    }
+
+    @Test
+    void inspectHeadShowsStridedViews() {
+        CliRun r = CliRun.of("inspect", model.toString(), "--head", "2.1");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("W_Q [32,16]"), r.out());
+        assertTrue(r.out().contains("ld 96"), r.out());
+        assertTrue(r.out().contains("view of h.2.attn.c_attn.weight"), r.out());
+    }
+
+    @Test
+    void unknownHeadIsOneLineExitOne() {
+        CliRun r = CliRun.of("inspect", model.toString(), "--head", "3.0");
+        assertEquals(1, r.code());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("unknown head 3.0"), r.err());
+    }
+
+    @Test
+    void unknownTensorIsNamed() {
+        CliRun r = CliRun.of("inspect", model.toString(), "--tensor", "nope");
+        assertEquals(1, r.code());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("tensor not found (tensor 'nope')"), r.err());
+    }
+
+    @Test
+    void inspectOneTensorHasStatistics() {
+        CliRun r = CliRun.of("inspect", model.toString(), "--tensor", "ln_f.weight");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("ln_f.weight"), r.out());
+        assertTrue(r.out().contains("std"), r.out());
+    }
+
+    static List<Map.Entry<String, String>> malformed() {
+        return List.of(
+                Map.entry("", "header too small"),
+                Map.entry("{\"a\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "unknown dtype (tensor 'a')"),
+                Map.entry("{} x", "invalid JSON header"),
+                Map.entry("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", "invalid shape (tensor 'a')"),
+                Map.entry("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", "tensors not contiguous (tensor 'a')"),
+                Map.entry("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", "tensor size mismatch (tensor 'a')"));
+    }
+
+    @ParameterizedTest
+    @MethodSource("malformed")
+    void malformedFilesGiveNamedOneLineErrorsAndExitOne(Map.Entry<String, String> c) throws IOException {
+        Path p = dir.resolve("bad.safetensors");
+        byte[] h = c.getKey().getBytes(StandardCharsets.UTF_8);
+        if (h.length == 0) {
+            Files.write(p, new byte[3]);
+        } else {
+            ByteBuffer b = ByteBuffer.allocate(8 + h.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+            b.putLong(h.length).put(h);
+            Files.write(p, b.array());
+        }
+        CliRun r = CliRun.of("inspect", p.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.oneLineError(), "one line, no stack trace: " + r.err());
+        assertTrue(r.err().contains(p.toString()), r.err());
+        assertTrue(r.err().contains(c.getValue()), r.err());
+        CliRun debug = CliRun.of("inspect", p.toString(), "--debug");
+        assertEquals(1, debug.code());
+        assertTrue(debug.err().contains("\tat io.headscan"), "--debug prints the stack trace");
+    }
+
+    @Test
+    void missingFileIsNamed() {
+        CliRun r = CliRun.of("inspect", dir.resolve("none.safetensors").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("no such file"), r.err());
+    }
+
+    @Test
+    void notAGpt2FileIsStillInspectable() throws IOException {
+        Path p = dir.resolve("plain.safetensors");
+        new SafetensorsWriter().addF32("x", new long[] {2}, new float[] {1, 2}).write(p);
+        CliRun r = CliRun.of("inspect", p.toString(), "--stats");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("not a GPT-2 checkpoint"), r.out());
+        CliRun h = CliRun.of("inspect", p.toString(), "--head", "0.0");
+        assertEquals(1, h.code());
+        assertTrue(h.oneLineError(), h.err());
+    }
+
+    @Test
+    void verifyReportsUnknownIdentityAndDigest() throws Exception {
+        CliRun r = CliRun.of("inspect", model.toString(), "--verify", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode v = new ObjectMapper().readTree(r.out()).get("verify");
+        assertEquals("unknown", v.get("status").asText());
+        byte[] bytes = Files.readAllBytes(model.resolve("model.safetensors"));
+        String expected = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
+        assertEquals(expected, v.get("sha256").asText());
+    }
+
+    /** A file with gpt2's exact size but other bytes must fail verification (sparse file: cheap on disk). */
+    @Test
+    void verifyRejectsAFileThatOnlyHasGpt2sSize() throws IOException {
+        Path p = dir.resolve("fake.safetensors");
+        SafetensorsWriter w = new SafetensorsWriter();
+        long header = w.headerBytes().length; // placeholder, recomputed below
+        long n = KnownCheckpoint.GPT2.bytes() - 8 - 128;
+        String json = "{\"blob\":{\"dtype\":\"U8\",\"shape\":[" + n + "],\"data_offsets\":[0," + n + "]}}";
+        byte[] h = String.format("%-128s", json).getBytes(StandardCharsets.US_ASCII);
+        assertEquals(128, h.length, "header " + header);
+        try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+            ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(128);
+            f.write(b.array());
+            f.write(h);
+            f.setLength(KnownCheckpoint.GPT2.bytes());
+        }
+        CliRun r = CliRun.of("inspect", p.toString(), "--verify");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("verification failed"), r.err());
+        assertTrue(r.out().contains("mismatch"), r.out());
+    }
+
+    @Test
+    void backendsReportsOpenBlasWorking() {
+        CliRun r = CliRun.of("backends");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("works: OpenBLAS 0.3.31, core "), r.out());
+        assertTrue(r.out().contains("java      works"), r.out());
+    }
+
+    @Test
+    void backendsNamesABrokenLibrary() throws IOException {
+        // Only meaningful before any OpenBLAS is loaded in this JVM; otherwise the already-loaded one is reported.
+        Path bogus = dir.resolve("libnotblas.so");
+        Files.write(bogus, new byte[] {1, 2, 3});
+        CliRun r = CliRun.of("backends", "--openblas", bogus.toString());
+        assertEquals(0, r.code());
+        assertTrue(r.out().contains("not available") && r.out().contains(bogus.toString()), r.out());
+    }
+
+    @Test
+    void badSynthDimensionsAreOneLine() {
+        CliRun r = CliRun.of("synth", "--out", dir.toString(), "--d-model", "30", "--heads", "4");
+        assertEquals(1, r.code());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("not divisible"), r.err());
+    }
+
+    @Test
+    void unknownFlagIsAUsageError() {
+        CliRun r = CliRun.of("inspect", model.toString(), "--nope");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("Unknown option"), r.err());
+    }
+}
