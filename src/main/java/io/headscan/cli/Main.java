@@ -17,13 +17,15 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "headscan", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Memory-mapped GPT-2 weights and bilinear attention scores for every head.",
-        subcommands = {SynthCommand.class, InspectCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {ScoreCommand.class, EmbedCommand.class, FullVocabCommand.class, OvCommand.class, SynthCommand.class,
+                InspectCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
 
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces on errors.")
     static boolean debug;
 
     public static void main(String[] args) {
+        System.setProperty("java.awt.headless", "true");
         System.exit(run(args));
     }
 

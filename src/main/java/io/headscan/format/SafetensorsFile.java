@@ -156,6 +156,22 @@ public final class SafetensorsFile implements AutoCloseable {
         return mapping;
     }
 
+    /** CRC32C of the data section, 8 lower-case hex digits. */
+    public String dataCrc32c() {
+        ensureOpen();
+        return crc32c(mapping.asSlice(dataStart()));
+    }
+
+    /** CRC32C of a segment's bytes, 8 lower-case hex digits. */
+    public static String crc32c(MemorySegment bytes) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        long size = bytes.byteSize();
+        for (long off = 0; off < size; off += 1L << 24) {
+            crc.update(bytes.asSlice(off, Math.min(1L << 24, size - off)).asByteBuffer());
+        }
+        return String.format("%08x", crc.getValue());
+    }
+
     public boolean isOpen() {
         return !closed.get();
     }

@@ -44,9 +44,23 @@ public final class SafetensorsWriter {
     private final List<Entry> entries = new ArrayList<>();
     private final Map<String, Boolean> names = new LinkedHashMap<>();
     private int parallelism = Runtime.getRuntime().availableProcessors();
+    private String checksumKey;
+
+    /** Placeholder of the checksum's width; patched in place once the data is written. */
+    private static final String CHECKSUM_PLACEHOLDER = "00000000";
 
     public SafetensorsWriter metadata(String key, String value) {
         metadata.put(key, value);
+        return this;
+    }
+
+    /**
+     * Records the CRC32C of the data section (8 hex digits) as metadata {@code key}, so a reader can
+     * detect corrupted data, not only a broken layout (see {@link SafetensorsFile#dataCrc32c()}).
+     */
+    public SafetensorsWriter dataChecksum(String key) {
+        this.checksumKey = key;
+        metadata.put(key, CHECKSUM_PLACEHOLDER);
         return this;
     }
 
@@ -116,6 +130,26 @@ public final class SafetensorsWriter {
         return 8 + headerBytes().length + data;
     }
 
+    private void patchChecksum(MemorySegment out, byte[] header, long dataStart) {
+        String crc = SafetensorsFile.crc32c(out.asSlice(dataStart));
+        byte[] needle = ("\"" + checksumKey + "\":\"" + CHECKSUM_PLACEHOLDER + "\"").getBytes(StandardCharsets.UTF_8);
+        int at = indexOf(header, needle);
+        if (at < 0) throw new IllegalStateException("checksum placeholder not found in header");
+        byte[] value = crc.getBytes(StandardCharsets.US_ASCII);
+        MemorySegment.copy(value, 0, out, ValueLayout.JAVA_BYTE, 8 + at + needle.length - 1 - value.length, value.length);
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) continue outer;
+            }
+            return i;
+        }
+        return -1;
+    }
+
     /** Writes the file atomically (temp file in the same folder + rename). */
     public void write(Path target) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
@@ -154,6 +188,7 @@ public final class SafetensorsWriter {
                 } finally {
                     pool.shutdown();
                 }
+                if (checksumKey != null) patchChecksum(out, header, dataStart);
                 out.force();
             }
             try {

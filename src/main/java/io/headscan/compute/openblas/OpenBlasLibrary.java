@@ -33,7 +33,6 @@ public final class OpenBlasLibrary {
 
     public static final String BUNDLED_VERSION = "0.3.31-1.5.13";
     public static final String ENV_PATH = "HEADSCAN_OPENBLAS";
-    public static final String ENV_CACHE = "HEADSCAN_CACHE";
     private static final String RESOURCE_DIR = "org/bytedeco/openblas/linux-x86_64/";
     /** Load order: dependencies first (libopenblas has RUNPATH $ORIGIN, but loading them explicitly is robust). */
     private static final List<String> BUNDLED_FILES = List.of("libquadmath.so.0", "libgfortran.so.5", "libgcc_s.so.1", "libopenblas.so.0");
@@ -126,13 +125,9 @@ public final class OpenBlasLibrary {
         }
     }
 
-    /** The per-user folder natives are unpacked into. */
+    /** The per-user folder natives are unpacked into (see {@link io.headscan.CacheFolder}). */
     public static Path cacheRoot() {
-        String env = System.getenv(ENV_CACHE);
-        if (env != null && !env.isBlank()) return Path.of(env);
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return base.resolve("headscan");
+        return io.headscan.CacheFolder.root();
     }
 
     /** Unpacks the bundled natives once, atomically (temp folder + rename), and returns the folder. */

@@ -1,0 +1,190 @@
+package io.headscan.circuits;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+/**
+ * Bags of token ids for the Prediction-Attention score (science-spec §3): random, from a file, or from
+ * a corpus. A bag is a list of token ids; every query in a bag sees every key of the bag.
+ */
+public final class Bags {
+
+    private Bags() {}
+
+    /** Where bags came from, for reports. */
+    public record Source(String kind, String detail, int count, int size, Long seed, boolean withReplacement) {}
+
+    /**
+     * {@code count} bags of {@code size} ids drawn uniformly from [0, V) with one seeded generator,
+     * shared by all heads; without replacement inside a bag unless asked (the original drew with it).
+     */
+    public static List<int[]> random(int vocab, int size, int count, long seed, boolean withReplacement) {
+        if (size <= 0) throw new IllegalArgumentException("--bag-size must be positive, got " + size);
+        if (count <= 0) throw new IllegalArgumentException("--bag-count must be positive, got " + count);
+        if (!withReplacement && size > vocab) {
+            throw new IllegalArgumentException("--bag-size " + size + " is larger than the vocabulary (" + vocab + ") without replacement");
+        }
+        SplittableRandom rnd = new SplittableRandom(seed);
+        List<int[]> bags = new ArrayList<>(count);
+        for (int b = 0; b < count; b++) {
+            int[] bag = new int[size];
+            if (withReplacement) {
+                for (int i = 0; i < size; i++) bag[i] = rnd.nextInt(vocab);
+            } else {
+                // Floyd's algorithm: distinct ids without materialising the vocabulary
+                LinkedHashSet<Integer> chosen = new LinkedHashSet<>();
+                for (int j = vocab - size; j < vocab; j++) {
+                    int t = rnd.nextInt(j + 1);
+                    if (!chosen.add(t)) chosen.add(j);
+                }
+                int i = 0;
+                for (int t : chosen) bag[i++] = t;
+            }
+            bags.add(bag);
+        }
+        return bags;
+    }
+
+    /** A JSON array of arrays of token ids. */
+    public static List<int[]> fromFile(Path file, int vocab) throws IOException {
+        JsonNode root;
+        try {
+            ObjectMapper om = new ObjectMapper();
+            om.enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+            root = om.readTree(Files.readString(file));
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new IllegalArgumentException(file + ": bags file not found");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage());
+        }
+        if (root == null || !root.isArray()) throw new IllegalArgumentException(file + ": expected a JSON array of arrays of token ids");
+        List<int[]> bags = new ArrayList<>();
+        for (int b = 0; b < root.size(); b++) {
+            JsonNode bag = root.get(b);
+            if (!bag.isArray()) throw new IllegalArgumentException(file + ": bag " + b + " is not an array");
+            int[] ids = new int[bag.size()];
+            for (int i = 0; i < ids.length; i++) {
+                JsonNode x = bag.get(i);
+                if (!x.isIntegralNumber() || !x.canConvertToInt()) {
+                    throw new IllegalArgumentException(file + ": bag " + b + " entry " + i + " is not a token id: " + x);
+                }
+                ids[i] = x.intValue();
+            }
+            bags.add(ids);
+        }
+        try {
+            validate(bags, vocab);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage());
+        }
+        return bags;
+    }
+
+    /**
+     * One bag per document: the first {@code size} distinct GPT-2 BPE ids in order of first appearance
+     * (no BOS, no truncation); documents with fewer are skipped; the first {@code count} qualifying
+     * documents are used. PATH is a .txt file, a folder of .txt files (sorted by name), or .jsonl with a
+     * "text" field.
+     */
+    public static List<int[]> fromCorpus(Path path, int size, int count) throws IOException {
+        if (size <= 0) throw new IllegalArgumentException("--bag-size must be positive, got " + size);
+        if (!Files.exists(path)) throw new IllegalArgumentException(path + ": corpus not found");
+        if (!Files.isReadable(path)) throw new IllegalArgumentException(path + ": corpus is not readable");
+        List<int[]> bags = new ArrayList<>();
+        try (Stream<String> docs = documents(path)) {
+            var it = docs.iterator();
+            while (it.hasNext() && bags.size() < count) {
+                int[] bag = firstDistinct(Gpt2Tokenizer.encode(it.next()), size);
+                if (bag != null) bags.add(bag);
+            }
+        } catch (java.io.UncheckedIOException e) {
+            throw new IllegalArgumentException(path + ": cannot read corpus: " + e.getCause().getMessage());
+        }
+        if (bags.isEmpty()) {
+            throw new IllegalArgumentException(path + ": no document has " + size + " distinct tokens; lower --bag-size");
+        }
+        return bags;
+    }
+
+    static int[] firstDistinct(int[] ids, int size) {
+        LinkedHashSet<Integer> seen = new LinkedHashSet<>();
+        for (int id : ids) {
+            seen.add(id);
+            if (seen.size() == size) return seen.stream().mapToInt(Integer::intValue).toArray();
+        }
+        return null;
+    }
+
+    private static Stream<String> documents(Path path) throws IOException {
+        if (Files.isDirectory(path)) {
+            List<Path> files;
+            try (Stream<Path> s = Files.list(path)) {
+                files = s.filter(p -> p.toString().endsWith(".txt") || p.toString().endsWith(".jsonl")).sorted().toList();
+            }
+            if (files.isEmpty()) throw new IllegalArgumentException(path + ": folder holds no .txt or .jsonl files");
+            return files.stream().flatMap(p -> {
+                try {
+                    return documents(p);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        }
+        if (path.toString().endsWith(".jsonl")) {
+            BufferedReader r = Files.newBufferedReader(path, StandardCharsets.UTF_8);
+            ObjectMapper om = new ObjectMapper();
+            int[] line = {0};
+            return r.lines().onClose(() -> {
+                try {
+                    r.close();
+                } catch (IOException ignored) {
+                    // nothing to do on close
+                }
+            }).filter(s -> !s.isBlank()).map(s -> {
+                line[0]++;
+                try {
+                    JsonNode n = om.readTree(s);
+                    JsonNode t = n == null ? null : n.get("text");
+                    if (t == null || !t.isTextual()) throw new IllegalArgumentException(path + ": line " + line[0] + " has no \"text\" string");
+                    return t.asText();
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw new IllegalArgumentException(path + ": line " + line[0] + " is not JSON: " + e.getOriginalMessage());
+                }
+            });
+        }
+        return Stream.of(Files.readString(path, StandardCharsets.UTF_8));
+    }
+
+    /** Non-empty bags of equal size with ids in [0, V) and no repeated id inside a bag. */
+    public static void validate(List<int[]> bags, int vocab) {
+        if (bags.isEmpty()) throw new IllegalArgumentException("no bags given");
+        int size = bags.get(0).length;
+        for (int b = 0; b < bags.size(); b++) {
+            int[] bag = bags.get(b);
+            if (bag.length == 0) throw new IllegalArgumentException("bag " + b + " is empty");
+            if (bag.length != size) {
+                throw new IllegalArgumentException("bag " + b + " has " + bag.length + " tokens, bag 0 has " + size + " (all bags must have the same size)");
+            }
+            for (int id : bag) {
+                if (id < 0 || id >= vocab) throw new IllegalArgumentException("bag " + b + " holds token id " + id + ", outside the vocabulary [0, " + vocab + ")");
+            }
+            if (Arrays.stream(bag).distinct().count() != bag.length) {
+                // with replacement a bag may repeat ids: every copy is its own query and key (the original's behaviour)
+                continue;
+            }
+        }
+    }
+}

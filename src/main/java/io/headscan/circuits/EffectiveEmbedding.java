@@ -1,0 +1,133 @@
+package io.headscan.circuits;
+
+import io.headscan.Progress;
+import io.headscan.compute.Backend;
+import io.headscan.compute.Transpose;
+import io.headscan.model.Gpt2Layout;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.Matrix;
+import java.lang.foreign.Arena;
+import java.util.stream.IntStream;
+
+/**
+ * The effective embedding W_EE (science-spec §2), the key side of every score. All variants drop
+ * W_pos and every attention bias; layer-0 attention, when present, attends only to the token itself
+ * (identity pattern), all heads summed:
+ * <pre>
+ *   x_t = lnpre(E[t]);  a_t = cd((x_t * g1_0) @ Wv_0 @ Wo_0);  r_t = cd(E[t]) + a_t
+ *   mlp(r) = cd(gelu_new((lnpre(r) * g2_0 + b2_0) @ Wfc_0 + bfc_0) @ Wpr_0 + bpr_0)
+ *   hackathon: mlp(r_t)    full: r_t + mlp(r_t)    noattn: cd(E[t]) + mlp(cd(E[t]))
+ * </pre>
+ * Rows are computed in tiles: the matrix products go to the backend (Wv_0 is the strided V third of
+ * c_attn, used in place), the row-wise LayerNorm/GELU steps run in Java. Off-heap memory is bounded by
+ * the tile: about {@code tile × (3d + d_mlp) × 4} bytes.
+ */
+public final class EffectiveEmbedding {
+
+    public static final int DEFAULT_TILE = 256;
+
+    private final Gpt2Model model;
+    private final Backend backend;
+    private final Variant variant;
+    private final int d;
+    private final int dMlp;
+    private final float[] g1, g2, b2, bfc, bpr;
+
+    public EffectiveEmbedding(Gpt2Model model, Backend backend, Variant variant) {
+        this.model = model;
+        this.backend = backend;
+        this.variant = variant;
+        this.d = model.dims().dModel();
+        this.dMlp = model.dims().dMlp();
+        this.g1 = model.vector(Gpt2Layout.ln1Weight(0));
+        this.g2 = model.vector(Gpt2Layout.ln2Weight(0));
+        this.b2 = model.vector(Gpt2Layout.ln2Bias(0));
+        this.bfc = model.vector(Gpt2Layout.fcBias(0));
+        this.bpr = model.vector(Gpt2Layout.mlpProjBias(0));
+    }
+
+    public Variant variant() {
+        return variant;
+    }
+
+    /** Rows a of {@code out} [tokens.length, d] become W_EE[tokens[a]]. */
+    public void compute(int[] tokens, Matrix out, Progress progress) {
+        if (out.rows() != tokens.length || out.cols() != d) {
+            throw new IllegalArgumentException("output is " + out.rows() + "x" + out.cols() + ", expected " + tokens.length + "x" + d);
+        }
+        int tile = Math.min(DEFAULT_TILE, Math.max(1, tokens.length));
+        try (Arena arena = Arena.ofShared()) {
+            Matrix x = Matrix.dense(arena.allocate((long) tile * d * 4, 64), tile, d);
+            Matrix v = Matrix.dense(arena.allocate((long) tile * d * 4, 64), tile, d);
+            Matrix r = Matrix.dense(arena.allocate((long) tile * d * 4, 64), tile, d);
+            Matrix h = Matrix.dense(arena.allocate((long) tile * dMlp * 4, 64), tile, dMlp);
+            for (int t0 = 0; t0 < tokens.length; t0 += tile) {
+                int n = Math.min(tile, tokens.length - t0);
+                tileRows(tokens, t0, n, x.rows(0, n), v.rows(0, n), r.rows(0, n), h.rows(0, n), out.rows(t0, n));
+                progress.advance(n);
+            }
+        }
+    }
+
+    /** All V rows, in order: W_EE for the whole vocabulary (for {@code embed}). */
+    public void computeAll(Matrix out, Progress progress) {
+        int[] all = IntStream.range(0, model.dims().vocab()).toArray();
+        compute(all, out, progress);
+    }
+
+    private void tileRows(int[] tokens, int t0, int n, Matrix x, Matrix v, Matrix r, Matrix h, Matrix out) {
+        Matrix e = model.wte();
+        // r <- cd(E[t]) ; x <- lnpre(E[t]) * g1_0
+        IntStream.range(0, n).parallel().forEach(a -> {
+            float[] row = new float[d];
+            Rows.read(e, tokens[t0 + a], row);
+            Rows.center(row, d);
+            Rows.write(r, a, row);
+            if (variant != Variant.NOATTN) {
+                Rows.lnpre(row, d);
+                for (int i = 0; i < d; i++) row[i] *= g1[i];
+                Rows.write(x, a, row);
+            }
+        });
+        if (variant != Variant.NOATTN) {
+            backend.gemm(1f, x, Transpose.NO, model.qkvThird(0, 2), Transpose.NO, 0f, v);   // all heads' values
+            backend.gemm(1f, v, Transpose.NO, model.attnProj(0), Transpose.NO, 0f, x);      // @ Wo_0, heads summed
+            IntStream.range(0, n).parallel().forEach(a -> {
+                float[] att = new float[d], res = new float[d];
+                Rows.read(x, a, att);
+                Rows.center(att, d);
+                Rows.read(r, a, res);
+                for (int i = 0; i < d; i++) res[i] += att[i];
+                Rows.write(r, a, res);
+            });
+        }
+        // x <- lnpre(r) * g2 + b2
+        IntStream.range(0, n).parallel().forEach(a -> {
+            float[] row = new float[d];
+            Rows.read(r, a, row);
+            Rows.lnpre(row, d);
+            for (int i = 0; i < d; i++) row[i] = row[i] * g2[i] + b2[i];
+            Rows.write(x, a, row);
+        });
+        backend.gemm(1f, x, Transpose.NO, model.matrix(Gpt2Layout.fcWeight(0)), Transpose.NO, 0f, h);
+        IntStream.range(0, n).parallel().forEach(a -> {
+            float[] row = new float[dMlp];
+            Rows.read(h, a, row);
+            for (int k = 0; k < dMlp; k++) row[k] = Rows.geluNew(row[k] + bfc[k]);
+            Rows.write(h, a, row);
+        });
+        backend.gemm(1f, h, Transpose.NO, model.matrix(Gpt2Layout.mlpProjWeight(0)), Transpose.NO, 0f, x);
+        IntStream.range(0, n).parallel().forEach(a -> {
+            float[] mlp = new float[d];
+            Rows.read(x, a, mlp);
+            for (int i = 0; i < d; i++) mlp[i] += bpr[i];
+            Rows.center(mlp, d);
+            if (variant != Variant.HACKATHON) {
+                float[] res = new float[d];
+                Rows.read(r, a, res);
+                for (int i = 0; i < d; i++) mlp[i] += res[i];
+            }
+            Rows.write(out, a, mlp);
+        });
+    }
+}

@@ -1,0 +1,51 @@
+package io.headscan.circuits;
+
+import io.headscan.Progress;
+import io.headscan.compute.Backend;
+import io.headscan.compute.Transpose;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import io.headscan.model.Matrix;
+import java.lang.foreign.Arena;
+
+/**
+ * Full-vocabulary QK statistics (science-spec §4): the same S[t, s] as the Prediction-Attention score,
+ * every query token t against all V keys. {@code mean_diag_prob} is the full-vocabulary
+ * Prediction-Attention score; rank_t = #{s : S[t, s] > S[t, t]} (0-based, strict).
+ * Per head: Q = (Uᵀ * g1) @ W_Q and K = (W_EE * g1) @ W_K ([V, d_h] each, 12.9 MB for GPT-2), then S in
+ * row tiles with a running max / log-sum-exp (the V×V matrix, 10 GB per head, never exists).
+ */
+public final class FullVocabQK {
+
+    /** One head's statistics. */
+    public record HeadStats(HeadId head, double meanDiagProb, RankStatistics ranks) {}
+
+    private final Gpt2Model model;
+    private final Backend backend;
+    private final Matrix wee;
+    private final HeadFactors factors;
+
+    /** @param wee the full-vocabulary effective embedding [V, d] of the chosen variant */
+    public FullVocabQK(Gpt2Model model, Backend backend, Matrix wee) {
+        this.model = model;
+        this.backend = backend;
+        this.wee = wee;
+        this.factors = new HeadFactors(model, backend, new Unembedding(model));
+    }
+
+    public HeadStats head(HeadId h, Progress progress) {
+        h.checkIn(model.dims());
+        int v = model.dims().vocab(), dh = model.dims().dHead();
+        try (Arena arena = Arena.ofShared()) {
+            Matrix q = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
+            Matrix k = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
+            float[] g1 = factors.g1(h);
+            factors.fromUnembedding(g1, model.wq(h), Transpose.NO, q, arena);
+            factors.fromEffectiveEmbedding(wee, g1, model.wk(h), k, arena);
+            FactoredScores.Rows rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress);
+            double sum = 0;
+            for (double p : rows.diagProb()) sum += p;
+            return new HeadStats(h, sum / v, RankStatistics.of(rows.greater()));
+        }
+    }
+}

@@ -1,0 +1,188 @@
+package io.headscan.circuits;
+
+import io.headscan.Progress;
+import io.headscan.compute.Backend;
+import io.headscan.compute.Transpose;
+import io.headscan.model.Gpt2Layout;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import io.headscan.model.Matrix;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.IntStream;
+
+/**
+ * OV statistics (science-spec §5). Per head, for source token s:
+ * {@code o_s = ((W_EE[s] * g1) @ Wv) @ Wo} and logits {@code M[s, j] = o_s · U[:, j]}, kept factored as
+ * {@code Z·Pᵀ} with Z = (W_EE * g1) @ Wv and P = Uᵀ @ Woᵀ ([V, d_h] each).
+ * Negative rank: #{j : M[s, j] < M[s, s]} (0 = s is the most suppressed token); positive rank:
+ * #{j : M[s, j] > M[s, s]}. IOI copy scores use the static form of the ARENA IOI exercises:
+ * {@code logits± = lnpre(±o_s) @ U + b_U}, b_U = (E @ bf) − its mean over V, W_EE variant noattn.
+ */
+public final class OvCircuit {
+
+    /** Negative and positive copying rank statistics of one head. */
+    public record HeadStats(HeadId head, RankStatistics negative, RankStatistics positive) {}
+
+    /** A token and the logit change it receives. */
+    public record Pushed(int token, double logit) {}
+
+    /** Fractions of names whose own token is in the top 5 of logits+ (copy) and logits− (negative copy). */
+    public record CopyScores(HeadId head, int names, double copyScore, double negativeCopyScore) {}
+
+    private final Gpt2Model model;
+    private final Backend backend;
+    private final Matrix wee;
+    private final Unembedding unembedding;
+    private final HeadFactors factors;
+
+    /** @param wee the full-vocabulary effective embedding [V, d] used for the rank statistics */
+    public OvCircuit(Gpt2Model model, Backend backend, Matrix wee) {
+        this.model = model;
+        this.backend = backend;
+        this.wee = wee;
+        this.unembedding = new Unembedding(model);
+        this.factors = new HeadFactors(model, backend, unembedding);
+    }
+
+    /** The factors Z and P of one head, allocated in the arena. */
+    private Matrix[] factors(HeadId h, Arena arena) {
+        int v = model.dims().vocab(), dh = model.dims().dHead();
+        Matrix z = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
+        Matrix p = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
+        factors.fromEffectiveEmbedding(wee, factors.g1(h), model.wv(h), z, arena);
+        factors.fromUnembedding(null, model.wo(h), Transpose.YES, p, arena);
+        return new Matrix[] {z, p};
+    }
+
+    public HeadStats ranks(HeadId h, Progress progress) {
+        h.checkIn(model.dims());
+        try (Arena arena = Arena.ofShared()) {
+            Matrix[] zp = factors(h, arena);
+            FactoredScores.Rows rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress);
+            return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
+        }
+    }
+
+    /**
+     * The tokens a head pushes most (largest logit change) and least (most negative), for one source
+     * token, or averaged over all source tokens when {@code source < 0}.
+     */
+    public List<List<Pushed>> pushed(HeadId h, int source, int k) {
+        h.checkIn(model.dims());
+        int v = model.dims().vocab(), dh = model.dims().dHead();
+        if (source >= v) throw new IllegalArgumentException("--token " + source + " is outside the vocabulary [0, " + v + ")");
+        try (Arena arena = Arena.ofShared()) {
+            Matrix[] zp = factors(h, arena);
+            Matrix z = zp[0];
+            Matrix zRow = Matrix.dense(arena.allocate((long) dh * 4), 1, dh);
+            float[] mean = new float[dh];
+            if (source >= 0) {
+                Rows.read(z, source, mean);
+            } else {
+                double[] acc = new double[dh];
+                float[] row = new float[dh];
+                for (int s = 0; s < v; s++) {
+                    Rows.read(z, s, row);
+                    for (int j = 0; j < dh; j++) acc[j] += row[j];
+                }
+                for (int j = 0; j < dh; j++) mean[j] = (float) (acc[j] / v);
+            }
+            Rows.write(zRow, 0, mean);
+            Matrix logits = Matrix.dense(arena.allocate((long) v * 4), 1, v);
+            backend.gemm(1f, zRow, Transpose.NO, zp[1], Transpose.YES, 0f, logits);
+            float[] l = logits.toArray();
+            Integer[] idx = IntStream.range(0, v).boxed().toArray(Integer[]::new);
+            Arrays.sort(idx, Comparator.comparingDouble(i -> -l[i]));
+            List<Pushed> up = new ArrayList<>(), down = new ArrayList<>();
+            for (int i = 0; i < Math.min(k, v); i++) {
+                up.add(new Pushed(idx[i], l[idx[i]]));
+                down.add(new Pushed(idx[v - 1 - i], l[idx[v - 1 - i]]));
+            }
+            return List.of(up, down);
+        }
+    }
+
+    /** IOI copy and negative copy scores over name tokens (science-spec §5). */
+    public CopyScores copyScores(HeadId h, int[] names) {
+        h.checkIn(model.dims());
+        int v = model.dims().vocab(), d = model.dims().dModel(), dh = model.dims().dHead(), n = names.length;
+        if (n == 0) throw new IllegalArgumentException("no names to score");
+        try (Arena arena = Arena.ofShared()) {
+            Matrix weeNames = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
+            new EffectiveEmbedding(model, backend, Variant.NOATTN).compute(names, weeNames, Progress.NONE);
+            PredictionAttention.scaleColumns(weeNames, factors.g1(h), weeNames);
+            Matrix zv = Matrix.dense(arena.allocate((long) n * dh * 4), n, dh);
+            backend.gemm(1f, weeNames, Transpose.NO, model.wv(h), Transpose.NO, 0f, zv);
+            Matrix o = Matrix.dense(arena.allocate((long) 2 * n * d * 4), 2 * n, d);
+            backend.gemm(1f, zv, Transpose.NO, model.wo(h), Transpose.NO, 0f, o.rows(0, n));
+            float[] row = new float[d];
+            for (int a = 0; a < n; a++) {
+                Rows.read(o, a, row);
+                for (int i = 0; i < d; i++) row[i] = -row[i];
+                Rows.write(o, n + a, row);
+            }
+            for (int a = 0; a < 2 * n; a++) {
+                Rows.read(o, a, row);
+                Rows.lnpre(row, d);
+                Rows.write(o, a, row);
+            }
+            // logits [V, 2n] = Uᵀ @ lnpre(±o)ᵀ + b_U, in tiles over the vocabulary
+            float[] bu = unembeddingBias();
+            int tile = 1024;
+            Matrix ut = Matrix.dense(arena.allocate((long) tile * d * 4), tile, d);
+            Matrix lt = Matrix.dense(arena.allocate((long) tile * 2 * n * 4), tile, 2 * n);
+            // each name's own logit first, then one pass counting the entries above it
+            float[] own = new float[2 * n];
+            float[] u = new float[d], x = new float[d];
+            for (int c = 0; c < 2 * n; c++) {
+                int token = names[c % n];
+                unembedding.column(token, u);
+                Rows.read(o, c, x);
+                double dot = 0;
+                for (int i = 0; i < d; i++) dot += (double) u[i] * x[i];
+                own[c] = (float) dot + bu[token];
+            }
+            int[] above = new int[2 * n];
+            for (int t0 = 0; t0 < v; t0 += tile) {
+                int m = Math.min(tile, v - t0);
+                unembedding.columns(t0, ut.rows(0, m));
+                backend.gemm(1f, ut.rows(0, m), Transpose.NO, o, Transpose.YES, 0f, lt.rows(0, m));
+                for (int i = 0; i < m; i++) {
+                    for (int c = 0; c < 2 * n; c++) {
+                        if (lt.get(i, c) + bu[t0 + i] > own[c] && t0 + i != names[c % n]) above[c]++;
+                    }
+                }
+            }
+            int copy = 0, negCopy = 0;
+            for (int a = 0; a < n; a++) {
+                if (above[a] < 5) copy++;
+                if (above[n + a] < 5) negCopy++;
+            }
+            return new CopyScores(h, n, (double) copy / n, (double) negCopy / n);
+        }
+    }
+
+    /** b_U = (E @ bf) − its mean over V: ln_f's bias folded into the unembedding, centred. */
+    float[] unembeddingBias() {
+        int v = model.dims().vocab(), d = model.dims().dModel();
+        float[] bf = model.vector(Gpt2Layout.LNF_BIAS);
+        float[] out = new float[v];
+        Matrix e = model.wte();
+        IntStream.range(0, v).parallel().forEach(t -> {
+            float[] row = new float[d];
+            Rows.read(e, t, row);
+            double s = 0;
+            for (int i = 0; i < d; i++) s += (double) row[i] * bf[i];
+            out[t] = (float) s;
+        });
+        double mean = 0;
+        for (float x : out) mean += x;
+        mean /= v;
+        for (int t = 0; t < v; t++) out[t] -= (float) mean;
+        return out;
+    }
+}

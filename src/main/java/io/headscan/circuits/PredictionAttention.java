@@ -1,0 +1,215 @@
+package io.headscan.circuits;
+
+import io.headscan.Progress;
+import io.headscan.compute.Backend;
+import io.headscan.compute.Transpose;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Gpt2Layout;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import io.headscan.model.Matrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.IntStream;
+
+/**
+ * The Prediction-Attention score (science-spec §3) for every head. For layer l, head h (no b_Q, no b_K;
+ * ln_1 weight of layer l on both sides):
+ * <pre>
+ *   q_t = (U[:, t] * g1_l) @ Wq_{l,h}     k_s = (W_EE[s] * g1_l) @ Wk_{l,h}     S[t, s] = q_t·k_s / sqrt(d_h)
+ *   P = softmax over s in B of S[t, s];   score(B) = mean over t in B of P[t, t]
+ * </pre>
+ * A head's score is the mean over the bags. Only the tokens that appear in the bags go through U, W_EE
+ * and the projections (one GEMM per layer and side, all heads at once through the strided Q/K thirds of
+ * c_attn); then each bag × head is one small GEMM and a row softmax.
+ */
+public final class PredictionAttention {
+
+    /** Scores of every head. {@code scores[l][h]} is the mean over bags. */
+    public record Result(double[][] scores, double[][] perBagStd, int bagCount, int bagSize, Variant variant,
+                         Map<String, Double> timingsMs) {
+
+        /** score − mean over all heads (the writeup's Figure 3). */
+        public double[][] centered() {
+            double mean = Arrays.stream(scores).flatMapToDouble(Arrays::stream).average().orElse(0);
+            double[][] c = new double[scores.length][];
+            for (int l = 0; l < scores.length; l++) {
+                c[l] = new double[scores[l].length];
+                for (int h = 0; h < scores[l].length; h++) c[l][h] = scores[l][h] - mean;
+            }
+            return c;
+        }
+
+        /** Heads from highest to lowest score. */
+        public List<HeadId> ranking() {
+            return IntStream.range(0, scores.length).boxed()
+                    .flatMap(l -> IntStream.range(0, scores[l].length).mapToObj(h -> new HeadId(l, h)))
+                    .sorted((a, b) -> Double.compare(scores[b.layer()][b.head()], scores[a.layer()][a.head()]))
+                    .toList();
+        }
+
+        /** 1/|B|: a head that attends uniformly. */
+        public double uniformBaseline() {
+            return 1.0 / bagSize;
+        }
+    }
+
+    private final Gpt2Model model;
+    private final Backend backend;
+    private final Variant variant;
+
+    public PredictionAttention(Gpt2Model model, Backend backend, Variant variant) {
+        this.model = model;
+        this.backend = backend;
+        this.variant = variant;
+    }
+
+    /** Scores every head over the bags (each bag: distinct token ids, all the same size). */
+    public Result score(List<int[]> bags, Progress progress) {
+        Gpt2Dims dims = model.dims();
+        int d = dims.dModel(), dh = dims.dHead();
+        Bags.validate(bags, dims.vocab());
+        int bagSize = bags.get(0).length;
+        int[] tokens = bags.stream().flatMapToInt(Arrays::stream).distinct().sorted().toArray();
+        int n = tokens.length;
+        Map<String, Double> timings = new LinkedHashMap<>();
+        double[][] sum = new double[dims.layers()][dims.heads()];
+        double[][] sumSq = new double[dims.layers()][dims.heads()];
+        try (Arena arena = Arena.ofShared()) {
+            long t0 = System.nanoTime();
+            Matrix u = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            new Unembedding(model).columns(tokens, u);
+            long t1 = System.nanoTime();
+            timings.put("unembedding", (t1 - t0) / 1e6);
+            Matrix wee = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            new EffectiveEmbedding(model, backend, variant).compute(tokens, wee, Progress.NONE);
+            long t2 = System.nanoTime();
+            timings.put("effective_embedding", (t2 - t1) / 1e6);
+
+            Matrix xq = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            Matrix xk = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            Matrix q = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            Matrix k = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            Matrix qb = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
+            Matrix kb = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
+            Matrix s = Matrix.dense(arena.allocate((long) bagSize * bagSize * 4, 64), bagSize, bagSize);
+            int[][] rows = new int[bags.size()][];
+            for (int b = 0; b < bags.size(); b++) {
+                rows[b] = new int[bagSize];
+                for (int i = 0; i < bagSize; i++) rows[b][i] = Arrays.binarySearch(tokens, bags.get(b)[i]);
+            }
+            double projMs = 0, scoreMs = 0;
+            float scale = (float) (1 / Math.sqrt(dh));
+            progress.start("score", dims.layers(), "layers");
+            for (int l = 0; l < dims.layers(); l++) {
+                long p0 = System.nanoTime();
+                float[] g1 = model.vector(Gpt2Layout.ln1Weight(l));
+                scaleColumns(u, g1, xq);
+                scaleColumns(wee, g1, xk);
+                backend.gemm(1f, xq, Transpose.NO, model.qkvThird(l, 0), Transpose.NO, 0f, q);
+                backend.gemm(1f, xk, Transpose.NO, model.qkvThird(l, 1), Transpose.NO, 0f, k);
+                long p1 = System.nanoTime();
+                projMs += (p1 - p0) / 1e6;
+                for (int b = 0; b < bags.size(); b++) {
+                    gather(q, rows[b], qb);
+                    gather(k, rows[b], kb);
+                    for (int h = 0; h < dims.heads(); h++) {
+                        backend.sgemm(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
+                                qb.segment(), (long) h * dh, d, kb.segment(), (long) h * dh, d, 0f, s.segment(), 0, bagSize);
+                        double v = meanDiagonalSoftmax(s);
+                        sum[l][h] += v;
+                        sumSq[l][h] += v * v;
+                    }
+                }
+                scoreMs += (System.nanoTime() - p1) / 1e6;
+                progress.advance(1);
+            }
+            progress.done();
+            timings.put("projections", projMs);
+            timings.put("bag_scores", scoreMs);
+        }
+        int nb = bags.size();
+        double[][] mean = new double[dims.layers()][dims.heads()];
+        double[][] std = new double[dims.layers()][dims.heads()];
+        for (int l = 0; l < dims.layers(); l++) {
+            for (int h = 0; h < dims.heads(); h++) {
+                mean[l][h] = sum[l][h] / nb;
+                std[l][h] = Math.sqrt(Math.max(0, sumSq[l][h] / nb - mean[l][h] * mean[l][h]));
+            }
+        }
+        return new Result(mean, std, nb, bagSize, variant, timings);
+    }
+
+    /**
+     * The softmax attention matrix P[t, s] of one head over one bag (rows: queries, columns: keys),
+     * as in the writeup's Figures 1–2.
+     */
+    public double[][] pattern(HeadId head, int[] bag) {
+        Gpt2Dims dims = model.dims();
+        head.checkIn(dims);
+        Bags.validate(List.of(bag), dims.vocab());
+        int d = dims.dModel(), dh = dims.dHead(), n = bag.length;
+        try (Arena arena = Arena.ofShared()) {
+            Matrix u = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
+            new Unembedding(model).columns(bag, u);
+            Matrix wee = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
+            new EffectiveEmbedding(model, backend, variant).compute(bag, wee, Progress.NONE);
+            float[] g1 = model.vector(Gpt2Layout.ln1Weight(head.layer()));
+            scaleColumns(u, g1, u);
+            scaleColumns(wee, g1, wee);
+            Matrix q = Matrix.dense(arena.allocate((long) n * dh * 4), n, dh);
+            Matrix k = Matrix.dense(arena.allocate((long) n * dh * 4), n, dh);
+            backend.gemm(1f, u, Transpose.NO, model.wq(head), Transpose.NO, 0f, q);
+            backend.gemm(1f, wee, Transpose.NO, model.wk(head), Transpose.NO, 0f, k);
+            Matrix s = Matrix.dense(arena.allocate((long) n * n * 4), n, n);
+            backend.gemm((float) (1 / Math.sqrt(dh)), q, Transpose.NO, k, Transpose.YES, 0f, s);
+            double[][] p = new double[n][n];
+            for (int t = 0; t < n; t++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < n; j++) max = Math.max(max, s.get(t, j));
+                double z = 0;
+                for (int j = 0; j < n; j++) z += (p[t][j] = Math.exp(s.get(t, j) - max));
+                for (int j = 0; j < n; j++) p[t][j] /= z;
+            }
+            return p;
+        }
+    }
+
+    /** out[a, i] = in[a, i] * g[i]. */
+    static void scaleColumns(Matrix in, float[] g, Matrix out) {
+        IntStream.range(0, in.rows()).parallel().forEach(a -> {
+            float[] row = new float[in.cols()];
+            Rows.read(in, a, row);
+            for (int i = 0; i < row.length; i++) row[i] *= g[i];
+            Rows.write(out, a, row);
+        });
+    }
+
+    private static void gather(Matrix src, int[] rows, Matrix dst) {
+        long rowBytes = (long) src.cols() * Float.BYTES;
+        for (int i = 0; i < rows.length; i++) {
+            MemorySegment.copy(src.segment(), (src.offset() + (long) rows[i] * src.ld()) * 4, dst.segment(),
+                    (dst.offset() + (long) i * dst.ld()) * 4, rowBytes);
+        }
+    }
+
+    /** mean over rows t of softmax(S[t, ·])[t], in double. */
+    private static double meanDiagonalSoftmax(Matrix s) {
+        int n = s.rows();
+        float[] row = new float[n];
+        double total = 0;
+        for (int t = 0; t < n; t++) {
+            Rows.read(s, t, row);
+            float max = Float.NEGATIVE_INFINITY;
+            for (float x : row) max = Math.max(max, x);
+            double z = 0;
+            for (float x : row) z += Math.exp(x - max);
+            total += Math.exp(row[t] - max) / z;
+        }
+        return total / n;
+    }
+}

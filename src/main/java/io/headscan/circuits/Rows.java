@@ -1,0 +1,43 @@
+package io.headscan.circuits;
+
+import io.headscan.format.SafetensorsFile;
+import io.headscan.model.Matrix;
+
+/** Row-wise helpers on matrix views: copy a row to the heap and back (bulk copies, any ld). */
+final class Rows {
+
+    private Rows() {}
+
+    static void read(Matrix m, int r, float[] out) {
+        java.lang.foreign.MemorySegment.copy(m.segment(), SafetensorsFile.F32_LE, (m.offset() + (long) r * m.ld()) * Float.BYTES,
+                out, 0, m.cols());
+    }
+
+    static void write(Matrix m, int r, float[] in) {
+        java.lang.foreign.MemorySegment.copy(in, 0, m.segment(), SafetensorsFile.F32_LE, (m.offset() + (long) r * m.ld()) * Float.BYTES,
+                m.cols());
+    }
+
+    /** x minus its mean (science-spec §0 cd). */
+    static void center(float[] x, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += x[i];
+        float m = (float) (s / n);
+        for (int i = 0; i < n; i++) x[i] -= m;
+    }
+
+    /** lnpre (science-spec §0): centre, then divide by sqrt(mean square + 1e-5), population variance. */
+    static void lnpre(float[] x, int n) {
+        center(x, n);
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (double) x[i] * x[i];
+        float inv = (float) (1.0 / Math.sqrt(ss / n + 1e-5));
+        for (int i = 0; i < n; i++) x[i] *= inv;
+    }
+
+    /** gelu_new: the tanh form (science-spec §0), not erf. */
+    static float geluNew(float x) {
+        double v = x;
+        return (float) (0.5 * v * (1 + Math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))));
+    }
+}

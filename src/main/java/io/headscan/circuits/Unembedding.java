@@ -1,0 +1,80 @@
+package io.headscan.circuits;
+
+import io.headscan.model.Gpt2Layout;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.Matrix;
+import java.util.stream.IntStream;
+
+/**
+ * The TL-processed unembedding U (science-spec §1), the query side of every score:
+ * {@code U = gf[:, None] * E.T}, then centred over d per column (fold_ln), then the mean over the
+ * vocabulary is removed per row (center_unembed, which does change bias-free query scores).
+ * U is never materialised: the vocabulary mean is computed once (one pass over E) and columns are
+ * produced on demand, as rows {@code U[:, t]ᵀ}.
+ */
+public final class Unembedding {
+
+    private final Matrix e;
+    private final float[] gf;
+    private final float[] vocabMean;
+    private final int d;
+
+    public Unembedding(Gpt2Model model) {
+        this.e = model.wte();
+        this.gf = model.vector(Gpt2Layout.LNF_WEIGHT);
+        this.d = model.dims().dModel();
+        int v = model.dims().vocab();
+        int chunks = Math.max(1, Math.min(64, v / 1024));
+        double[][] partial = new double[chunks][d];
+        IntStream.range(0, chunks).parallel().forEach(c -> {
+            float[] row = new float[d];
+            double[] acc = partial[c];
+            for (int t = (int) ((long) v * c / chunks), end = (int) ((long) v * (c + 1) / chunks); t < end; t++) {
+                weightedCentered(t, row);
+                for (int i = 0; i < d; i++) acc[i] += row[i];
+            }
+        });
+        vocabMean = new float[d];
+        for (int i = 0; i < d; i++) {
+            double s = 0;
+            for (double[] p : partial) s += p[i];
+            vocabMean[i] = (float) (s / v);
+        }
+    }
+
+    /** gf ⊙ E[t], centred over d. */
+    private void weightedCentered(int t, float[] out) {
+        Rows.read(e, t, out);
+        for (int i = 0; i < d; i++) out[i] *= gf[i];
+        Rows.center(out, d);
+    }
+
+    /** U[:, t] as a row of length d. */
+    public void column(int t, float[] out) {
+        weightedCentered(t, out);
+        for (int i = 0; i < d; i++) out[i] -= vocabMean[i];
+    }
+
+    /** Rows a of {@code out} [n, d] become U[:, tokens[a]]ᵀ. */
+    public void columns(int[] tokens, Matrix out) {
+        IntStream.range(0, tokens.length).parallel().forEach(a -> {
+            float[] row = new float[d];
+            column(tokens[a], row);
+            Rows.write(out, a, row);
+        });
+    }
+
+    /** Rows of {@code out} [n, d] become U[:, t0 + a]ᵀ for a in [0, n). */
+    public void columns(int t0, Matrix out) {
+        IntStream.range(0, out.rows()).parallel().forEach(a -> {
+            float[] row = new float[d];
+            column(t0 + a, row);
+            Rows.write(out, a, row);
+        });
+    }
+
+    /** The per-row vocabulary mean removed by center_unembed. */
+    public float[] vocabMean() {
+        return vocabMean.clone();
+    }
+}

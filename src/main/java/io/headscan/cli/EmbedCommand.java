@@ -1,0 +1,76 @@
+package io.headscan.cli;
+
+import io.headscan.CacheFolder;
+import io.headscan.circuits.EmbeddingTable;
+import io.headscan.circuits.Variant;
+import io.headscan.compute.Backends;
+import io.headscan.model.Gpt2Model;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "embed", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Effective embedding W_EE (science-spec §2) of the whole vocabulary, as tensor W_EE [V, d] F32 with",
+                "metadata (variant, source checkpoint sha256, data checksum). Cached: fullvocab and ov reuse it."})
+final class EmbedCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = "--wee", defaultValue = "full", paramLabel = "hackathon|full|noattn", description = "Variant (default: ${DEFAULT-VALUE}).")
+    String wee;
+
+    @Option(names = "--out", paramLabel = "FILE.safetensors", description = "Also write the table here (default: only the cache).")
+    Path out;
+
+    @Mixin
+    BackendOptions backendOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter o = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Variant variant = Variant.parse(wee);
+        if (out != null && !out.getFileName().toString().endsWith(".safetensors")) {
+            throw new IllegalArgumentException("--out " + out + ": the file name must end in .safetensors");
+        }
+        long t0 = System.nanoTime();
+        try (Gpt2Model m = model.open()) {
+            Backends.Selection sel = ModelOptions.backend(backendOptions, err);
+            try (var backend = sel.backend();
+                 EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
+                Path written = table.path();
+                if (out != null) {
+                    Path dir = out.toAbsolutePath().getParent();
+                    Files.createDirectories(dir);
+                    Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
+                    try {
+                        Files.copy(table.path(), tmp, StandardCopyOption.REPLACE_EXISTING);
+                        Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    } finally {
+                        Files.deleteIfExists(tmp);
+                    }
+                    written = out;
+                }
+                var md = table.metadata();
+                o.printf(Locale.ROOT, "W_EE %s [%d, %d] F32 -> %s%n", variant.id(), m.dims().vocab(), m.dims().dModel(), written);
+                o.printf(Locale.ROOT, "variant: %s%nsource sha256: %s%ndata crc32c: %s%n%s in %.1f s%n", variant.definition(),
+                        md.get("headscan.source_sha256"), md.get("headscan.data_crc32c"),
+                        table.fromCache() ? "reused from the cache" : "computed", (System.nanoTime() - t0) / 1e9);
+            }
+        }
+        o.flush();
+        return 0;
+    }
+}

@@ -1,0 +1,90 @@
+package io.headscan.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headscan.CacheFolder;
+import io.headscan.Progress;
+import io.headscan.circuits.CheckpointIdentity;
+import io.headscan.circuits.EmbeddingTable;
+import io.headscan.circuits.FullVocabQK;
+import io.headscan.circuits.Variant;
+import io.headscan.compute.Backends;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "fullvocab", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Full-vocabulary QK statistics (science-spec §4): every query token against all V keys, per head:",
+                "mean_diag_prob (the full-vocabulary Prediction-Attention score) and the rank of each token's own key."})
+final class FullVocabCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = "--heads", defaultValue = "all", paramLabel = "all|L.H,...", description = "Heads (default: ${DEFAULT-VALUE}).")
+    String heads;
+
+    @Option(names = "--wee", defaultValue = "full", paramLabel = "hackathon|full|noattn", description = "Variant (default: ${DEFAULT-VALUE}).")
+    String wee;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Write heads -> \"L.H\" -> statistics as JSON.")
+    Path json;
+
+    @Mixin
+    BackendOptions backendOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Variant variant = Variant.parse(wee);
+        long t0 = System.nanoTime();
+        try (Gpt2Model m = model.open()) {
+            List<HeadId> list = ModelOptions.heads(heads, m.dims());
+            Backends.Selection sel = ModelOptions.backend(backendOptions, err);
+            try (var backend = sel.backend();
+                 EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
+                FullVocabQK qk = new FullVocabQK(m, backend, table.matrix());
+                Progress progress = new TerminalProgress(System.err);
+                progress.start("fullvocab", (long) list.size() * m.dims().vocab(), "rows");
+                ObjectNode root = Reports.JSON.createObjectNode();
+                ObjectNode hs = root.putObject("heads");
+                out.printf(Locale.ROOT, "Full-vocabulary QK statistics, W_EE %s, %d queries x %d keys per head%n", variant.id(),
+                        m.dims().vocab(), m.dims().vocab());
+                out.printf(Locale.ROOT, "%-6s  %14s  %10s  %14s  %11s  %10s%n", "head", "mean_diag_prob", "frac_rank0", "frac_rank_lt10",
+                        "median_rank", "mean_rank");
+                for (HeadId h : list) {
+                    FullVocabQK.HeadStats s = qk.head(h, progress);
+                    ObjectNode n = Reports.ranks(s.ranks());
+                    n.put("mean_diag_prob", s.meanDiagProb());
+                    hs.set(h.toString(), n);
+                    out.printf(Locale.ROOT, "%-6s  %14.6f  %9.2f%%  %13.2f%%  %11.1f  %10.2f%n", h, s.meanDiagProb(), 100 * s.ranks().fracRank0(),
+                            100 * s.ranks().fracRankLt10(), s.ranks().medianRank(), s.ranks().meanRank());
+                    out.flush();
+                }
+                progress.done();
+                root.put("variant", variant.id());
+                root.put("definition", "science-spec.md §4: S[t, s] = ((U[:, t] * g1) @ Wq) · ((W_EE[s] * g1) @ Wk) / sqrt(d_head); "
+                        + "rank_t = #{s : S[t, s] > S[t, t]}");
+                root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
+                root.put("backend", backend.describe());
+                root.put("wee_file", table.path().toString());
+                root.putObject("timings_ms").put("total", (System.nanoTime() - t0) / 1e6);
+                if (json != null) Reports.writeJson(json, root);
+            }
+        }
+        out.flush();
+        return 0;
+    }
+}

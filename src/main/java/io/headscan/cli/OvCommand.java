@@ -1,0 +1,144 @@
+package io.headscan.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headscan.CacheFolder;
+import io.headscan.Progress;
+import io.headscan.circuits.CheckpointIdentity;
+import io.headscan.circuits.EmbeddingTable;
+import io.headscan.circuits.Gpt2Tokenizer;
+import io.headscan.circuits.IoiNames;
+import io.headscan.circuits.OvCircuit;
+import io.headscan.circuits.Variant;
+import io.headscan.compute.Backends;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "ov", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"OV statistics (science-spec §5): negative and positive copying ranks over the full vocabulary,",
+                "the tokens a head pushes most and least, and the IOI copy / negative copy scores."})
+final class OvCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = "--heads", required = true, paramLabel = "all|L.H,...", description = "Heads, e.g. 10.7,11.10.")
+    String heads;
+
+    @Option(names = "--wee", defaultValue = "full", paramLabel = "hackathon|full|noattn",
+            description = "Variant for the rank statistics (default: ${DEFAULT-VALUE}; copy scores always use noattn).")
+    String wee;
+
+    @Option(names = "--token", paramLabel = "ID", description = "Source token for the pushed-token lists (default: average over all sources).")
+    Integer token;
+
+    @Option(names = "--top", defaultValue = "10", description = "Tokens listed as pushed most / least (default: ${DEFAULT-VALUE}).")
+    int top;
+
+    @Option(names = "--names", paramLabel = "FILE", description = "Names for the IOI copy scores, one per line (default: a built-in list of common names).")
+    Path names;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Write heads -> \"L.H\" -> negative, positive, pushed, copy scores as JSON.")
+    Path json;
+
+    @Mixin
+    BackendOptions backendOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Variant variant = Variant.parse(wee);
+        if (top < 0) throw new IllegalArgumentException("--top must be >= 0");
+        long t0 = System.nanoTime();
+        try (Gpt2Model m = model.open()) {
+            List<HeadId> list = ModelOptions.heads(heads, m.dims());
+            int v = m.dims().vocab();
+            if (token != null && (token < 0 || token >= v)) throw new IllegalArgumentException("--token " + token + " is outside the vocabulary [0, " + v + ")");
+            boolean bpe = Gpt2Tokenizer.appliesTo(v);
+            Map<String, Integer> nameTokens = names != null ? IoiNames.fromFile(names) : IoiNames.defaults();
+            int[] nameIds = nameTokens.values().stream().mapToInt(Integer::intValue).toArray();
+            Backends.Selection sel = ModelOptions.backend(backendOptions, err);
+            try (var backend = sel.backend();
+                 EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
+                OvCircuit ov = new OvCircuit(m, backend, table.matrix());
+                Progress progress = new TerminalProgress(System.err);
+                progress.start("ov", (long) list.size() * v, "rows");
+                ObjectNode root = Reports.JSON.createObjectNode();
+                ObjectNode hs = root.putObject("heads");
+                for (HeadId h : list) {
+                    OvCircuit.HeadStats s = ov.ranks(h, progress);
+                    List<List<OvCircuit.Pushed>> pushed = ov.pushed(h, token == null ? -1 : token, top);
+                    OvCircuit.CopyScores cs = ov.copyScores(h, nameIds);
+                    ObjectNode n = hs.putObject(h.toString());
+                    n.set("negative", Reports.ranks(s.negative()));
+                    n.set("positive", Reports.ranks(s.positive()));
+                    ObjectNode p = n.putObject("pushed");
+                    p.put("source", token == null ? "average over all source tokens" : "token " + token + (bpe ? " " + quote(Gpt2Tokenizer.decode(token)) : ""));
+                    p.set("most", pushedJson(pushed.get(0), bpe));
+                    p.set("least", pushedJson(pushed.get(1), bpe));
+                    n.putObject("ioi").put("names", cs.names()).put("copy_score", cs.copyScore()).put("negative_copy_score", cs.negativeCopyScore());
+                    print(out, h, s, pushed, cs, bpe);
+                }
+                progress.done();
+                root.put("variant", variant.id());
+                root.put("definition", "science-spec.md §5: M[s, j] = ((W_EE[s] * g1) @ Wv @ Wo) · U[:, j]; negative rank #{j : M[s, j] < M[s, s]}, "
+                        + "positive rank #{j : M[s, j] > M[s, s]}; IOI copy scores: top 5 of lnpre(±o_s) @ U + b_U, W_EE noattn");
+                root.putArray("names").addAll(nameTokens.keySet().stream().map(Reports.JSON.getNodeFactory()::textNode).toList());
+                root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
+                root.put("backend", backend.describe());
+                root.putObject("timings_ms").put("total", (System.nanoTime() - t0) / 1e6);
+                if (json != null) Reports.writeJson(json, root);
+            }
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static String quote(String s) {
+        return "'" + s.replace("\n", "\\n") + "'";
+    }
+
+    private static ArrayNode pushedJson(List<OvCircuit.Pushed> list, boolean bpe) {
+        ArrayNode a = Reports.JSON.createArrayNode();
+        for (OvCircuit.Pushed p : list) {
+            ObjectNode o = a.addObject().put("token", p.token()).put("logit", p.logit());
+            if (bpe) o.put("text", Gpt2Tokenizer.decode(p.token()));
+        }
+        return a;
+    }
+
+    private static void print(PrintWriter out, HeadId h, OvCircuit.HeadStats s, List<List<OvCircuit.Pushed>> pushed, OvCircuit.CopyScores cs, boolean bpe) {
+        out.printf(Locale.ROOT, "head %s%n", h);
+        out.printf(Locale.ROOT, "  negative copying: rank0 %.2f%%  rank<10 %.2f%%  median %.1f  mean %.2f%n", 100 * s.negative().fracRank0(),
+                100 * s.negative().fracRankLt10(), s.negative().medianRank(), s.negative().meanRank());
+        out.printf(Locale.ROOT, "  positive copying: rank0 %.2f%%  rank<10 %.2f%%  median %.1f  mean %.2f%n", 100 * s.positive().fracRank0(),
+                100 * s.positive().fracRankLt10(), s.positive().medianRank(), s.positive().meanRank());
+        out.printf(Locale.ROOT, "  IOI names (%d): copy score %.1f%%, negative copy score %.1f%%%n", cs.names(), 100 * cs.copyScore(), 100 * cs.negativeCopyScore());
+        out.printf(Locale.ROOT, "  pushed most:  %s%n", describe(pushed.get(0), bpe));
+        out.printf(Locale.ROOT, "  pushed least: %s%n", describe(pushed.get(1), bpe));
+    }
+
+    private static String describe(List<OvCircuit.Pushed> list, boolean bpe) {
+        StringBuilder sb = new StringBuilder();
+        for (OvCircuit.Pushed p : list) {
+            if (!sb.isEmpty()) sb.append(", ");
+            sb.append(bpe ? quote(Gpt2Tokenizer.decode(p.token())) : "#" + p.token()).append(String.format(Locale.ROOT, " %+.3f", p.logit()));
+        }
+        return sb.toString();
+    }
+}

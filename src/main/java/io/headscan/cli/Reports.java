@@ -1,0 +1,85 @@
+package io.headscan.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headscan.circuits.RankStatistics;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Gpt2Model;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Map;
+
+/** JSON and CSV output files, written atomically (temp file + rename). */
+final class Reports {
+
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private Reports() {}
+
+    static void write(Path out, String text) throws IOException {
+        Path dir = out.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
+        try {
+            Files.writeString(tmp, text, StandardCharsets.UTF_8);
+            try {
+                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    static void writeJson(Path out, ObjectNode root) throws IOException {
+        write(out, JSON.writeValueAsString(root) + "\n");
+    }
+
+    static ObjectNode model(Gpt2Model m, String sha256) {
+        Gpt2Dims d = m.dims();
+        ObjectNode n = JSON.createObjectNode();
+        n.put("path", m.path().toString());
+        n.put("architecture", d.architectureName());
+        n.put("layers", d.layers());
+        n.put("heads", d.heads());
+        n.put("heads_source", m.headCountSource().label());
+        n.put("d_model", d.dModel());
+        n.put("d_head", d.dHead());
+        n.put("d_mlp", d.dMlp());
+        n.put("vocab", d.vocab());
+        if (sha256 != null) n.put("sha256", sha256);
+        else n.putNull("sha256");
+        return n;
+    }
+
+    static ObjectNode ranks(RankStatistics r) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("frac_rank0", r.fracRank0());
+        n.put("frac_rank_lt10", r.fracRankLt10());
+        n.put("median_rank", r.medianRank());
+        n.put("mean_rank", r.meanRank());
+        return n;
+    }
+
+    static ArrayNode matrix(double[][] m) {
+        ArrayNode a = JSON.createArrayNode();
+        for (double[] row : m) {
+            ArrayNode r = a.addArray();
+            for (double v : row) r.add(v);
+        }
+        return a;
+    }
+
+    static ObjectNode timings(Map<String, Double> t) {
+        ObjectNode n = JSON.createObjectNode();
+        t.forEach((k, v) -> n.put(k, Math.round(v * 1000) / 1000.0));
+        return n;
+    }
+}

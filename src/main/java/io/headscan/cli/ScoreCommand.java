@@ -1,0 +1,214 @@
+package io.headscan.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.headscan.CacheFolder;
+import io.headscan.circuits.Bags;
+import io.headscan.circuits.CheckpointIdentity;
+import io.headscan.circuits.Gpt2Tokenizer;
+import io.headscan.circuits.PredictionAttention;
+import io.headscan.circuits.Variant;
+import io.headscan.compute.Backends;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import io.headscan.report.Figures;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "score", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Prediction-Attention score (science-spec §3) of every head: how much a head, queried with a token's",
+                "unembedding, attends to that token's effective embedding among a bag of tokens. Ranked table on stdout."})
+final class ScoreCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions model;
+
+    static final class BagSource {
+        @Option(names = "--random", description = "Random bags (the default): --bag-count bags of --bag-size token ids from [0, V).")
+        boolean random;
+
+        @Option(names = "--bags", paramLabel = "FILE", description = "Bags from a JSON array of arrays of token ids.")
+        Path file;
+
+        @Option(names = "--corpus", paramLabel = "PATH",
+                description = "One bag per document of a .txt file, a folder of them, or .jsonl with a \"text\" field: its first --bag-size distinct GPT-2 tokens.")
+        Path corpus;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
+    BagSource source = new BagSource();
+
+    @Option(names = "--bag-size", defaultValue = "128", description = "Tokens per bag (default: ${DEFAULT-VALUE}).")
+    int bagSize;
+
+    @Option(names = "--bag-count", defaultValue = "8", description = "Number of bags (default: ${DEFAULT-VALUE}).")
+    int bagCount;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random bags (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--with-replacement", description = "Draw random bags with replacement, as the original code did.")
+    boolean withReplacement;
+
+    @Option(names = "--wee", defaultValue = "hackathon", paramLabel = "hackathon|full|noattn",
+            description = "Effective-embedding variant (default: ${DEFAULT-VALUE}, the writeup's).")
+    String wee;
+
+    @Mixin
+    BackendOptions backendOptions;
+
+    @Option(names = "--top", defaultValue = "20", description = "Rows of the ranked table (0: all heads; default: ${DEFAULT-VALUE}).")
+    int top;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Write scores, ranking, definition, bags, model, backend and timings as JSON.")
+    Path json;
+
+    @Option(names = "--csv", paramLabel = "FILE", description = "Write one row per head: layer, head, score, centered, rank.")
+    Path csv;
+
+    @Option(names = "--heatmap", paramLabel = "FILE", description = "Layer x head heatmap of the mean-subtracted scores (.png or .svg).")
+    Path heatmap;
+
+    @Option(names = "--attention-plot", paramLabel = "L.H=FILE",
+            description = "Query x key softmax matrix of head L.H on the first bag (.png or .svg); repeatable.")
+    List<String> attentionPlots = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        long start = System.nanoTime();
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Variant variant = Variant.parse(wee);
+        Map<HeadId, Path> plots = new LinkedHashMap<>();
+        for (String p : attentionPlots) {
+            int eq = p.indexOf('=');
+            if (eq <= 0 || eq == p.length() - 1) throw new IllegalArgumentException("--attention-plot takes L.H=FILE, got '" + p + "'");
+            plots.put(HeadId.parse(p.substring(0, eq)), Path.of(p.substring(eq + 1)));
+        }
+        try (Gpt2Model m = model.open()) {
+            Gpt2Dims dims = m.dims();
+            for (HeadId h : plots.keySet()) h.checkIn(dims);
+            List<int[]> bags;
+            Bags.Source src;
+            if (source.file != null) {
+                bags = Bags.fromFile(source.file, dims.vocab());
+                src = new Bags.Source("file", source.file.toString(), bags.size(), bags.get(0).length, null, false);
+            } else if (source.corpus != null) {
+                if (!Gpt2Tokenizer.appliesTo(dims.vocab())) {
+                    throw new IllegalArgumentException("--corpus needs GPT-2's 50257-token vocabulary; this model has " + dims.vocab());
+                }
+                bags = Bags.fromCorpus(source.corpus, bagSize, bagCount);
+                src = new Bags.Source("corpus", source.corpus.toString(), bags.size(), bagSize, null, false);
+            } else {
+                bags = Bags.random(dims.vocab(), bagSize, bagCount, seed, withReplacement);
+                src = new Bags.Source("random", withReplacement ? "uniform over [0, V), with replacement" : "uniform over [0, V), without replacement",
+                        bagCount, bagSize, seed, withReplacement);
+            }
+            Backends.Selection selection = ModelOptions.backend(backendOptions, err);
+            try (var backend = selection.backend()) {
+                PredictionAttention pa = new PredictionAttention(m, backend, variant);
+                PredictionAttention.Result r = pa.score(bags, new TerminalProgress(System.err));
+                double[][] centered = r.centered();
+                List<HeadId> ranking = r.ranking();
+                printTable(out, r, centered, ranking, src);
+                String sha = CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null);
+                Map<String, Double> timings = new LinkedHashMap<>(r.timingsMs());
+                if (heatmap != null) {
+                    long t = System.nanoTime();
+                    Figures.heatmap(heatmap, centered, "Prediction-Attention score − mean over heads (" + variant.id() + ", "
+                            + src.count() + " " + src.kind() + " bags of " + src.size() + ")", "score − mean", true);
+                    timings.put("heatmap", (System.nanoTime() - t) / 1e6);
+                    err.println("heatmap written to " + heatmap);
+                }
+                for (var e : plots.entrySet()) {
+                    double[][] p = pa.pattern(e.getKey(), bags.get(0));
+                    List<String> labels = Gpt2Tokenizer.appliesTo(dims.vocab())
+                            ? java.util.Arrays.stream(bags.get(0)).mapToObj(Gpt2Tokenizer::decode).toList() : null;
+                    Figures.attention(e.getValue(), p, labels, "Head " + e.getKey() + ": softmax attention, U queries × W_EE keys (bag 0)");
+                    err.println("attention plot of " + e.getKey() + " written to " + e.getValue());
+                }
+                timings.put("total", (System.nanoTime() - start) / 1e6);
+                if (json != null) Reports.writeJson(json, json(m, sha, r, centered, ranking, src, backend.describe(), timings));
+                if (csv != null) Reports.write(csv, csv(r, centered, ranking));
+            }
+        }
+        out.flush();
+        return 0;
+    }
+
+    private void printTable(PrintWriter out, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking, Bags.Source src) {
+        out.printf(Locale.ROOT, "Prediction-Attention score, W_EE %s, %d %s bag%s of %d tokens; uniform baseline 1/%d = %.5f%n",
+                r.variant().id(), src.count(), src.kind(), src.count() == 1 ? "" : "s", src.size(), src.size(), r.uniformBaseline());
+        out.printf(Locale.ROOT, "%5s  %-6s  %9s  %9s  %8s  %8s%n", "rank", "head", "score", "centered", "std/bag", "x uniform");
+        int n = top <= 0 ? ranking.size() : Math.min(top, ranking.size());
+        for (int i = 0; i < n; i++) {
+            HeadId h = ranking.get(i);
+            double s = r.scores()[h.layer()][h.head()];
+            out.printf(Locale.ROOT, "%5d  %-6s  %9.5f  %+9.5f  %8.5f  %8.2f%n", i + 1, h, s, centered[h.layer()][h.head()],
+                    r.perBagStd()[h.layer()][h.head()], s / r.uniformBaseline());
+        }
+        if (n < ranking.size()) out.printf(Locale.ROOT, "(%d more heads; --top 0 lists all)%n", ranking.size() - n);
+    }
+
+    private ObjectNode json(Gpt2Model m, String sha, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking,
+                            Bags.Source src, String backend, Map<String, Double> timings) {
+        ObjectNode root = Reports.JSON.createObjectNode();
+        root.put("metric", "prediction_attention");
+        root.set("scores", Reports.matrix(r.scores()));
+        root.set("scores_centered", Reports.matrix(centered));
+        root.set("scores_std_over_bags", Reports.matrix(r.perBagStd()));
+        ArrayNode rank = root.putArray("ranking");
+        for (HeadId h : ranking) {
+            rank.addObject().put("head", h.toString()).put("score", r.scores()[h.layer()][h.head()])
+                    .put("centered", centered[h.layer()][h.head()]);
+        }
+        root.put("uniform_baseline", r.uniformBaseline());
+        ObjectNode def = root.putObject("definition");
+        def.put("spec", "science-spec.md §3");
+        def.put("variant", r.variant().id());
+        def.put("variant_definition", r.variant().definition());
+        def.put("query", "U[:, t] * g1_l: TL-processed unembedding (ln_f weight folded, centred over d_model and over the vocabulary)");
+        def.put("key", "W_EE[s] * g1_l");
+        def.put("scale", "1/sqrt(d_head)");
+        def.put("biases", "none: no b_Q, b_K, attention or ln_1 biases; ln_1 weight applied on both sides");
+        def.put("score", "mean over bags of mean over t in bag of softmax_s(S[t, s])[t]");
+        ObjectNode b = root.putObject("bags");
+        b.put("source", src.kind());
+        b.put("detail", src.detail());
+        b.put("count", src.count());
+        b.put("size", src.size());
+        if (src.seed() != null) b.put("seed", src.seed());
+        else b.putNull("seed");
+        b.put("with_replacement", src.withReplacement());
+        root.set("model", Reports.model(m, sha));
+        root.put("backend", backend);
+        root.set("timings_ms", Reports.timings(timings));
+        return root;
+    }
+
+    private String csv(PredictionAttention.Result r, double[][] centered, List<HeadId> ranking) {
+        StringBuilder sb = new StringBuilder("layer,head,score,centered,std_over_bags,rank\n");
+        for (int i = 0; i < ranking.size(); i++) {
+            HeadId h = ranking.get(i);
+            sb.append(String.format(Locale.ROOT, "%d,%d,%.8g,%.8g,%.8g,%d%n", h.layer(), h.head(), r.scores()[h.layer()][h.head()],
+                    centered[h.layer()][h.head()], r.perBagStd()[h.layer()][h.head()], i + 1));
+        }
+        return sb.toString();
+    }
+}

@@ -1,0 +1,179 @@
+package io.headscan.report;
+
+import java.awt.Color;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Consumer;
+import javax.imageio.ImageIO;
+
+/**
+ * Figures as PNG or SVG (chosen by the file extension), written atomically:
+ * the layer × head heatmap of the writeup's Figure 3 and the query × key attention matrix of Figures 1–2.
+ */
+public final class Figures {
+
+    private Figures() {}
+
+    /**
+     * A layer × head heatmap. With {@code diverging} the colour scale is blue–white–red centred at 0 and
+     * symmetric; otherwise white to dark blue from the minimum to the maximum.
+     */
+    public static void heatmap(Path out, double[][] values, String title, String colourLabel, boolean diverging) throws IOException {
+        int layers = values.length, heads = values[0].length;
+        double cell = Math.max(22, Math.min(48, 560.0 / Math.max(layers, heads)));
+        double left = 70, top = 56, gridW = heads * cell, gridH = layers * cell;
+        int width = (int) Math.max(left + gridW + 120, 8.2 * title.length() + 40), height = (int) (top + gridH + 64);
+        double lo, hi;
+        double maxAbs = 0, min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
+        for (double[] row : values) {
+            for (double v : row) {
+                maxAbs = Math.max(maxAbs, Math.abs(v));
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+        }
+        if (diverging) {
+            lo = -maxAbs;
+            hi = maxAbs;
+        } else {
+            lo = min;
+            hi = max;
+        }
+        if (hi <= lo) hi = lo + 1e-12;
+        final double fLo = lo, fHi = hi;
+        render(out, width, height, c -> {
+            c.text(width / 2.0, 28, title, 15, Canvas.Anchor.MIDDLE, 0, Color.BLACK, true);
+            for (int l = 0; l < layers; l++) {
+                for (int h = 0; h < heads; h++) {
+                    double v = values[l][h];
+                    Color col = colour(v, fLo, fHi, diverging);
+                    c.rect(left + h * cell, top + l * cell, cell, cell, col, null);
+                    if (cell >= 30) {
+                        double lum = 0.299 * col.getRed() + 0.587 * col.getGreen() + 0.114 * col.getBlue();
+                        c.text(left + h * cell + cell / 2, top + l * cell + cell / 2 + 4, label(v), cell >= 40 ? 10 : 8,
+                                Canvas.Anchor.MIDDLE, 0, lum < 140 ? Color.WHITE : Color.BLACK, false);
+                    }
+                }
+            }
+            c.rect(left, top, gridW, gridH, null, Color.DARK_GRAY);
+            for (int h = 0; h < heads; h++) {
+                c.text(left + h * cell + cell / 2, top + gridH + 16, Integer.toString(h), 11, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
+            }
+            for (int l = 0; l < layers; l++) {
+                c.text(left - 8, top + l * cell + cell / 2 + 4, Integer.toString(l), 11, Canvas.Anchor.END, 0, Color.BLACK, false);
+            }
+            c.text(left + gridW / 2, top + gridH + 40, "Head", 13, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
+            c.text(left - 40, top + gridH / 2, "Layer", 13, Canvas.Anchor.MIDDLE, -90, Color.BLACK, false);
+            colourBar(c, left + gridW + 24, top, 18, gridH, fLo, fHi, diverging, colourLabel);
+        });
+    }
+
+    /** The attention matrix P[query, key] of one head over one bag. Token labels are shown when there are few. */
+    public static void attention(Path out, double[][] p, List<String> tokens, String title) throws IOException {
+        int n = p.length;
+        boolean labels = tokens != null && n <= 48;
+        double cell = Math.max(4, Math.min(24, 600.0 / n));
+        double left = labels ? 110 : 60, top = 56, grid = n * cell;
+        int width = (int) (left + grid + 120), height = (int) (top + grid + (labels ? 110 : 60));
+        double max = 0;
+        for (double[] row : p) for (double v : row) max = Math.max(max, v);
+        final double hi = max > 0 ? max : 1;
+        render(out, width, height, c -> {
+            c.text(left + grid / 2, 28, title, 15, Canvas.Anchor.MIDDLE, 0, Color.BLACK, true);
+            for (int t = 0; t < n; t++) {
+                for (int s = 0; s < n; s++) c.rect(left + s * cell, top + t * cell, cell, cell, colour(p[t][s], 0, hi, false), null);
+            }
+            c.rect(left, top, grid, grid, null, Color.DARK_GRAY);
+            if (labels) {
+                for (int i = 0; i < n; i++) {
+                    String tok = shortToken(tokens.get(i));
+                    c.text(left - 6, top + i * cell + cell / 2 + 4, tok, 9, Canvas.Anchor.END, 0, Color.BLACK, false);
+                    c.text(left + i * cell + cell / 2 + 3, top + grid + 6, tok, 9, Canvas.Anchor.END, -60, Color.BLACK, false);
+                }
+            }
+            c.text(left + grid / 2, height - 14, "key token (effective embedding W_EE)", 13, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
+            c.text(18, top + grid / 2, "query token (unembedding U)", 13, Canvas.Anchor.MIDDLE, -90, Color.BLACK, false);
+            colourBar(c, left + grid + 24, top, 18, grid, 0, hi, false, "attention probability");
+        });
+    }
+
+    private static String shortToken(String s) {
+        String t = s.replace("\n", "\\n").replace("\t", "\\t");
+        return t.length() > 14 ? t.substring(0, 13) + "…" : "'" + t + "'";
+    }
+
+    private static void colourBar(Canvas c, double x, double y, double w, double h, double lo, double hi, boolean diverging, String label) {
+        int steps = 100;
+        for (int i = 0; i < steps; i++) {
+            double v = hi - (hi - lo) * (i + 0.5) / steps;
+            c.rect(x, y + h * i / steps, w, h / steps + 0.5, colour(v, lo, hi, diverging), null);
+        }
+        c.rect(x, y, w, h, null, Color.DARK_GRAY);
+        for (int k = 0; k <= 4; k++) {
+            double v = hi - (hi - lo) * k / 4;
+            double yy = y + h * k / 4;
+            c.line(x + w, yy, x + w + 4, yy, Color.DARK_GRAY, 1);
+            c.text(x + w + 6, yy + 4, label(v), 10, Canvas.Anchor.START, 0, Color.BLACK, false);
+        }
+        c.text(x + w + 62, y + h / 2, label, 12, Canvas.Anchor.MIDDLE, -90, Color.BLACK, false);
+    }
+
+    static String label(double v) {
+        double a = Math.abs(v);
+        if (a != 0 && (a < 0.01 || a >= 1000)) return String.format(Locale.ROOT, "%.1e", v);
+        return String.format(Locale.ROOT, a < 1 ? "%.3f" : "%.2f", v);
+    }
+
+    /** Blue–white–red (diverging, centred at 0) or white–blue (sequential). */
+    static Color colour(double v, double lo, double hi, boolean diverging) {
+        if (Double.isNaN(v)) return Color.LIGHT_GRAY;
+        if (diverging) {
+            double t = Math.max(-1, Math.min(1, v / Math.max(Math.abs(lo), Math.abs(hi))));
+            return t >= 0 ? mix(Color.WHITE, new Color(178, 24, 43), t) : mix(Color.WHITE, new Color(33, 102, 172), -t);
+        }
+        double t = Math.max(0, Math.min(1, (v - lo) / (hi - lo)));
+        return t < 0.5 ? mix(Color.WHITE, new Color(107, 174, 214), t * 2) : mix(new Color(107, 174, 214), new Color(8, 48, 107), (t - 0.5) * 2);
+    }
+
+    private static Color mix(Color a, Color b, double t) {
+        return new Color((int) Math.round(a.getRed() + (b.getRed() - a.getRed()) * t),
+                (int) Math.round(a.getGreen() + (b.getGreen() - a.getGreen()) * t),
+                (int) Math.round(a.getBlue() + (b.getBlue() - a.getBlue()) * t));
+    }
+
+    private static void render(Path out, int width, int height, Consumer<Canvas> draw) throws IOException {
+        String name = out.getFileName().toString().toLowerCase(Locale.ROOT);
+        Path dir = out.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
+        try {
+            if (name.endsWith(".svg")) {
+                SvgCanvas svg = new SvgCanvas(width, height);
+                draw.accept(svg);
+                Files.writeString(tmp, svg.document(), StandardCharsets.UTF_8);
+            } else if (name.endsWith(".png")) {
+                PngCanvas png = new PngCanvas(width, height, 2);
+                draw.accept(png);
+                try (OutputStream os = Files.newOutputStream(tmp)) {
+                    if (!ImageIO.write(png.image(), "png", os)) throw new IOException("no PNG writer available");
+                }
+            } else {
+                throw new IllegalArgumentException(out + ": figure files must end in .png or .svg");
+            }
+            try {
+                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+}
