@@ -37,25 +37,26 @@ final class SoftmaxRow {
     }
 
     private static final float LOG2E = 1.4426950408889634f;
+    private static final float LN2_HI = 0.693145751953125f;   // exactly representable, low bits zero
+    private static final float LN2_LO = 1.42860682030941723212e-6f;
 
     /**
-     * exp(x) for x ≤ 0 with a relative error of about 2e-7: x·log2(e) = k + f with k = round, |f| ≤ 1/2,
-     * 2^f by its degree-7 Taylor polynomial, 2^k by exponent arithmetic. Below −87 the result is 0.
+     * exp(x) for x ≤ 0 with a relative error of about 1e-7: k = round(x / ln 2), r = x − k·ln 2 in two
+     * parts (Cody–Waite, so r is exact to float precision), e^r by its degree-7 Taylor polynomial on
+     * |r| ≤ ln(2)/2, times 2^k by exponent arithmetic. Below −87 the result is 0 (float underflow).
      */
     static double exp(float x) {
         if (x < -87f) return 0;
-        float y = x * LOG2E;
-        float k = Math.round(y);
-        float f = y - k;
-        // c_n = ln(2)^n / n!
-        float p = 1.5252734e-5f;
-        p = p * f + 1.5403530e-4f;
-        p = p * f + 1.3333558e-3f;
-        p = p * f + 9.6181291e-3f;
-        p = p * f + 5.5504109e-2f;
-        p = p * f + 2.4022651e-1f;
-        p = p * f + 6.9314718e-1f;
-        p = p * f + 1.0f;
+        float k = Math.round(x * LOG2E);
+        float r = (x - k * LN2_HI) - k * LN2_LO;
+        float p = 1.9841270e-4f;          // 1/7!
+        p = p * r + 1.3888889e-3f;        // 1/6!
+        p = p * r + 8.3333333e-3f;        // 1/5!
+        p = p * r + 4.1666667e-2f;        // 1/4!
+        p = p * r + 1.6666667e-1f;        // 1/3!
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
         return Float.intBitsToFloat(((int) k + 127) << 23) * p;
     }
 }

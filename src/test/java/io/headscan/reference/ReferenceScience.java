@@ -165,4 +165,109 @@ public final class ReferenceScience {
         }
         return total / bag.length;
     }
+
+    /** §4/§5 rank summary, numpy median. */
+    public record Ranks(double frac0, double fracLt10, double median, double mean) {
+        public static Ranks of(int[] r) {
+            int[] s = r.clone();
+            java.util.Arrays.sort(s);
+            int n = s.length;
+            double median = n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + (double) s[n / 2]) / 2;
+            double z = 0, lt = 0, sum = 0;
+            for (int x : r) {
+                if (x == 0) z++;
+                if (x < 10) lt++;
+                sum += x;
+            }
+            return new Ranks(z / n, lt / n, median, sum / n);
+        }
+    }
+
+    /** §4: mean_diag_prob and ranks of the diagonal among all V keys, from the full V×V matrix. */
+    public double[] fullVocab(HeadId h, Variant variant, int[][] ranksOut) {
+        int v = dims.vocab();
+        int[] all = java.util.stream.IntStream.range(0, v).toArray();
+        double[][] s = scores(h, all, all, variant);
+        double sum = 0;
+        int[] ranks = new int[v];
+        for (int t = 0; t < v; t++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (double x : s[t]) max = Math.max(max, x);
+            double z = 0;
+            for (double x : s[t]) z += Math.exp(x - max);
+            sum += Math.exp(s[t][t] - max) / z;
+            for (int j = 0; j < v; j++) if (s[t][j] > s[t][t]) ranks[t]++;
+        }
+        ranksOut[0] = ranks;
+        return new double[] {sum / v};
+    }
+
+    /** o_s = ((W_EE[s] * g1) @ Wv) @ Wo, for one source token. */
+    public double[] ovOut(HeadId h, int s, Variant variant) {
+        int d = dims.dModel();
+        double[] g1 = vec(Gpt2Layout.ln1Weight(h.layer()));
+        double[] w = wee(s, variant);
+        for (int i = 0; i < d; i++) w[i] *= g1[i];
+        return times(times(w, model.wv(h)), model.wo(h));
+    }
+
+    /** §5: logits M[s, j] = o_s · U[:, j] for all j. */
+    public double[] ovLogits(HeadId h, int s, Variant variant) {
+        double[] o = ovOut(h, s, variant);
+        double[] m = new double[dims.vocab()];
+        for (int j = 0; j < m.length; j++) {
+            double dot = 0;
+            for (int i = 0; i < o.length; i++) dot += o[i] * u[i][j];
+            m[j] = dot;
+        }
+        return m;
+    }
+
+    /** §5: negative (index 0) and positive (index 1) rank arrays over all source tokens. */
+    public int[][] ovRanks(HeadId h, Variant variant) {
+        int v = dims.vocab();
+        int[] neg = new int[v], pos = new int[v];
+        for (int s = 0; s < v; s++) {
+            double[] m = ovLogits(h, s, variant);
+            for (int j = 0; j < v; j++) {
+                if (m[j] < m[s]) neg[s]++;
+                if (m[j] > m[s]) pos[s]++;
+            }
+        }
+        return new int[][] {neg, pos};
+    }
+
+    /** §5 IOI copy scores: fraction of names whose token is in the top 5 of lnpre(±o_s) @ U + b_U (W_EE noattn). */
+    public double[] copyScores(HeadId h, int[] names) {
+        int v = dims.vocab(), d = dims.dModel();
+        double[] bf = vec(Gpt2Layout.LNF_BIAS);
+        double[] bu = new double[v];
+        double mean = 0;
+        for (int t = 0; t < v; t++) {
+            for (int i = 0; i < d; i++) bu[t] += e[t][i] * bf[i];
+            mean += bu[t];
+        }
+        mean /= v;
+        for (int t = 0; t < v; t++) bu[t] -= mean;
+        double[] out = new double[2];
+        for (int sign = 0; sign < 2; sign++) {
+            int hits = 0;
+            for (int name : names) {
+                double[] o = ovOut(h, name, Variant.NOATTN);
+                if (sign == 1) for (int i = 0; i < d; i++) o[i] = -o[i];
+                double[] x = lnpre(o);
+                double[] logits = new double[v];
+                for (int j = 0; j < v; j++) {
+                    double dot = bu[j];
+                    for (int i = 0; i < d; i++) dot += x[i] * u[i][j];
+                    logits[j] = dot;
+                }
+                int above = 0;
+                for (int j = 0; j < v; j++) if (logits[j] > logits[name]) above++;
+                if (above < 5) hits++;
+            }
+            out[sign] = (double) hits / names.length;
+        }
+        return out;
+    }
 }

@@ -1,0 +1,102 @@
+package io.headscan.circuits;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BagsTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void gpt2TokenizerGivesKnownIds() {
+        assertArrayEquals(new int[] {15496, 995}, Gpt2Tokenizer.encode("Hello world"));
+        assertArrayEquals(new int[] {5335}, Gpt2Tokenizer.encode(" Mary"));
+        assertArrayEquals(new int[] {1757}, Gpt2Tokenizer.encode(" John"));
+        assertEquals(" Mary", Gpt2Tokenizer.decode(5335));
+        assertEquals("<|endoftext|>", Gpt2Tokenizer.decode(50256));
+    }
+
+    @Test
+    void randomBagsAreSeededDistinctAndInRange() {
+        List<int[]> a = Bags.random(1000, 128, 8, 0, false), b = Bags.random(1000, 128, 8, 0, false);
+        for (int i = 0; i < 8; i++) {
+            assertArrayEquals(a.get(i), b.get(i));
+            assertEquals(128, Arrays.stream(a.get(i)).distinct().count(), "without replacement");
+            assertTrue(Arrays.stream(a.get(i)).allMatch(t -> t >= 0 && t < 1000));
+        }
+        assertFalse(Arrays.equals(a.get(0), Bags.random(1000, 128, 8, 1, false).get(0)));
+        assertEquals(200, Bags.random(200, 200, 1, 0, false).get(0).length, "a bag may hold the whole vocabulary");
+        List<int[]> w = Bags.random(10, 50, 2, 0, true);
+        assertTrue(Arrays.stream(w.get(0)).distinct().count() < 50, "with replacement repeats ids");
+    }
+
+    @Test
+    void bagLargerThanVocabularyIsRejected() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Bags.random(100, 128, 8, 0, false));
+        assertTrue(e.getMessage().contains("--bag-size 128 is larger than the vocabulary (100)"), e.getMessage());
+    }
+
+    @Test
+    void bagsFileIsValidated() throws IOException {
+        Path f = dir.resolve("bags.json");
+        Files.writeString(f, "[[1, 2, 3], [4, 5, 6]]");
+        assertEquals(2, Bags.fromFile(f, 10).size());
+        Files.writeString(f, "[[1, 2, 10]]");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage()
+                .contains("token id 10, outside the vocabulary [0, 10)"));
+        Files.writeString(f, "[[]]");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage().contains("bag 0 is empty"));
+        Files.writeString(f, "[[1, 2.5]]");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage().contains("not a token id"));
+        Files.writeString(f, "{\"a\": 1}");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage().contains("expected a JSON array"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(dir.resolve("none.json"), 10)).getMessage().contains("not found"));
+    }
+
+    @Test
+    void corpusBagsAreFirstDistinctTokensPerDocument() throws IOException {
+        Path txt = dir.resolve("a.txt");
+        Files.writeString(txt, "the cat the dog the cat sat");
+        // " the" repeats; distinct in order of first appearance: the, cat, the(space), dog, sat ...
+        int[] ids = Gpt2Tokenizer.encode("the cat the dog the cat sat");
+        int[] expected = Arrays.stream(ids).distinct().limit(4).toArray();
+        assertArrayEquals(expected, Bags.fromCorpus(txt, 4, 10).get(0));
+
+        Path jsonl = dir.resolve("docs.jsonl");
+        Files.writeString(jsonl, "{\"text\": \"one two three four five\"}\n{\"text\": \"short\"}\n{\"text\": \"alpha beta gamma delta epsilon\"}\n");
+        List<int[]> bags = Bags.fromCorpus(jsonl, 4, 10);
+        assertEquals(2, bags.size(), "the short document is skipped");
+        assertEquals(1, Bags.fromCorpus(jsonl, 4, 1).size(), "only the first count documents");
+
+        Path folder = dir.resolve("docs");
+        Files.createDirectories(folder);
+        Files.writeString(folder.resolve("b.txt"), "zeta eta theta iota kappa");
+        Files.writeString(folder.resolve("a.txt"), "red green blue yellow");
+        assertArrayEquals(Arrays.stream(Gpt2Tokenizer.encode("red green blue yellow")).distinct().limit(3).toArray(),
+                Bags.fromCorpus(folder, 3, 5).get(0), "files in name order");
+
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(dir.resolve("missing"), 4, 1)).getMessage()
+                .contains("corpus not found"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(txt, 50, 1)).getMessage()
+                .contains("no document has 50 distinct tokens"));
+        Files.writeString(jsonl, "{\"txt\": \"x\"}\n");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(jsonl, 1, 1)).getMessage().contains("no \"text\" string"));
+    }
+
+    @Test
+    void ioiNamesAreSingleTokensWithALeadingSpace() {
+        var names = IoiNames.defaults();
+        assertTrue(names.size() >= 60, "most common names are single tokens: " + names.size());
+        assertEquals(5335, names.get("Mary"));
+        names.forEach((n, id) -> assertArrayEquals(new int[] {id}, Gpt2Tokenizer.encode(" " + n)));
+        assertFalse(IoiNames.singleTokens(List.of("Xylophonicus")).containsKey("Xylophonicus"));
+    }
+}
