@@ -111,6 +111,9 @@ public final class OvCircuit {
         h.checkIn(model.dims());
         int v = model.dims().vocab(), d = model.dims().dModel(), dh = model.dims().dHead(), n = names.length;
         if (n == 0) throw new IllegalArgumentException("no names to score");
+        for (int t : names) {
+            if (t < 0 || t >= v) throw new IllegalArgumentException("name token " + t + " is outside the vocabulary [0, " + v + ")");
+        }
         try (Arena arena = Arena.ofShared()) {
             Matrix weeNames = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
             new EffectiveEmbedding(model, backend, Variant.NOATTN).compute(names, weeNames, Progress.NONE);

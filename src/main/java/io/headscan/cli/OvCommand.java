@@ -83,7 +83,7 @@ final class OvCommand implements Callable<Integer> {
                 for (HeadId h : list) {
                     OvCircuit.HeadStats s = ov.ranks(h, progress);
                     List<List<OvCircuit.Pushed>> pushed = ov.pushed(h, token == null ? -1 : token, top);
-                    OvCircuit.CopyScores cs = ov.copyScores(h, nameIds);
+                    OvCircuit.CopyScores cs = bpe ? ov.copyScores(h, nameIds) : null;
                     ObjectNode n = hs.putObject(h.toString());
                     n.set("negative", Reports.ranks(s.negative()));
                     n.set("positive", Reports.ranks(s.positive()));
@@ -91,7 +91,11 @@ final class OvCommand implements Callable<Integer> {
                     p.put("source", token == null ? "average over all source tokens" : "token " + token + (bpe ? " " + quote(Gpt2Tokenizer.decode(token)) : ""));
                     p.set("most", pushedJson(pushed.get(0), bpe));
                     p.set("least", pushedJson(pushed.get(1), bpe));
-                    n.putObject("ioi").put("names", cs.names()).put("copy_score", cs.copyScore()).put("negative_copy_score", cs.negativeCopyScore());
+                    if (cs != null) {
+                        n.putObject("ioi").put("names", cs.names()).put("copy_score", cs.copyScore()).put("negative_copy_score", cs.negativeCopyScore());
+                    } else {
+                        n.putNull("ioi");
+                    }
                     print(out, h, s, pushed, cs, bpe);
                 }
                 progress.done();
@@ -128,7 +132,11 @@ final class OvCommand implements Callable<Integer> {
                 100 * s.negative().fracRankLt10(), s.negative().medianRank(), s.negative().meanRank());
         out.printf(Locale.ROOT, "  positive copying: rank0 %.2f%%  rank<10 %.2f%%  median %.1f  mean %.2f%n", 100 * s.positive().fracRank0(),
                 100 * s.positive().fracRankLt10(), s.positive().medianRank(), s.positive().meanRank());
-        out.printf(Locale.ROOT, "  IOI names (%d): copy score %.1f%%, negative copy score %.1f%%%n", cs.names(), 100 * cs.copyScore(), 100 * cs.negativeCopyScore());
+        if (cs != null) {
+            out.printf(Locale.ROOT, "  IOI names (%d): copy score %.1f%%, negative copy score %.1f%%%n", cs.names(), 100 * cs.copyScore(), 100 * cs.negativeCopyScore());
+        } else {
+            out.printf(Locale.ROOT, "  IOI copy scores: skipped (names are GPT-2 tokens; this vocabulary has %s)%n", "another size");
+        }
         out.printf(Locale.ROOT, "  pushed most:  %s%n", describe(pushed.get(0), bpe));
         out.printf(Locale.ROOT, "  pushed least: %s%n", describe(pushed.get(1), bpe));
     }

@@ -1,0 +1,109 @@
+package io.headscan.circuits;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.headscan.Progress;
+import io.headscan.compute.JavaBackend;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.Matrix;
+import io.headscan.synth.SyntheticGpt2;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The W_EE cache: reused when valid, never trusted when stale or corrupt. */
+class EmbeddingTableTest {
+
+    @TempDir
+    Path dir;
+
+    private Gpt2Model model() throws IOException {
+        new SyntheticGpt2(new Gpt2Dims(200, 32, 2, 2, 64, 8), 4, List.of()).write(dir.resolve("m"), 2);
+        return Gpt2Model.open(dir.resolve("m"));
+    }
+
+    @Test
+    void cachedTableIsReusedAndMatchesAFreshComputation() throws IOException {
+        Path cache = dir.resolve("cache");
+        try (Gpt2Model m = model(); JavaBackend b = new JavaBackend(2); Arena arena = Arena.ofShared()) {
+            List<String> notes = new ArrayList<>();
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, notes::add)) {
+                assertFalse(t.fromCache());
+                assertEquals("full", t.metadata().get("headscan.variant"));
+                assertTrue(t.path().startsWith(cache.resolve("wee")));
+            }
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, notes::add)) {
+                assertTrue(t.fromCache(), notes.toString());
+                Matrix fresh = Matrix.dense(arena.allocate(200L * 32 * 4), 200, 32);
+                new EffectiveEmbedding(m, b, Variant.FULL).computeAll(fresh, Progress.NONE);
+                assertArrayEquals(fresh.toArray(), t.matrix().toArray());
+            }
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.NOATTN, b, cache, Progress.NONE, notes::add)) {
+                assertFalse(t.fromCache(), "another variant is another entry");
+            }
+        }
+    }
+
+    @Test
+    void corruptedCacheIsDetectedAndRecomputed() throws IOException {
+        Path cache = dir.resolve("cache");
+        try (Gpt2Model m = model(); JavaBackend b = new JavaBackend(2)) {
+            Path file;
+            float[] good;
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.HACKATHON, b, cache, Progress.NONE, s -> {})) {
+                file = t.path();
+                good = t.matrix().toArray();
+            }
+            try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+                raf.seek(raf.length() - 100);
+                int x = raf.read();
+                raf.seek(raf.length() - 100);
+                raf.write(x ^ 0x40);
+            }
+            List<String> notes = new ArrayList<>();
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.HACKATHON, b, cache, Progress.NONE, notes::add)) {
+                assertFalse(t.fromCache());
+                assertArrayEquals(good, t.matrix().toArray());
+            }
+            assertTrue(notes.stream().anyMatch(n -> n.contains("checksum mismatch")), notes.toString());
+
+            // truncated: a structural error, also ignored and replaced
+            try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+                raf.setLength(raf.length() - 8);
+            }
+            notes.clear();
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.HACKATHON, b, cache, Progress.NONE, notes::add)) {
+                assertFalse(t.fromCache());
+            }
+            assertTrue(notes.stream().anyMatch(n -> n.contains("bytes missing")), notes.toString());
+        }
+    }
+
+    @Test
+    void tableOfAnotherVariantOrCheckpointIsRejected() throws IOException {
+        Path cache = dir.resolve("cache");
+        try (Gpt2Model m = model(); JavaBackend b = new JavaBackend(2)) {
+            Path full;
+            String sha;
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, s -> {})) {
+                full = t.path();
+                sha = t.metadata().get("headscan.source_sha256");
+            }
+            List<String> problems = new ArrayList<>();
+            assertNull(EmbeddingTable.open(full, sha, Variant.NOATTN, 200, 32, true, problems::add));
+            assertNull(EmbeddingTable.open(full, "0".repeat(64), Variant.FULL, 200, 32, true, problems::add));
+            assertNull(EmbeddingTable.open(full, sha, Variant.FULL, 201, 32, true, problems::add));
+            assertTrue(problems.get(0).contains("holds variant full, not noattn"), problems.toString());
+            assertTrue(problems.get(1).contains("another checkpoint"), problems.toString());
+            assertTrue(problems.get(2).contains("expected F32 [201, 32]"), problems.toString());
+            Files.delete(full);
+        }
+    }
+}

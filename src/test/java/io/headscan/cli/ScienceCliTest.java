@@ -1,0 +1,158 @@
+package io.headscan.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.headscan.format.SafetensorsFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** score, embed, fullvocab and ov as a user runs them, on a small 12-layer synthetic model with planted heads. */
+class ScienceCliTest {
+
+    @TempDir
+    static Path shared;
+    static Path model;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void synth() {
+        System.setProperty("java.awt.headless", "true");
+        model = shared.resolve("m");
+        CliRun r = CliRun.of("synth", "--out", model.toString(), "--layers", "12", "--heads", "4", "--d-model", "64",
+                "--vocab", "1000", "--n-ctx", "8", "--plant", "10.3,11.1", "--seed", "2");
+        assertEquals(0, r.code(), r.err());
+    }
+
+    @Test
+    void scoreRanksPlantedHeadsFirstAndWritesEveryReport() throws Exception {
+        Path json = dir.resolve("s.json"), csv = dir.resolve("s.csv"), png = dir.resolve("h.png"), att = dir.resolve("a.svg");
+        CliRun r = CliRun.of("score", model.toString(), "--bag-size", "64", "--json", json.toString(), "--csv", csv.toString(),
+                "--heatmap", png.toString(), "--attention-plot", "10.3=" + att, "--backend", "java");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertTrue(lines.get(0).contains("uniform baseline 1/64"), r.out());
+        assertTrue(lines.get(2).contains(" 11.1 ") || lines.get(2).contains(" 10.3 "), r.out());
+        assertTrue(lines.get(3).contains(" 11.1 ") || lines.get(3).contains(" 10.3 "), r.out());
+        assertTrue(r.err().contains("backend: java (requested)"), r.err());
+        JsonNode j = new ObjectMapper().readTree(json.toFile());
+        for (String key : List.of("scores", "scores_centered", "ranking", "definition", "bags", "model", "backend", "timings_ms")) {
+            assertTrue(j.has(key), key);
+        }
+        assertEquals(12, j.get("scores").size());
+        assertEquals(4, j.get("scores").get(0).size());
+        assertEquals("hackathon", j.get("definition").get("variant").asText());
+        assertEquals("1/sqrt(d_head)", j.get("definition").get("scale").asText());
+        assertEquals(0, j.get("bags").get("seed").asLong());
+        assertEquals(8, j.get("bags").get("count").asInt());
+        double sum = 0;
+        for (JsonNode row : j.get("scores_centered")) for (JsonNode v : row) sum += v.asDouble();
+        assertEquals(0, sum, 1e-9, "centred scores have mean 0");
+        assertEquals(49, Files.readAllLines(csv).size(), "header + 48 heads");
+        assertNotNull(ImageIO.read(png.toFile()));
+        assertTrue(Files.readString(att).contains("<svg"));
+    }
+
+    @Test
+    void scoreWithBagsFileAndCorpus() throws Exception {
+        Path bags = dir.resolve("bags.json");
+        Files.writeString(bags, "[[1,2,3,4,5,6,7,8],[10,20,30,40,50,60,70,80]]");
+        CliRun r = CliRun.of("score", model.toString(), "--bags", bags.toString(), "--top", "3");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("2 file bags of 8 tokens"), r.out());
+        CliRun c = CliRun.of("score", model.toString(), "--corpus", bags.toString());
+        assertEquals(1, c.code());
+        assertTrue(c.err().contains("--corpus needs GPT-2's 50257-token vocabulary"), c.err());
+    }
+
+    static List<List<String>> badInputs() {
+        return List.of(
+                List.of("fullvocab", "MODEL", "--heads", "12.0", "unknown head 12.0"),
+                List.of("ov", "MODEL", "--heads", "3.4", "unknown head 3.4"),
+                List.of("score", "MODEL", "--bags", "BAGS:[[1,2,1000]]", "token id 1000, outside the vocabulary [0, 1000)"),
+                List.of("score", "MODEL", "--bags", "BAGS:[[1,2],[]]", "bag 1 is empty"),
+                List.of("score", "MODEL", "--bag-size", "1001", "--bag-size 1001 is larger than the vocabulary (1000)"),
+                List.of("score", "MODEL", "--wee", "fancy", "unknown W_EE variant 'fancy'"),
+                List.of("embed", "MODEL", "--wee", "fancy", "unknown W_EE variant 'fancy'"),
+                List.of("score", "MODEL", "--attention-plot", "10.3", "--attention-plot takes L.H=FILE"),
+                List.of("score", "MODEL", "--heatmap", "OUT:h.jpg", "must end in .png or .svg"));
+    }
+
+    @ParameterizedTest
+    @MethodSource("badInputs")
+    void badInputIsOneLineExitOne(List<String> c) throws Exception {
+        String[] args = c.subList(0, c.size() - 1).stream().map(a -> {
+            if (a.equals("MODEL")) return model.toString();
+            if (a.startsWith("BAGS:")) {
+                try {
+                    Path f = Files.createTempFile(dir, "bags", ".json");
+                    Files.writeString(f, a.substring(5));
+                    return f.toString();
+                } catch (java.io.IOException e) {
+                    throw new RuntimeException(e);
+                }
+            }
+            if (a.startsWith("OUT:")) return dir.resolve(a.substring(4)).toString();
+            return a;
+        }).toArray(String[]::new);
+        CliRun r = CliRun.of(args);
+        assertEquals(1, r.code(), r.out() + r.err());
+        String lastLine = r.err().strip().lines().reduce((a, b) -> b).orElse("");
+        assertTrue(lastLine.startsWith("headscan: ") && lastLine.contains(c.get(c.size() - 1)), r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace");
+    }
+
+    @Test
+    void unreadableCorpusIsNamed() throws Exception {
+        Path m = shared.resolve("gpt2vocab");
+        if (!Files.exists(m.resolve("model.safetensors"))) {
+            assertEquals(0, CliRun.of("synth", "--out", m.toString(), "--layers", "1", "--heads", "1", "--d-model", "16",
+                    "--n-ctx", "4").code());
+        }
+        CliRun r = CliRun.of("score", m.toString(), "--corpus", dir.resolve("nope.txt").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("corpus not found"), r.err());
+    }
+
+    @Test
+    void embedFullvocabAndOvShareTheCachedTable() throws Exception {
+        Path out = dir.resolve("wee.safetensors");
+        CliRun e = CliRun.of("embed", model.toString(), "--wee", "full", "--out", out.toString());
+        assertEquals(0, e.code(), e.err() + "\nOUT:" + e.out());
+        try (SafetensorsFile f = SafetensorsFile.open(out)) {
+            assertEquals(List.of(1000L, 64L), java.util.Arrays.stream(f.info("W_EE").shape()).boxed().toList());
+            assertEquals("full", f.metadata().get("headscan.variant"));
+            assertEquals(64, f.metadata().get("headscan.source_sha256").length());
+        }
+        Path json = dir.resolve("fv.json");
+        CliRun fv = CliRun.of("fullvocab", model.toString(), "--heads", "10.3,0.0", "--json", json.toString());
+        assertEquals(0, fv.code(), fv.err());
+        assertTrue(fv.err().contains("from cache"), fv.err());
+        JsonNode h = new ObjectMapper().readTree(json.toFile()).get("heads");
+        for (String k : List.of("mean_diag_prob", "frac_rank0", "frac_rank_lt10", "median_rank", "mean_rank")) assertTrue(h.get("10.3").has(k), k);
+        assertTrue(h.get("10.3").get("mean_diag_prob").asDouble() > 100 * h.get("0.0").get("mean_diag_prob").asDouble());
+
+        Path ovJson = dir.resolve("ov.json");
+        CliRun ov = CliRun.of("ov", model.toString(), "--heads", "10.3", "--token", "5", "--json", ovJson.toString());
+        assertEquals(0, ov.code(), ov.err());
+        JsonNode o = new ObjectMapper().readTree(ovJson.toFile()).get("heads").get("10.3");
+        for (String k : List.of("frac_rank0", "frac_rank_lt10", "median_rank", "mean_rank")) {
+            assertTrue(o.get("negative").has(k) && o.get("positive").has(k), k);
+        }
+        assertTrue(o.get("negative").get("frac_rank0").asDouble() > 0.2, o.toString());
+        assertEquals(5, o.get("pushed").get("least").get(0).get("token").asInt(), "the planted head pushes its source token down most");
+        assertEquals(10, o.get("pushed").get("least").size());
+        assertTrue(o.get("ioi").isNull(), "IOI names are GPT-2 tokens: skipped for a 1000-token vocabulary");
+        assertTrue(ov.out().contains("IOI copy scores: skipped"), ov.out());
+    }
+}

@@ -1,0 +1,68 @@
+package io.headscan.report;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.awt.Color;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import javax.imageio.ImageIO;
+import javax.xml.parsers.DocumentBuilderFactory;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class FiguresTest {
+
+    @TempDir
+    Path dir;
+
+    static final double[][] VALUES = {{-0.2, 0.0, 0.1}, {0.4, -0.1, 0.05}};
+
+    @Test
+    void heatmapPngIsAnImageWithTheDivergingScale() throws Exception {
+        System.setProperty("java.awt.headless", "true");
+        Path png = dir.resolve("h.png");
+        Figures.heatmap(png, VALUES, "test", "score − mean", true);
+        BufferedImage img = ImageIO.read(png.toFile());
+        assertNotNull(img);
+        assertTrue(img.getWidth() > 300 && img.getHeight() > 150);
+        try (var files = Files.list(dir)) {
+            assertEquals(1, files.count(), "no temp file left");
+        }
+    }
+
+    @Test
+    void heatmapSvgIsWellFormedAndLabelled() throws Exception {
+        Path svg = dir.resolve("h.svg");
+        Figures.heatmap(svg, VALUES, "Prediction-Attention <test>", "score − mean", true);
+        var doc = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(svg.toFile());
+        assertEquals("svg", doc.getDocumentElement().getNodeName());
+        String text = Files.readString(svg);
+        assertTrue(text.contains(">Layer<") && text.contains(">Head<") && text.contains("&lt;test&gt;"));
+    }
+
+    @Test
+    void divergingColoursAreCentredAtZero() {
+        assertEquals(Color.WHITE, Figures.colour(0, -1, 1, true));
+        Color pos = Figures.colour(1, -1, 1, true), neg = Figures.colour(-1, -1, 1, true);
+        assertTrue(pos.getRed() > pos.getBlue(), "positive is red");
+        assertTrue(neg.getBlue() > neg.getRed(), "negative is blue");
+    }
+
+    @Test
+    void attentionPlotWithTokenLabels() throws Exception {
+        Path svg = dir.resolve("a.svg");
+        Figures.attention(svg, new double[][] {{0.9, 0.1}, {0.3, 0.7}}, List.of(" Mary", " John"), "head 0.0");
+        String text = Files.readString(svg);
+        assertTrue(text.contains("' Mary'") && text.contains("query token"), text);
+        Path png = dir.resolve("a.png");
+        Figures.attention(png, new double[][] {{0.9, 0.1}, {0.3, 0.7}}, null, "head 0.0");
+        assertNotNull(ImageIO.read(png.toFile()));
+    }
+
+    @Test
+    void unknownExtensionIsRejected() {
+        assertThrows(IllegalArgumentException.class, () -> Figures.heatmap(dir.resolve("h.jpg"), VALUES, "t", "c", true));
+    }
+}
