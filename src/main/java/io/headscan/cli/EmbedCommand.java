@@ -46,7 +46,7 @@ final class EmbedCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--out " + out + ": the file name must end in .safetensors");
         }
         long t0 = System.nanoTime();
-        try (Gpt2Model m = model.open()) {
+        try (Gpt2Model m = model.open(err)) {
             Backends.Selection sel = ModelOptions.backend(backendOptions, err);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {

@@ -50,7 +50,7 @@ final class FullVocabCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         Variant variant = Variant.parse(wee);
         long t0 = System.nanoTime();
-        try (Gpt2Model m = model.open()) {
+        try (Gpt2Model m = model.open(err)) {
             List<HeadId> list = ModelOptions.heads(heads, m.dims());
             Backends.Selection sel = ModelOptions.backend(backendOptions, err);
             try (var backend = sel.backend();

@@ -41,8 +41,8 @@ final class InspectCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "A .safetensors file or a folder holding model.safetensors.")
-    Path model;
+    @picocli.CommandLine.Mixin
+    ModelOptions modelOptions;
 
     @Option(names = "--stats", description = "Min, max, mean, std, L2, NaN/Inf counts per tensor (computed on the mapping).")
     boolean stats;
@@ -59,15 +59,13 @@ final class InspectCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "SHA-256 of the file, checked against the known gpt2 identity when the size matches.")
     boolean verify;
 
-    @Option(names = "--n-head", paramLabel = "N", description = "Heads per layer when there is no config.json (default: d_model / 64).")
-    Integer nHead;
-
     private final ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        Path weights = Gpt2Model.resolveWeights(model);
+        Path weights = Gpt2Model.resolveWeights(modelOptions.resolve(spec.commandLine().getErr()));
+        Integer nHead = modelOptions.nHead;
         Progress progress = new TerminalProgress(System.err);
         try (SafetensorsFile file = SafetensorsFile.open(weights)) {
             Gpt2Model gpt2 = null;

@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "headscan", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Memory-mapped GPT-2 weights and bilinear attention scores for every head.",
-        subcommands = {ScoreCommand.class, EmbedCommand.class, FullVocabCommand.class, OvCommand.class, SynthCommand.class,
+        subcommands = {ScoreCommand.class, EmbedCommand.class, FullVocabCommand.class, OvCommand.class, DownloadCommand.class, SynthCommand.class,
                 InspectCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
 
@@ -61,7 +61,7 @@ public final class Main {
     }
 
     private static boolean isUnexpected(Throwable t) {
-        return !(t instanceof SafetensorsException || t instanceof ModelException || t instanceof BackendException
+        return !(t instanceof SafetensorsException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
                 || t instanceof IllegalArgumentException || t instanceof IOException || t instanceof UncheckedIOException);
     }
 

@@ -65,7 +65,7 @@ final class OvCommand implements Callable<Integer> {
         Variant variant = Variant.parse(wee);
         if (top < 0) throw new IllegalArgumentException("--top must be >= 0");
         long t0 = System.nanoTime();
-        try (Gpt2Model m = model.open()) {
+        try (Gpt2Model m = model.open(err)) {
             List<HeadId> list = ModelOptions.heads(heads, m.dims());
             int v = m.dims().vocab();
             if (token != null && (token < 0 || token >= v)) throw new IllegalArgumentException("--token " + token + " is outside the vocabulary [0, " + v + ")");

@@ -101,7 +101,7 @@ final class ScoreCommand implements Callable<Integer> {
             if (eq <= 0 || eq == p.length() - 1) throw new IllegalArgumentException("--attention-plot takes L.H=FILE, got '" + p + "'");
             plots.put(HeadId.parse(p.substring(0, eq)), Path.of(p.substring(eq + 1)));
         }
-        try (Gpt2Model m = model.open()) {
+        try (Gpt2Model m = model.open(err)) {
             Gpt2Dims dims = m.dims();
             for (HeadId h : plots.keySet()) h.checkIn(dims);
             List<int[]> bags;

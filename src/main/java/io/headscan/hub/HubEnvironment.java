@@ -1,0 +1,57 @@
+package io.headscan.hub;
+
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The Hugging Face settings, read from the environment exactly as huggingface_hub reads them
+ * (safetensors-and-hub.md §4–§5): cache root, endpoint, token, offline mode.
+ */
+public record HubEnvironment(Path cacheRoot, URI endpoint, Optional<String> token, boolean offline) {
+
+    public static HubEnvironment fromEnvironment() {
+        return of(System.getenv());
+    }
+
+    /** From an explicit environment map (tests pass their own). */
+    public static HubEnvironment of(Map<String, String> env) {
+        String home = System.getProperty("user.home");
+        Path hfHome = nonBlank(env.get("HF_HOME")).map(Path::of)
+                .orElseGet(() -> nonBlank(env.get("XDG_CACHE_HOME")).map(x -> Path.of(x, "huggingface")).orElse(Path.of(home, ".cache", "huggingface")));
+        Path cache = nonBlank(env.get("HF_HUB_CACHE")).map(Path::of)
+                .or(() -> nonBlank(env.get("HUGGINGFACE_HUB_CACHE")).map(Path::of))
+                .or(() -> nonBlank(env.get("HF_HOME")).map(h -> Path.of(h, "hub")))
+                .or(() -> nonBlank(env.get("XDG_CACHE_HOME")).map(x -> Path.of(x, "huggingface", "hub")))
+                .orElse(Path.of(home, ".cache", "huggingface", "hub"));
+        String ep = nonBlank(env.get("HF_ENDPOINT")).orElse("https://huggingface.co");
+        while (ep.endsWith("/")) ep = ep.substring(0, ep.length() - 1);
+        Optional<String> token = nonBlank(env.get("HF_TOKEN")).or(() -> readToken(hfHome.resolve("token")));
+        boolean offline = truthy(env.get("HF_HUB_OFFLINE")) || truthy(env.get("TRANSFORMERS_OFFLINE"));
+        return new HubEnvironment(cache, URI.create(ep), token, offline);
+    }
+
+    private static Optional<String> readToken(Path p) {
+        try {
+            return Files.isRegularFile(p) ? nonBlank(Files.readString(p).strip()) : Optional.empty();
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    static boolean truthy(String v) {
+        if (v == null) return false;
+        return switch (v.strip().toUpperCase(Locale.ROOT)) {
+            case "1", "ON", "YES", "TRUE" -> true;
+            default -> false;
+        };
+    }
+
+    private static Optional<String> nonBlank(String s) {
+        return s == null || s.isBlank() ? Optional.empty() : Optional.of(s);
+    }
+}
