@@ -3,6 +3,7 @@ package io.headscan.circuits;
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
+import io.headscan.compute.kernels.RowReducer;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
@@ -15,7 +16,7 @@ import java.lang.foreign.Arena;
  * Per head: Q = (Uᵀ * g1) @ W_Q and K = (W_EE * g1) @ W_K ([V, d_h] each, 12.9 MB for GPT-2), then S in
  * row tiles with a running max / log-sum-exp (the V×V matrix, 10 GB per head, never exists).
  */
-public final class FullVocabQK {
+public final class FullVocabQK implements AutoCloseable {
 
     /** One head's statistics. */
     public record HeadStats(HeadId head, double meanDiagProb, RankStatistics ranks) {}
@@ -24,13 +25,31 @@ public final class FullVocabQK {
     private final Backend backend;
     private final Matrix wee;
     private final HeadFactors factors;
+    private final RowReducer reducer = RowReducer.best();
+    private final FactoredScores.Timing timing = new FactoredScores.Timing();
 
     /** @param wee the full-vocabulary effective embedding [V, d] of the chosen variant */
     public FullVocabQK(Gpt2Model model, Backend backend, Matrix wee) {
         this.model = model;
         this.backend = backend;
         this.wee = wee;
-        this.factors = new HeadFactors(model, backend, new Unembedding(model));
+        this.factors = new HeadFactors(model, backend, new Unembedding(model, backend));
+    }
+
+    /** Which row kernel reduces the tiles ("native" or "java"). */
+    public String kernel() {
+        return reducer.name();
+    }
+
+    /** Milliseconds spent so far in the score GEMMs and in the fused reductions. */
+    public double[] phaseMs() {
+        return new double[] {timing.gemmMs(), timing.reduceMs(), timing.factorMs()};
+    }
+
+    /** Frees the per-layer buffers. */
+    @Override
+    public void close() {
+        factors.close();
     }
 
     public HeadStats head(HeadId h, Progress progress) {
@@ -39,10 +58,11 @@ public final class FullVocabQK {
         try (Arena arena = Arena.ofShared()) {
             Matrix q = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
             Matrix k = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
-            float[] g1 = factors.g1(h);
-            factors.fromUnembedding(g1, model.wq(h), Transpose.NO, q, arena);
-            factors.fromEffectiveEmbedding(wee, g1, model.wk(h), k, arena);
-            FactoredScores.Rows rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress);
+            long f0 = System.nanoTime();
+            factors.fromUnembedding(h.layer(), model.wq(h), Transpose.NO, q);
+            factors.fromEffectiveEmbedding(wee, h.layer(), model.wk(h), k);
+            timing.factorNanos.addAndGet(System.nanoTime() - f0);
+            FactoredScores.Rows rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing);
             double sum = 0;
             for (double p : rows.diagProb()) sum += p;
             return new HeadStats(h, sum / v, RankStatistics.of(rows.greater()));

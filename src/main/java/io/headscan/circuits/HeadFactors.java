@@ -7,19 +7,26 @@ import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.lang.foreign.Arena;
+import java.util.stream.IntStream;
 
 /**
- * Full-vocabulary [V, d_h] factors of one head, built in row tiles: {@code X @ W} where X is either U
- * (queries, §1) or W_EE (keys and OV sources, §2), scaled by the layer's ln_1 weight, and W a [d, d_h]
- * view (W_Q, W_K, W_V), or W_Oᵀ for the OV output side.
+ * Full-vocabulary [V, d_h] factors of heads: {@code X @ W} where X is U (queries, §1) or W_EE (keys and
+ * OV sources, §2), optionally scaled by the layer's ln_1 weight, and W a [d, d_h] view (W_Q, W_K, W_V) or
+ * W_Oᵀ. The scaled inputs [V, d] are built once per layer and reused by all its heads, so a head costs
+ * two skinny GEMMs. Off-heap: two [V, d] buffers (2 × 154 MB for GPT-2), freed on close.
  */
-final class HeadFactors {
-
-    private static final int TILE = 1024;
+final class HeadFactors implements AutoCloseable {
 
     private final Gpt2Model model;
     private final Backend backend;
     private final Unembedding unembedding;
+    private final Arena arena = Arena.ofShared();
+    private Matrix uBuffer, weeBuffer;
+    private int uLayer = Integer.MIN_VALUE, weeLayer = Integer.MIN_VALUE;
+    private Matrix weeSource;
+
+    /** The layer key meaning "not scaled". */
+    static final int UNSCALED = -1;
 
     HeadFactors(Gpt2Model model, Backend backend, Unembedding unembedding) {
         this.model = model;
@@ -27,32 +34,59 @@ final class HeadFactors {
         this.unembedding = unembedding;
     }
 
-    /** out [V, d_h] = (U[:, t]ᵀ * g1) @ w for every token t (g1 null: no scaling). */
-    void fromUnembedding(float[] g1, Matrix w, Transpose tw, Matrix out, Arena arena) {
+    private Matrix buffer() {
         int v = model.dims().vocab(), d = model.dims().dModel();
-        Matrix x = Matrix.dense(arena.allocate((long) TILE * d * 4, 64), TILE, d);
-        for (int t0 = 0; t0 < v; t0 += TILE) {
-            int n = Math.min(TILE, v - t0);
-            Matrix xt = x.rows(0, n);
-            unembedding.columns(t0, xt);
-            if (g1 != null) PredictionAttention.scaleColumns(xt, g1, xt);
-            backend.gemm(1f, xt, Transpose.NO, w, tw, 0f, out.rows(t0, n));
-        }
+        return Matrix.dense(arena.allocate((long) v * d * 4, 64), v, d);
     }
 
-    /** out [V, d_h] = (W_EE[t] * g1) @ w for every token t. */
-    void fromEffectiveEmbedding(Matrix wee, float[] g1, Matrix w, Matrix out, Arena arena) {
-        int v = model.dims().vocab(), d = model.dims().dModel();
-        Matrix x = Matrix.dense(arena.allocate((long) TILE * d * 4, 64), TILE, d);
-        for (int t0 = 0; t0 < v; t0 += TILE) {
-            int n = Math.min(TILE, v - t0);
-            Matrix xt = x.rows(0, n);
-            PredictionAttention.scaleColumns(wee.rows(t0, n), g1, xt);
-            backend.gemm(1f, xt, Transpose.NO, w, Transpose.NO, 0f, out.rows(t0, n));
+    /** Uᵀ [V, d], scaled by layer's g1 unless layer is {@link #UNSCALED}. */
+    private Matrix scaledU(int layer) {
+        if (uBuffer == null) uBuffer = buffer();
+        if (uLayer != layer) {
+            float[] g1 = layer == UNSCALED ? null : g1(layer);
+            int d = model.dims().dModel();
+            IntStream.range(0, model.dims().vocab()).parallel().forEach(t -> {
+                float[] row = new float[d];
+                unembedding.column(t, row);
+                if (g1 != null) for (int i = 0; i < d; i++) row[i] *= g1[i];
+                Rows.write(uBuffer, t, row);
+            });
+            uLayer = layer;
         }
+        return uBuffer;
+    }
+
+    /** W_EE [V, d] scaled by the layer's g1. */
+    private Matrix scaledWee(Matrix wee, int layer) {
+        if (weeBuffer == null) weeBuffer = buffer();
+        if (weeLayer != layer || weeSource != wee) {
+            PredictionAttention.scaleColumns(wee, g1(layer), weeBuffer);
+            weeLayer = layer;
+            weeSource = wee;
+        }
+        return weeBuffer;
+    }
+
+    /** out [V, d_h] = (U[:, t]ᵀ * g1_l) @ op(w) for every token t; layer {@link #UNSCALED}: no g1. */
+    void fromUnembedding(int layer, Matrix w, Transpose tw, Matrix out) {
+        backend.gemm(1f, scaledU(layer), Transpose.NO, w, tw, 0f, out);
+    }
+
+    /** out [V, d_h] = (W_EE[t] * g1_l) @ w for every token t. */
+    void fromEffectiveEmbedding(Matrix wee, int layer, Matrix w, Matrix out) {
+        backend.gemm(1f, scaledWee(wee, layer), Transpose.NO, w, Transpose.NO, 0f, out);
+    }
+
+    float[] g1(int layer) {
+        return model.vector(Gpt2Layout.ln1Weight(layer));
     }
 
     float[] g1(HeadId h) {
-        return model.vector(Gpt2Layout.ln1Weight(h.layer()));
+        return g1(h.layer());
+    }
+
+    @Override
+    public void close() {
+        arena.close();
     }
 }

@@ -3,6 +3,7 @@ package io.headscan.circuits;
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
+import io.headscan.compute.kernels.RowReducer;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
@@ -22,7 +23,7 @@ import java.util.stream.IntStream;
  * #{j : M[s, j] > M[s, s]}. IOI copy scores use the static form of the ARENA IOI exercises:
  * {@code logits± = lnpre(±o_s) @ U + b_U}, b_U = (E @ bf) − its mean over V, W_EE variant noattn.
  */
-public final class OvCircuit {
+public final class OvCircuit implements AutoCloseable {
 
     /** Negative and positive copying rank statistics of one head. */
     public record HeadStats(HeadId head, RankStatistics negative, RankStatistics positive) {}
@@ -38,13 +39,15 @@ public final class OvCircuit {
     private final Matrix wee;
     private final Unembedding unembedding;
     private final HeadFactors factors;
+    private final RowReducer reducer = RowReducer.best();
+    private final FactoredScores.Timing timing = new FactoredScores.Timing();
 
     /** @param wee the full-vocabulary effective embedding [V, d] used for the rank statistics */
     public OvCircuit(Gpt2Model model, Backend backend, Matrix wee) {
         this.model = model;
         this.backend = backend;
         this.wee = wee;
-        this.unembedding = new Unembedding(model);
+        this.unembedding = new Unembedding(model, backend);
         this.factors = new HeadFactors(model, backend, unembedding);
     }
 
@@ -53,16 +56,29 @@ public final class OvCircuit {
         int v = model.dims().vocab(), dh = model.dims().dHead();
         Matrix z = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
         Matrix p = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
-        factors.fromEffectiveEmbedding(wee, factors.g1(h), model.wv(h), z, arena);
-        factors.fromUnembedding(null, model.wo(h), Transpose.YES, p, arena);
+        factors.fromEffectiveEmbedding(wee, h.layer(), model.wv(h), z);
+        factors.fromUnembedding(HeadFactors.UNSCALED, model.wo(h), Transpose.YES, p);
         return new Matrix[] {z, p};
+    }
+
+    /** Frees the per-layer buffers. */
+    @Override
+    public void close() {
+        factors.close();
+    }
+
+    /** Milliseconds spent so far in the logit GEMMs and in the fused reductions. */
+    public double[] phaseMs() {
+        return new double[] {timing.gemmMs(), timing.reduceMs(), timing.factorMs()};
     }
 
     public HeadStats ranks(HeadId h, Progress progress) {
         h.checkIn(model.dims());
         try (Arena arena = Arena.ofShared()) {
+            long f0 = System.nanoTime();
             Matrix[] zp = factors(h, arena);
-            FactoredScores.Rows rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress);
+            timing.factorNanos.addAndGet(System.nanoTime() - f0);
+            FactoredScores.Rows rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress, reducer, timing);
             return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
         }
     }

@@ -3,6 +3,8 @@ package io.headscan.circuits;
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
+import io.headscan.compute.kernels.RowReducer;
+import java.lang.foreign.ValueLayout;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
@@ -82,7 +84,7 @@ public final class PredictionAttention {
         try (Arena arena = Arena.ofShared()) {
             long t0 = System.nanoTime();
             Matrix u = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
-            new Unembedding(model).columns(tokens, u);
+            new Unembedding(model, backend).columns(tokens, u);
             long t1 = System.nanoTime();
             timings.put("unembedding", (t1 - t0) / 1e6);
             Matrix wee = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
@@ -94,9 +96,17 @@ public final class PredictionAttention {
             Matrix xk = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
             Matrix q = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
             Matrix k = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            int heads = dims.heads();
             Matrix qb = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
             Matrix kb = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
-            Matrix s = Matrix.dense(arena.allocate((long) bagSize * bagSize * 4, 64), bagSize, bagSize);
+            // S for all heads of a layer over one bag: [heads, B, B], reduced as heads·B rows of B columns
+            MemorySegment s = arena.allocate((long) heads * bagSize * bagSize * 4, 64);
+            long[] diagCol = new long[heads * bagSize];
+            for (int r = 0; r < diagCol.length; r++) diagCol[r] = r % bagSize;
+            float[] rowMax = new float[diagCol.length];
+            double[] rowSum = new double[diagCol.length];
+            long[] above = new long[diagCol.length], below = new long[diagCol.length];
+            RowReducer reducer = RowReducer.best();
             int[][] rows = new int[bags.size()][];
             for (int b = 0; b < bags.size(); b++) {
                 rows[b] = new int[bagSize];
@@ -117,10 +127,17 @@ public final class PredictionAttention {
                 for (int b = 0; b < bags.size(); b++) {
                     gather(q, rows[b], qb);
                     gather(k, rows[b], kb);
-                    for (int h = 0; h < dims.heads(); h++) {
-                        backend.sgemm(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
-                                qb.segment(), (long) h * dh, d, kb.segment(), (long) h * dh, d, 0f, s.segment(), 0, bagSize);
-                        double v = meanDiagonalSoftmax(s);
+                    backend.sgemmStridedBatched(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
+                            qb.segment(), 0, d, dh, kb.segment(), 0, d, dh, 0f, s, 0, bagSize, (long) bagSize * bagSize, heads);
+                    reducer.reduce(s, 0, heads * bagSize, bagSize, bagSize, diagCol, rowMax, rowSum, above, below);
+                    for (int h = 0; h < heads; h++) {
+                        double total = 0;
+                        for (int t = 0; t < bagSize; t++) {
+                            int r = h * bagSize + t;
+                            float ref = s.getAtIndex(ValueLayout.JAVA_FLOAT, (long) r * bagSize + t);
+                            total += Math.exp(ref - rowMax[r]) / rowSum[r];
+                        }
+                        double v = total / bagSize;
                         sum[l][h] += v;
                         sumSq[l][h] += v * v;
                     }
@@ -155,7 +172,7 @@ public final class PredictionAttention {
         int d = dims.dModel(), dh = dims.dHead(), n = bag.length;
         try (Arena arena = Arena.ofShared()) {
             Matrix u = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
-            new Unembedding(model).columns(bag, u);
+            new Unembedding(model, backend).columns(bag, u);
             Matrix wee = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
             new EffectiveEmbedding(model, backend, variant).compute(bag, wee, Progress.NONE);
             float[] g1 = model.vector(Gpt2Layout.ln1Weight(head.layer()));
@@ -197,19 +214,4 @@ public final class PredictionAttention {
         }
     }
 
-    /** mean over rows t of softmax(S[t, ·])[t], in double. */
-    private static double meanDiagonalSoftmax(Matrix s) {
-        int n = s.rows();
-        float[] row = new float[n];
-        double total = 0;
-        for (int t = 0; t < n; t++) {
-            Rows.read(s, t, row);
-            float max = Float.NEGATIVE_INFINITY;
-            for (float x : row) max = Math.max(max, x);
-            double z = 0;
-            for (float x : row) z += Math.exp(x - max);
-            total += Math.exp(row[t] - max) / z;
-        }
-        return total / n;
-    }
 }

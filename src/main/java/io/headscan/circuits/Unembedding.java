@@ -3,6 +3,11 @@ package io.headscan.circuits;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.Matrix;
+import io.headscan.compute.Backend;
+import io.headscan.compute.Transpose;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.stream.IntStream;
 
 /**
@@ -20,10 +25,22 @@ public final class Unembedding {
     private final int d;
 
     public Unembedding(Gpt2Model model) {
+        this(model, null);
+    }
+
+    /**
+     * With a backend, the vocabulary mean comes from one GEMV-shaped GEMM over E (mean over V of
+     * gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E))); without, from a Java pass.
+     */
+    public Unembedding(Gpt2Model model, Backend backend) {
         this.e = model.wte();
         this.gf = model.vector(Gpt2Layout.LNF_WEIGHT);
         this.d = model.dims().dModel();
         int v = model.dims().vocab();
+        if (backend != null) {
+            this.vocabMean = meanWithBackend(backend, v);
+            return;
+        }
         int chunks = Math.max(1, Math.min(64, v / 1024));
         double[][] partial = new double[chunks][d];
         IntStream.range(0, chunks).parallel().forEach(c -> {
@@ -39,6 +56,26 @@ public final class Unembedding {
             double s = 0;
             for (double[] p : partial) s += p[i];
             vocabMean[i] = (float) (s / v);
+        }
+    }
+
+    private float[] meanWithBackend(Backend backend, int v) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ones = arena.allocate((long) v * 4, 64);
+            ones.fill((byte) 0);
+            float inv = 1f / v;
+            for (long t = 0; t < v; t++) ones.setAtIndex(ValueLayout.JAVA_FLOAT, t, inv);
+            Matrix col = Matrix.dense(arena.allocate((long) d * 4, 64), 1, d);
+            backend.gemm(1f, Matrix.dense(ones, 1, v), Transpose.NO, e, Transpose.NO, 0f, col);
+            float[] m = col.toArray();
+            double s = 0;
+            for (int i = 0; i < d; i++) {
+                m[i] *= gf[i];
+                s += m[i];
+            }
+            float mean = (float) (s / d);
+            for (int i = 0; i < d; i++) m[i] -= mean;
+            return m;
         }
     }
 

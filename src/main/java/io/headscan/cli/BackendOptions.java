@@ -21,6 +21,9 @@ final class BackendOptions {
             description = "Use this OpenBLAS shared library instead of the bundled one (also: HEADSCAN_OPENBLAS).")
     Path openblas;
 
+    @Option(names = "--profile", description = "Print per-phase timings on stderr.")
+    boolean profile;
+
     BackendKind kind() {
         return BackendKind.parse(backend);
     }

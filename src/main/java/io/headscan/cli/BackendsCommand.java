@@ -48,7 +48,7 @@ final class BackendsCommand implements Callable<Integer> {
             return "works: OpenBLAS " + l.version() + ", core " + l.coreName() + ", " + b.threads() + " threads (" + b.parallelModel() + ")"
                     + "\n          library " + l.path() + " [" + l.origin() + "]"
                     + "\n          config  " + l.config()
-                    + "\n          sgemm_batch_strided " + (l.batchStrided() ? "available" : "not exported");
+                    + "\n          sgemm_batch_strided " + (l.batchStrided() ? "exported (not used: crashed in 0.3.31)" : "not exported");
         } catch (BackendException | LinkageError e) {
             return "not available: " + e.getMessage();
         }

@@ -56,6 +56,7 @@ final class FullVocabCommand implements Callable<Integer> {
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
                 FullVocabQK qk = new FullVocabQK(m, backend, table.matrix());
+                try (qk) {
                 Progress progress = new TerminalProgress(System.err);
                 progress.start("fullvocab", (long) list.size() * m.dims().vocab(), "rows");
                 ObjectNode root = Reports.JSON.createObjectNode();
@@ -74,14 +75,23 @@ final class FullVocabCommand implements Callable<Integer> {
                     out.flush();
                 }
                 progress.done();
+                double[] ph = qk.phaseMs();
+                double totalMs = (System.nanoTime() - t0) / 1e6;
+                if (backendOptions.profile) {
+                    err.printf(Locale.ROOT, "profile: total %.0f ms; score GEMMs %.0f ms; fused reductions (%s kernel) %.0f ms; "
+                            + "Q/K factors %.0f ms; W_EE, start-up and the rest %.0f ms; total / GEMM = %.2f%n", totalMs, ph[0], qk.kernel(), ph[1],
+                            ph[2], totalMs - ph[0] - ph[1] - ph[2], totalMs / Math.max(1e-9, ph[0]));
+                }
                 root.put("variant", variant.id());
                 root.put("definition", "science-spec.md §4: S[t, s] = ((U[:, t] * g1) @ Wq) · ((W_EE[s] * g1) @ Wk) / sqrt(d_head); "
                         + "rank_t = #{s : S[t, s] > S[t, t]}");
                 root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
                 root.put("backend", backend.describe());
                 root.put("wee_file", table.path().toString());
-                root.putObject("timings_ms").put("total", (System.nanoTime() - t0) / 1e6);
+                root.putObject("timings_ms").put("total", totalMs).put("score_gemm", ph[0]).put("fused_reduction", ph[1]);
+                root.put("kernel", qk.kernel());
                 if (json != null) Reports.writeJson(json, root);
+                }
             }
         }
         out.flush();

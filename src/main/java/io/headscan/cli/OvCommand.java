@@ -76,6 +76,7 @@ final class OvCommand implements Callable<Integer> {
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
                 OvCircuit ov = new OvCircuit(m, backend, table.matrix());
+                try (ov) {
                 Progress progress = new TerminalProgress(System.err);
                 progress.start("ov", (long) list.size() * v, "rows");
                 ObjectNode root = Reports.JSON.createObjectNode();
@@ -99,14 +100,21 @@ final class OvCommand implements Callable<Integer> {
                     print(out, h, s, pushed, cs, bpe);
                 }
                 progress.done();
+                double[] ph = ov.phaseMs();
+                double totalMs = (System.nanoTime() - t0) / 1e6;
+                if (backendOptions.profile) {
+                    err.printf(Locale.ROOT, "profile: total %.0f ms; logit GEMMs %.0f ms; fused reductions %.0f ms; the rest %.0f ms%n",
+                            totalMs, ph[0], ph[1], totalMs - ph[0] - ph[1]);
+                }
                 root.put("variant", variant.id());
                 root.put("definition", "science-spec.md §5: M[s, j] = ((W_EE[s] * g1) @ Wv @ Wo) · U[:, j]; negative rank #{j : M[s, j] < M[s, s]}, "
                         + "positive rank #{j : M[s, j] > M[s, s]}; IOI copy scores: top 5 of lnpre(±o_s) @ U + b_U, W_EE noattn");
                 root.putArray("names").addAll(nameTokens.keySet().stream().map(Reports.JSON.getNodeFactory()::textNode).toList());
                 root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
                 root.put("backend", backend.describe());
-                root.putObject("timings_ms").put("total", (System.nanoTime() - t0) / 1e6);
+                root.putObject("timings_ms").put("total", totalMs).put("logit_gemm", ph[0]).put("fused_reduction", ph[1]);
                 if (json != null) Reports.writeJson(json, root);
+                }
             }
         }
         out.flush();

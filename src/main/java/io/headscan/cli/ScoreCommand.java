@@ -144,6 +144,11 @@ final class ScoreCommand implements Callable<Integer> {
                     err.println("attention plot of " + e.getKey() + " written to " + e.getValue());
                 }
                 timings.put("total", (System.nanoTime() - start) / 1e6);
+                if (backendOptions.profile) {
+                    StringBuilder sb = new StringBuilder("profile:");
+                    timings.forEach((k, v) -> sb.append(String.format(Locale.ROOT, " %s %.1f ms;", k, v)));
+                    err.println(sb);
+                }
                 if (json != null) Reports.writeJson(json, json(m, sha, r, centered, ranking, src, backend.describe(), timings));
                 if (csv != null) Reports.write(csv, csv(r, centered, ranking));
             }

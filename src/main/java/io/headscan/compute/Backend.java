@@ -30,6 +30,22 @@ public interface Backend extends AutoCloseable {
                MemorySegment b, long bOffset, int ldb,
                float beta, MemorySegment c, long cOffset, int ldc);
 
+    /**
+     * {@code batch} independent GEMMs whose operands sit at fixed strides (in floats) from each other:
+     * {@code C_i = alpha·op(A_i)·op(B_i) + beta·C_i} with A_i at aOffset + i·strideA, and so on. Used for all
+     * heads of a layer at once (their Q and K blocks are d_h apart in one row). The default loops over
+     * {@link #sgemm} (OpenBLAS's own batch call crashed in 0.3.31; see OpenBlasBackend).
+     */
+    default void sgemmStridedBatched(Transpose transA, Transpose transB, int m, int n, int k,
+                                     float alpha, MemorySegment a, long aOffset, int lda, long strideA,
+                                     MemorySegment b, long bOffset, int ldb, long strideB,
+                                     float beta, MemorySegment c, long cOffset, int ldc, long strideC, int batch) {
+        for (int i = 0; i < batch; i++) {
+            sgemm(transA, transB, m, n, k, alpha, a, aOffset + i * strideA, lda, b, bOffset + i * strideB, ldb,
+                    beta, c, cOffset + i * strideC, ldc);
+        }
+    }
+
     /** {@code C = alpha·op(A)·op(B) + beta·C} on matrix views; sizes are taken from the views. */
     default void gemm(float alpha, Matrix a, Transpose ta, Matrix b, Transpose tb, float beta, Matrix c) {
         int m = ta.on() ? a.cols() : a.rows();

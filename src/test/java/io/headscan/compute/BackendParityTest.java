@@ -166,6 +166,27 @@ class BackendParityTest {
 
     @ParameterizedTest
     @MethodSource("names")
+    void stridedBatchedGemmMatchesOneCallPerProblem(String name) {
+        int heads = 5, b = 7, dh = 6, d = heads * dh;
+        Random rnd = new Random(9);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment q = random(arena, (long) b * d, rnd), k = random(arena, (long) b * d, rnd);
+            MemorySegment batched = arena.allocate((long) heads * b * b * 4), looped = arena.allocate((long) heads * b * b * 4);
+            backend(name).sgemmStridedBatched(Transpose.NO, Transpose.YES, b, b, dh, 0.5f, q, 0, d, dh, k, 0, d, dh, 0f, batched, 0, b, (long) b * b, heads);
+            for (int h = 0; h < heads; h++) {
+                backend(name).sgemm(Transpose.NO, Transpose.YES, b, b, dh, 0.5f, q, (long) h * dh, d, k, (long) h * dh, d, 0f, looped, (long) h * b * b, b);
+            }
+            for (long i = 0; i < (long) heads * b * b; i++) {
+                assertEquals(looped.getAtIndex(SafetensorsFile.F32_LE, i), batched.getAtIndex(SafetensorsFile.F32_LE, i), 1e-6);
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend(name).sgemmStridedBatched(Transpose.NO,
+                    Transpose.YES, b, b, dh, 1f, q, 0, d, dh, k, 0, d, dh, 0f, batched, 0, b, (long) b * b, heads + 1));
+            assertTrue(e.getMessage().contains("runs past"), e.getMessage());
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("names")
     void badArgumentsAreNamedBeforeNativeCode(String name) {
         Backend be = backend(name);
         try (Arena arena = Arena.ofConfined()) {

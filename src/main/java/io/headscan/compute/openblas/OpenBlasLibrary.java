@@ -63,6 +63,7 @@ public final class OpenBlasLibrary {
         }
         Path lib;
         String origin;
+        shortenThreadTimeout();
         if (requested.isPresent()) {
             lib = requested.get().toAbsolutePath().normalize();
             origin = explicit.isPresent() ? "--openblas" : ENV_PATH;
@@ -80,6 +81,27 @@ public final class OpenBlasLibrary {
         String core = cString(cblas_h::openblas_get_corename);
         loaded = new Loaded(lib, origin, config.trim(), core.trim(), batch);
         return loaded;
+    }
+
+    /**
+     * OpenBLAS worker threads spin for 2^28 cycles after each call before sleeping; headscan alternates GEMMs
+     * with its own multi-threaded reductions, which those spinning threads would starve (measured: the fused
+     * reduction took 1.7x longer). Unless the user set it, OPENBLAS_THREAD_TIMEOUT=4 (2^4 cycles) is put in
+     * this process's environment with setenv(3) before the library initialises and reads it.
+     */
+    private static void shortenThreadTimeout() {
+        if (System.getenv("OPENBLAS_THREAD_TIMEOUT") != null || System.getenv("GOTO_THREAD_TIMEOUT") != null) return;
+        try {
+            var linker = java.lang.foreign.Linker.nativeLinker();
+            var setenv = linker.downcallHandle(linker.defaultLookup().findOrThrow("setenv"),
+                    java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.ADDRESS,
+                            java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.JAVA_INT));
+            try (var arena = java.lang.foreign.Arena.ofConfined()) {
+                int ignored = (int) setenv.invokeExact(arena.allocateFrom("OPENBLAS_THREAD_TIMEOUT"), arena.allocateFrom("4"), 0);
+            }
+        } catch (Throwable ignored) {
+            // only a performance setting
+        }
     }
 
     /** The library loaded in this process, if any. */

@@ -1,0 +1,113 @@
+/*
+ * headscan's CPU kernels for the fused full-vocabulary reductions (science-spec §4/§5), called through FFM.
+ *
+ * hs_reduce_rows: for each row i of a score tile S (rows x cols, leading dimension ld, row-major floats) and
+ * its reference column diag[i], computes
+ *   max_out[i]     = max_j S[i, j]
+ *   sumexp_out[i]  = sum_j exp(S[i, j] - max_out[i])      (so log-sum-exp = max + log(sumexp))
+ *   greater_out[i] = #{j : S[i, j] > S[i, diag[i]]}       (0-based strict rank, §4 and positive OV rank)
+ *   less_out[i]    = #{j : S[i, j] < S[i, diag[i]]}       (negative OV rank, §5)
+ * Two passes over each row (the row stays in L2 between them); both vectorise. exp uses Cody-Waite range
+ * reduction and a degree-7 polynomial (relative error ~1e-7); partial sums are float within blocks of 1024
+ * and double across blocks. Built with -ffinite-math-only: callers guarantee finite scores (headscan checks
+ * the factors before evaluating a tile). GCC's target_clones builds an AVX2+FMA version and a baseline one; the loader
+ * picks at run time.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include <float.h>
+#include "headscan_kernels.h"
+
+#define HS_BLOCK 1024
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define HS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define HS_CLONES
+#endif
+
+static inline float hs_exp_nonpositive(float x) {
+    const float log2e = 1.4426950408889634f, ln2_hi = 0.693145751953125f, ln2_lo = 1.42860682030941723212e-6f;
+    x = x < -87.0f ? -87.0f : x;
+    float k = __builtin_rintf(x * log2e);
+    float r = (x - k * ln2_hi) - k * ln2_lo;
+    float p = 1.9841270e-4f;
+    p = p * r + 1.3888889e-3f;
+    p = p * r + 8.3333333e-3f;
+    p = p * r + 4.1666667e-2f;
+    p = p * r + 1.6666667e-1f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t) k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+HS_CLONES
+static void hs_row(const float *restrict row, int64_t cols, float ref, float *max_out, double *sum_out, int64_t *greater_out, int64_t *less_out) {
+    /* eight independent lanes: the compiler maps them onto one SIMD register without reassociating */
+    float mv[8];
+    int32_t gv[8] = {0}, lv[8] = {0};
+    for (int k = 0; k < 8; k++) mv[k] = -FLT_MAX;
+    int64_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+        for (int k = 0; k < 8; k++) {
+            float x = row[j + k];
+            mv[k] = x > mv[k] ? x : mv[k];
+            gv[k] += x > ref;
+            lv[k] += x < ref;
+        }
+    }
+    float m = -FLT_MAX;
+    int64_t greater = 0, less = 0;
+    for (int k = 0; k < 8; k++) {
+        m = mv[k] > m ? mv[k] : m;
+        greater += gv[k];
+        less += lv[k];
+    }
+    for (; j < cols; j++) {
+        float x = row[j];
+        m = x > m ? x : m;
+        greater += x > ref;
+        less += x < ref;
+    }
+    double sum = 0.0;
+    for (int64_t b = 0; b < cols; b += HS_BLOCK) {
+        int64_t end = b + HS_BLOCK < cols ? b + HS_BLOCK : cols;
+        float sv[8] = {0};
+        int64_t i = b;
+        for (; i + 8 <= end; i += 8) {
+            for (int k = 0; k < 8; k++) sv[k] += hs_exp_nonpositive(row[i + k] - m);
+        }
+        double s = 0.0;
+        for (int k = 0; k < 8; k++) s += sv[k];
+        for (; i < end; i++) s += hs_exp_nonpositive(row[i] - m);
+        sum += s;
+    }
+    *max_out = m;
+    *sum_out = sum;
+    *greater_out = greater;
+    *less_out = less;
+}
+
+/** Returns 0 on success, -1 on a bad argument (nothing written). */
+int hs_reduce_rows(const float *s, int64_t rows, int64_t cols, int64_t ld, const int64_t *diag,
+                   float *max_out, double *sumexp_out, int64_t *greater_out, int64_t *less_out) {
+    if (rows < 0 || cols <= 0 || ld < cols) return -1;
+    for (int64_t i = 0; i < rows; i++) {
+        if (diag[i] < 0 || diag[i] >= cols) return -1;
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        const float *row = s + i * ld;
+        hs_row(row, cols, row[diag[i]], max_out + i, sumexp_out + i, greater_out + i, less_out + i);
+    }
+    return 0;
+}
+
+/** Version of this kernel library's interface, checked by the loader. */
+int hs_kernels_version(void) {
+    return 1;
+}

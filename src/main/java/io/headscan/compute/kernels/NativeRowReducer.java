@@ -1,0 +1,100 @@
+package io.headscan.compute.kernels;
+
+import io.headscan.CacheFolder;
+import io.headscan.bindings.kernels.headscan_kernels_h;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.Optional;
+
+/**
+ * The C row reduction ({@code native/kernels/headscan_kernels.c}) through its jextract bindings.
+ * The library ships inside the jar when the build had a C compiler; it is unpacked once into the cache,
+ * under a name that includes its SHA-256 so an updated build never meets a stale copy.
+ */
+public final class NativeRowReducer implements RowReducer {
+
+    private static final String RESOURCE = "io/headscan/native/linux-x86_64/libheadscan_kernels.so";
+    private static Optional<NativeRowReducer> loaded;
+    private static String loadError = "not tried";
+
+    private NativeRowReducer() {}
+
+    @Override
+    public String name() {
+        return "native";
+    }
+
+    public static synchronized Optional<NativeRowReducer> load() {
+        if (loaded != null) return loaded;
+        loaded = Optional.empty();
+        try (InputStream in = NativeRowReducer.class.getClassLoader().getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                loadError = "the jar has no " + RESOURCE + " (built without a C compiler)";
+                return loaded;
+            }
+            byte[] bytes = in.readAllBytes();
+            String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)).substring(0, 16);
+            Path dir = CacheFolder.root().resolve("native");
+            Path lib = dir.resolve("libheadscan_kernels-" + sha + ".so");
+            if (!Files.isRegularFile(lib) || Files.size(lib) != bytes.length) {
+                Files.createDirectories(dir);
+                Path tmp = Files.createTempFile(dir, ".kernels", ".tmp");
+                Files.write(tmp, bytes);
+                try {
+                    Files.move(tmp, lib, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                } catch (AtomicMoveNotSupportedException e) {
+                    Files.move(tmp, lib, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+            System.load(lib.toString());
+            int v = headscan_kernels_h.hs_kernels_version();
+            if (v != 1) {
+                loadError = lib + " has interface version " + v + ", expected 1";
+                return loaded;
+            }
+            loaded = Optional.of(new NativeRowReducer());
+            loadError = null;
+        } catch (IOException | UnsatisfiedLinkError | java.security.NoSuchAlgorithmException | RuntimeException e) {
+            loadError = e.toString();
+        }
+        return loaded;
+    }
+
+    /** Why the native kernels are not available (null when they are). */
+    public static synchronized String loadError() {
+        return loadError;
+    }
+
+    @Override
+    public void reduce(MemorySegment tile, long offset, int rows, int cols, int ld, long[] diag,
+                       float[] max, double[] sumExp, long[] greater, long[] less) {
+        if (rows == 0) return;
+        long lastFloat = offset + (long) (rows - 1) * ld + cols;
+        if (lastFloat * Float.BYTES > tile.byteSize()) throw new IllegalArgumentException("tile too small for " + rows + "x" + cols + " (ld " + ld + ")");
+        for (int i = 0; i < rows; i++) {
+            if (diag[i] < 0 || diag[i] >= cols) throw new IllegalArgumentException("diagonal column " + diag[i] + " outside [0, " + cols + ")");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment d = arena.allocateFrom(ValueLayout.JAVA_LONG, diag);
+            MemorySegment mx = arena.allocate(ValueLayout.JAVA_FLOAT, rows);
+            MemorySegment se = arena.allocate(ValueLayout.JAVA_DOUBLE, rows);
+            MemorySegment gr = arena.allocate(ValueLayout.JAVA_LONG, rows);
+            MemorySegment le = arena.allocate(ValueLayout.JAVA_LONG, rows);
+            int rc = headscan_kernels_h.hs_reduce_rows(tile.asSlice(offset * Float.BYTES), rows, cols, ld, d, mx, se, gr, le);
+            if (rc != 0) throw new IllegalStateException("hs_reduce_rows rejected its arguments (" + rows + "x" + cols + ", ld " + ld + ")");
+            MemorySegment.copy(mx, ValueLayout.JAVA_FLOAT, 0, max, 0, rows);
+            MemorySegment.copy(se, ValueLayout.JAVA_DOUBLE, 0, sumExp, 0, rows);
+            MemorySegment.copy(gr, ValueLayout.JAVA_LONG, 0, greater, 0, rows);
+            MemorySegment.copy(le, ValueLayout.JAVA_LONG, 0, less, 0, rows);
+        }
+    }
+}

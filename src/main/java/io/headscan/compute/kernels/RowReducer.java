@@ -1,0 +1,31 @@
+package io.headscan.compute.kernels;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The fused reduction of a tile of scores (science-spec §4/§5), row by row: maximum, Σ exp(x − max),
+ * and the counts of entries strictly above and below the row's reference (diagonal) entry. Implemented
+ * in C ({@link NativeRowReducer}, through FFM) and in Java ({@link JavaRowReducer}); both give the same
+ * counts exactly and the same sums to float rounding.
+ */
+public interface RowReducer {
+
+    String name();
+
+    /**
+     * @param tile  row-major floats, {@code rows × cols}, leading dimension {@code ld}, starting at float {@code offset}
+     * @param diag  per row, the column of its reference entry
+     */
+    void reduce(MemorySegment tile, long offset, int rows, int cols, int ld, long[] diag,
+                float[] max, double[] sumExp, long[] greater, long[] less);
+
+    /** The best reducer here: native when its library loads, else Java (or as forced by -Dheadscan.kernels=java|native). */
+    static RowReducer best() {
+        String forced = System.getProperty("headscan.kernels", System.getenv().getOrDefault("HEADSCAN_KERNELS", "auto"));
+        if (forced.equals("java")) return JavaRowReducer.INSTANCE;
+        var n = NativeRowReducer.load();
+        if (n.isPresent()) return n.get();
+        if (forced.equals("native")) throw new IllegalStateException("native kernels requested but unavailable: " + NativeRowReducer.loadError());
+        return JavaRowReducer.INSTANCE;
+    }
+}

@@ -1,0 +1,70 @@
+package io.headscan.compute.kernels;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The C kernel and the Java kernel against a plain double computation, and against each other. */
+class RowReducerTest {
+
+    @Test
+    void nativeKernelIsBuiltAndLoads() {
+        assertTrue(NativeRowReducer.load().isPresent(), "the build has a C compiler here: " + NativeRowReducer.loadError());
+    }
+
+    @Test
+    void bothKernelsMatchADoubleReference() {
+        int rows = 37, cols = 1001, ld = 1009;
+        Random rnd = new Random(3);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment tile = arena.allocate((long) (rows * ld + 5) * 4);
+            long off = 5;
+            float[][] x = new float[rows][cols];
+            long[] diag = new long[rows];
+            for (int i = 0; i < rows; i++) {
+                diag[i] = rnd.nextInt(cols);
+                for (int j = 0; j < cols; j++) {
+                    x[i][j] = (float) (rnd.nextGaussian() * 6);
+                    if (j % 97 == 0) x[i][j] = x[i][(int) diag[i]]; // ties with the reference are neither above nor below
+                    tile.setAtIndex(ValueLayout.JAVA_FLOAT, off + (long) i * ld + j, x[i][j]);
+                }
+            }
+            for (RowReducer r : new RowReducer[] {JavaRowReducer.INSTANCE, NativeRowReducer.load().orElseThrow()}) {
+                float[] max = new float[rows];
+                double[] sum = new double[rows];
+                long[] gr = new long[rows], le = new long[rows];
+                r.reduce(tile, off, rows, cols, ld, diag, max, sum, gr, le);
+                for (int i = 0; i < rows; i++) {
+                    float m = Float.NEGATIVE_INFINITY;
+                    long g = 0, l = 0;
+                    float ref = x[i][(int) diag[i]];
+                    for (float v : x[i]) {
+                        m = Math.max(m, v);
+                        if (v > ref) g++;
+                        if (v < ref) l++;
+                    }
+                    double s = 0;
+                    for (float v : x[i]) s += Math.exp(v - m);
+                    assertEquals(m, max[i], r.name() + " max row " + i);
+                    assertEquals(s, sum[i], 2e-6 * s, r.name() + " sum row " + i);
+                    assertEquals(g, gr[i], r.name() + " greater row " + i);
+                    assertEquals(l, le[i], r.name() + " less row " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void nativeKernelRejectsBadArguments() {
+        RowReducer n = NativeRowReducer.load().orElseThrow();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment tile = arena.allocate(4 * 10);
+            assertThrows(IllegalArgumentException.class, () -> n.reduce(tile, 0, 2, 5, 5, new long[] {0, 5}, new float[2], new double[2], new long[2], new long[2]));
+            assertThrows(IllegalArgumentException.class, () -> n.reduce(tile, 0, 3, 5, 5, new long[] {0, 1, 2}, new float[3], new double[3], new long[3], new long[3]));
+        }
+    }
+}
