@@ -107,7 +107,29 @@ int hs_reduce_rows(const float *s, int64_t rows, int64_t cols, int64_t ld, const
     return 0;
 }
 
+/** gelu_new(x + bias) in place over a rows x cols tile (science-spec §0: the tanh form), tanh via exp. */
+HS_CLONES
+static void hs_gelu_row(float *restrict row, const float *restrict bias, int64_t cols) {
+    const float c = 0.7978845608028654f;
+    for (int64_t j = 0; j < cols; j++) {
+        float x = row[j] + bias[j];
+        float y = c * (x + 0.044715f * x * x * x);
+        /* tanh(y) = sign(y) * (1 - e) / (1 + e), e = exp(-2|y|) <= 1: stable for any y */
+        float a = y < 0 ? -y : y;
+        float e = hs_exp_nonpositive(-2.0f * a);
+        float t = (1.0f - e) / (1.0f + e);
+        t = y < 0 ? -t : t;
+        row[j] = 0.5f * x * (1.0f + t);
+    }
+}
+
+int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const float *bias) {
+    if (rows < 0 || cols <= 0 || ld < cols) return -1;
+    for (int64_t i = 0; i < rows; i++) hs_gelu_row(x + i * ld, bias, cols);
+    return 0;
+}
+
 /** Version of this kernel library's interface, checked by the loader. */
 int hs_kernels_version(void) {
-    return 1;
+    return 2;
 }

@@ -92,6 +92,70 @@ public class headscan_kernels_h extends headscan_kernels_h$shared {
         }
     }
 
+    private static class hs_bias_gelu_new {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            headscan_kernels_h.C_INT,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("hs_bias_gelu_new");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const float *bias)
+     * }
+     */
+    public static FunctionDescriptor hs_bias_gelu_new$descriptor() {
+        return hs_bias_gelu_new.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const float *bias)
+     * }
+     */
+    public static MethodHandle hs_bias_gelu_new$handle() {
+        return hs_bias_gelu_new.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const float *bias)
+     * }
+     */
+    public static MemorySegment hs_bias_gelu_new$address() {
+        return hs_bias_gelu_new.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const float *bias)
+     * }
+     */
+    public static int hs_bias_gelu_new(MemorySegment x, long rows, long cols, long ld, MemorySegment bias) {
+        var mh$ = hs_bias_gelu_new.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("hs_bias_gelu_new", x, rows, cols, ld, bias);
+            }
+            return (int)mh$.invokeExact(x, rows, cols, ld, bias);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class hs_kernels_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             headscan_kernels_h.C_INT    );

@@ -32,6 +32,9 @@ public final class EffectiveEmbedding {
     private final int d;
     private final int dMlp;
     private final float[] g1, g2, b2, bfc, bpr;
+    /** The C GELU when the native kernels load (and are not switched off with -Dheadscan.kernels=java). */
+    private final io.headscan.compute.kernels.NativeRowReducer nativeKernels =
+            io.headscan.compute.kernels.RowReducer.best() instanceof io.headscan.compute.kernels.NativeRowReducer n ? n : null;
 
     public EffectiveEmbedding(Gpt2Model model, Backend backend, Variant variant) {
         this.model = model;
@@ -44,6 +47,25 @@ public final class EffectiveEmbedding {
         this.b2 = model.vector(Gpt2Layout.ln2Bias(0));
         this.bfc = model.vector(Gpt2Layout.fcBias(0));
         this.bpr = model.vector(Gpt2Layout.mlpProjBias(0));
+    }
+
+    private final java.util.concurrent.atomic.AtomicLong gemmNanos = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong gemmFlops = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Time and floating-point operations spent in the GEMMs so far (for --profile and the benchmarks). */
+    public double gemmMs() {
+        return gemmNanos.get() / 1e6;
+    }
+
+    public double gemmGflop() {
+        return gemmFlops.get() / 1e9;
+    }
+
+    private void gemm(Matrix a, Matrix b, Matrix c) {
+        long t = System.nanoTime();
+        backend.gemm(1f, a, Transpose.NO, b, Transpose.NO, 0f, c);
+        gemmNanos.addAndGet(System.nanoTime() - t);
+        gemmFlops.addAndGet(2L * a.rows() * a.cols() * b.cols());
     }
 
     public Variant variant() {
@@ -90,8 +112,8 @@ public final class EffectiveEmbedding {
             }
         });
         if (variant != Variant.NOATTN) {
-            backend.gemm(1f, x, Transpose.NO, model.qkvThird(0, 2), Transpose.NO, 0f, v);   // all heads' values
-            backend.gemm(1f, v, Transpose.NO, model.attnProj(0), Transpose.NO, 0f, x);      // @ Wo_0, heads summed
+            gemm(x, model.qkvThird(0, 2), v);   // all heads' values
+            gemm(v, model.attnProj(0), x);      // @ Wo_0, heads summed
             IntStream.range(0, n).parallel().forEach(a -> {
                 float[] att = new float[d], res = new float[d];
                 Rows.read(x, a, att);
@@ -109,14 +131,22 @@ public final class EffectiveEmbedding {
             for (int i = 0; i < d; i++) row[i] = row[i] * g2[i] + b2[i];
             Rows.write(x, a, row);
         });
-        backend.gemm(1f, x, Transpose.NO, model.matrix(Gpt2Layout.fcWeight(0)), Transpose.NO, 0f, h);
-        IntStream.range(0, n).parallel().forEach(a -> {
-            float[] row = new float[dMlp];
-            Rows.read(h, a, row);
-            for (int k = 0; k < dMlp; k++) row[k] = Rows.geluNew(row[k] + bfc[k]);
-            Rows.write(h, a, row);
-        });
-        backend.gemm(1f, h, Transpose.NO, model.matrix(Gpt2Layout.mlpProjWeight(0)), Transpose.NO, 0f, x);
+        gemm(x, model.matrix(Gpt2Layout.fcWeight(0)), h);
+        if (nativeKernels != null) {
+            int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), n / 8));
+            IntStream.range(0, workers).parallel().forEach(w -> {
+                int from = n * w / workers, to = n * (w + 1) / workers;
+                nativeKernels.biasGeluNew(h.segment(), h.offset() + (long) from * h.ld(), to - from, dMlp, h.ld(), bfc);
+            });
+        } else {
+            IntStream.range(0, n).parallel().forEach(a -> {
+                float[] row = new float[dMlp];
+                Rows.read(h, a, row);
+                for (int k = 0; k < dMlp; k++) row[k] = Rows.geluNew(row[k] + bfc[k]);
+                Rows.write(h, a, row);
+            });
+        }
+        gemm(h, model.matrix(Gpt2Layout.mlpProjWeight(0)), x);
         IntStream.range(0, n).parallel().forEach(a -> {
             float[] mlp = new float[d];
             Rows.read(x, a, mlp);

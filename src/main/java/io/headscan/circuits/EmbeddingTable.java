@@ -58,6 +58,9 @@ public final class EmbeddingTable implements AutoCloseable {
     }
 
     /** Computes W_EE for the whole vocabulary and writes it (atomically) to {@code out}. */
+    /** GEMM milliseconds and GFLOP of the last {@link #write} in this process (for --profile). */
+    public static volatile double[] lastGemm = {0, 0};
+
     public static void write(Gpt2Model model, String sourceSha256, Variant variant, Backend backend, Path out, Progress progress)
             throws IOException {
         int v = model.dims().vocab(), d = model.dims().dModel();
@@ -74,6 +77,7 @@ public final class EmbeddingTable implements AutoCloseable {
         w.add(TENSOR, DType.F32, new long[] {v, d}, seg -> ee.computeAll(Matrix.dense(seg, v, d), progress));
         w.write(out);
         progress.done();
+        lastGemm = new double[] {ee.gemmMs(), ee.gemmGflop()};
     }
 
     /** Opens a W_EE file and checks it against the expected source and variant; empty with a reason if it does not match. */

@@ -97,18 +97,20 @@ public final class PredictionAttention {
             Matrix q = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
             Matrix k = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
             int heads = dims.heads();
-            Matrix qb = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
-            Matrix kb = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
-            // S for all heads of a layer over one bag: [heads, B, B], reduced as heads·B rows of B columns
-            MemorySegment s = arena.allocate((long) heads * bagSize * bagSize * 4, 64);
+            // per bag: its Q and K rows, and S for all heads of a layer, [heads, B, B], reduced as heads·B rows of B
+            int nb = bags.size();
+            Matrix[] qb = new Matrix[nb], kb = new Matrix[nb];
+            MemorySegment[] s = new MemorySegment[nb];
+            for (int b = 0; b < nb; b++) {
+                qb[b] = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
+                kb[b] = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
+                s[b] = arena.allocate((long) heads * bagSize * bagSize * 4, 64);
+            }
             long[] diagCol = new long[heads * bagSize];
             for (int r = 0; r < diagCol.length; r++) diagCol[r] = r % bagSize;
-            float[] rowMax = new float[diagCol.length];
-            double[] rowSum = new double[diagCol.length];
-            long[] above = new long[diagCol.length], below = new long[diagCol.length];
             RowReducer reducer = RowReducer.best();
-            int[][] rows = new int[bags.size()][];
-            for (int b = 0; b < bags.size(); b++) {
+            int[][] rows = new int[nb][];
+            for (int b = 0; b < nb; b++) {
                 rows[b] = new int[bagSize];
                 for (int i = 0; i < bagSize; i++) rows[b][i] = Arrays.binarySearch(tokens, bags.get(b)[i]);
             }
@@ -124,22 +126,20 @@ public final class PredictionAttention {
                 backend.gemm(1f, xk, Transpose.NO, model.qkvThird(l, 1), Transpose.NO, 0f, k);
                 long p1 = System.nanoTime();
                 projMs += (p1 - p0) / 1e6;
-                for (int b = 0; b < bags.size(); b++) {
-                    gather(q, rows[b], qb);
-                    gather(k, rows[b], kb);
-                    backend.sgemmStridedBatched(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
-                            qb.segment(), 0, d, dh, kb.segment(), 0, d, dh, 0f, s, 0, bagSize, (long) bagSize * bagSize, heads);
-                    reducer.reduce(s, 0, heads * bagSize, bagSize, bagSize, diagCol, rowMax, rowSum, above, below);
+                // many tiny GEMMs: one BLAS thread each, bags side by side on the cores
+                int blasThreads = backend.threads();
+                backend.setThreads(1);
+                double[][] perBag = new double[nb][];
+                try {
+                    IntStream.range(0, nb).parallel().forEach(b -> perBag[b] = bagScores(q, k, rows[b], qb[b], kb[b], s[b], diagCol, reducer,
+                            heads, bagSize, dh, d, scale));
+                } finally {
+                    backend.setThreads(blasThreads);
+                }
+                for (int b = 0; b < nb; b++) {
                     for (int h = 0; h < heads; h++) {
-                        double total = 0;
-                        for (int t = 0; t < bagSize; t++) {
-                            int r = h * bagSize + t;
-                            float ref = s.getAtIndex(ValueLayout.JAVA_FLOAT, (long) r * bagSize + t);
-                            total += Math.exp(ref - rowMax[r]) / rowSum[r];
-                        }
-                        double v = total / bagSize;
-                        sum[l][h] += v;
-                        sumSq[l][h] += v * v;
+                        sum[l][h] += perBag[b][h];
+                        sumSq[l][h] += perBag[b][h] * perBag[b][h];
                     }
                 }
                 scoreMs += (System.nanoTime() - p1) / 1e6;
@@ -194,6 +194,31 @@ public final class PredictionAttention {
             }
             return p;
         }
+    }
+
+    /** One bag, all heads of a layer: mean over the bag of the softmax diagonal, per head. */
+    private double[] bagScores(Matrix q, Matrix k, int[] rows, Matrix qb, Matrix kb, MemorySegment s, long[] diagCol, RowReducer reducer,
+                               int heads, int bagSize, int dh, int d, float scale) {
+        gather(q, rows, qb);
+        gather(k, rows, kb);
+        backend.sgemmStridedBatched(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
+                qb.segment(), 0, d, dh, kb.segment(), 0, d, dh, 0f, s, 0, bagSize, (long) bagSize * bagSize, heads);
+        int n = heads * bagSize;
+        float[] rowMax = new float[n];
+        double[] rowSum = new double[n];
+        long[] above = new long[n], below = new long[n];
+        reducer.reduce(s, 0, n, bagSize, bagSize, diagCol, rowMax, rowSum, above, below);
+        double[] out = new double[heads];
+        for (int h = 0; h < heads; h++) {
+            double total = 0;
+            for (int t = 0; t < bagSize; t++) {
+                int r = h * bagSize + t;
+                float ref = s.getAtIndex(ValueLayout.JAVA_FLOAT, (long) r * bagSize + t);
+                total += Math.exp(ref - rowMax[r]) / rowSum[r];
+            }
+            out[h] = total / bagSize;
+        }
+        return out;
     }
 
     /** out[a, i] = in[a, i] * g[i]. */

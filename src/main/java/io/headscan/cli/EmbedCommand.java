@@ -68,6 +68,11 @@ final class EmbedCommand implements Callable<Integer> {
                 o.printf(Locale.ROOT, "variant: %s%nsource sha256: %s%ndata crc32c: %s%n%s in %.1f s%n", variant.definition(),
                         md.get("headscan.source_sha256"), md.get("headscan.data_crc32c"),
                         table.fromCache() ? "reused from the cache" : "computed", (System.nanoTime() - t0) / 1e9);
+                if (backendOptions.profile && !table.fromCache()) {
+                    double[] g = EmbeddingTable.lastGemm;
+                    err.printf(Locale.ROOT, "profile: total %.0f ms; GEMMs %.0f ms for %.1f GFLOP = %.1f GFLOP/s; the rest %.0f ms%n",
+                            (System.nanoTime() - t0) / 1e6, g[0], g[1], g[1] / (g[0] / 1e3), (System.nanoTime() - t0) / 1e6 - g[0]);
+                }
             }
         }
         o.flush();

@@ -149,7 +149,7 @@ final class ScoreCommand implements Callable<Integer> {
                     timings.forEach((k, v) -> sb.append(String.format(Locale.ROOT, " %s %.1f ms;", k, v)));
                     err.println(sb);
                 }
-                if (json != null) Reports.writeJson(json, json(m, sha, r, centered, ranking, src, backend.describe(), timings));
+                if (json != null) Reports.writeJson(json, json(m, sha, r, centered, ranking, src, bags, backend.describe(), timings));
                 if (csv != null) Reports.write(csv, csv(r, centered, ranking));
             }
         }
@@ -172,7 +172,7 @@ final class ScoreCommand implements Callable<Integer> {
     }
 
     private ObjectNode json(Gpt2Model m, String sha, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking,
-                            Bags.Source src, String backend, Map<String, Double> timings) {
+                            Bags.Source src, List<int[]> bagIds, String backend, Map<String, Double> timings) {
         ObjectNode root = Reports.JSON.createObjectNode();
         root.put("metric", "prediction_attention");
         root.set("scores", Reports.matrix(r.scores()));
@@ -201,6 +201,11 @@ final class ScoreCommand implements Callable<Integer> {
         if (src.seed() != null) b.put("seed", src.seed());
         else b.putNull("seed");
         b.put("with_replacement", src.withReplacement());
+        ArrayNode ids = b.putArray("ids");
+        for (int[] bag : bagIds) {
+            ArrayNode a = ids.addArray();
+            for (int t : bag) a.add(t);
+        }
         root.set("model", Reports.model(m, sha));
         root.put("backend", backend);
         root.set("timings_ms", Reports.timings(timings));

@@ -57,8 +57,8 @@ public final class NativeRowReducer implements RowReducer {
             }
             System.load(lib.toString());
             int v = headscan_kernels_h.hs_kernels_version();
-            if (v != 1) {
-                loadError = lib + " has interface version " + v + ", expected 1";
+            if (v != 2) {
+                loadError = lib + " has interface version " + v + ", expected 2";
                 return loaded;
             }
             loaded = Optional.of(new NativeRowReducer());
@@ -72,6 +72,19 @@ public final class NativeRowReducer implements RowReducer {
     /** Why the native kernels are not available (null when they are). */
     public static synchronized String loadError() {
         return loadError;
+    }
+
+    /** gelu_new(x + bias) in place on a tile of rows × cols floats (leading dimension ld), in C. */
+    public void biasGeluNew(MemorySegment tile, long offset, int rows, int cols, int ld, float[] bias) {
+        if (rows == 0) return;
+        if ((offset + (long) (rows - 1) * ld + cols) * Float.BYTES > tile.byteSize() || bias.length < cols) {
+            throw new IllegalArgumentException("tile or bias too small for " + rows + "x" + cols);
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            int rc = headscan_kernels_h.hs_bias_gelu_new(tile.asSlice(offset * Float.BYTES), rows, cols, ld,
+                    arena.allocateFrom(ValueLayout.JAVA_FLOAT, bias));
+            if (rc != 0) throw new IllegalStateException("hs_bias_gelu_new rejected its arguments");
+        }
     }
 
     @Override

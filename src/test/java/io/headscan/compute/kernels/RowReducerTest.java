@@ -59,6 +59,33 @@ class RowReducerTest {
     }
 
     @Test
+    void nativeGeluMatchesTheTanhFormula() {
+        NativeRowReducer n = NativeRowReducer.load().orElseThrow();
+        int rows = 3, cols = 301, ld = 310;
+        float[] bias = new float[cols];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment t = arena.allocate((long) rows * ld * 4);
+            double[][] x = new double[rows][cols];
+            for (int j = 0; j < cols; j++) bias[j] = (j % 7) * 0.3f - 1f;
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < cols; j++) {
+                    x[i][j] = (j - 150) * 0.07f * (i + 1);
+                    t.setAtIndex(ValueLayout.JAVA_FLOAT, (long) i * ld + j, (float) x[i][j]);
+                }
+            }
+            n.biasGeluNew(t, 0, rows, cols, ld, bias);
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < cols; j++) {
+                    double v = (float) x[i][j] + bias[j];
+                    double expected = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+                    assertEquals(expected, t.getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * ld + j), 1e-6 * Math.max(1, Math.abs(expected)),
+                            "gelu_new(" + v + ")");
+                }
+            }
+        }
+    }
+
+    @Test
     void nativeKernelRejectsBadArguments() {
         RowReducer n = NativeRowReducer.load().orElseThrow();
         try (Arena arena = Arena.ofConfined()) {
