@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
@@ -66,9 +65,7 @@ public final class CheckpointIdentity {
         try {
             Files.createDirectories(memo.getParent());
             ObjectNode n = om.createObjectNode().put("path", real.toString()).put("size", size).put("mtime_ms", mtime).put("sha256", sha);
-            Path tmp = Files.createTempFile(memo.getParent(), ".memo", ".tmp");
-            Files.writeString(tmp, n.toString());
-            Files.move(tmp, memo, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            io.headscan.AtomicFiles.writeString(memo, n.toString());
         } catch (IOException ignored) {
             // a read-only cache only costs a re-hash next time
         }

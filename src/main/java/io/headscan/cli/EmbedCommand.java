@@ -6,9 +6,7 @@ import io.headscan.circuits.Variant;
 import io.headscan.compute.Backends;
 import io.headscan.model.Gpt2Model;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -52,15 +50,7 @@ final class EmbedCommand implements Callable<Integer> {
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
                 Path written = table.path();
                 if (out != null) {
-                    Path dir = out.toAbsolutePath().getParent();
-                    Files.createDirectories(dir);
-                    Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
-                    try {
-                        Files.copy(table.path(), tmp, StandardCopyOption.REPLACE_EXISTING);
-                        Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                    } finally {
-                        Files.deleteIfExists(tmp);
-                    }
+                    io.headscan.AtomicFiles.copy(table.path(), out);
                     written = out;
                 }
                 var md = table.metadata();

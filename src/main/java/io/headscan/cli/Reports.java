@@ -8,11 +8,7 @@ import io.headscan.circuits.RankStatistics;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.Gpt2Model;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 
 /** JSON and CSV output files, written atomically (temp file + rename). */
@@ -23,19 +19,7 @@ final class Reports {
     private Reports() {}
 
     static void write(Path out, String text) throws IOException {
-        Path dir = out.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            try {
-                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        io.headscan.AtomicFiles.writeString(out, text);
     }
 
     static void writeJson(Path out, ObjectNode root) throws IOException {

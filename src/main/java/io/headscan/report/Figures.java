@@ -4,10 +4,8 @@ import java.awt.Color;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Consumer;
@@ -150,9 +148,7 @@ public final class Figures {
 
     private static void render(Path out, int width, int height, Consumer<Canvas> draw) throws IOException {
         String name = out.getFileName().toString().toLowerCase(Locale.ROOT);
-        Path dir = out.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
+        Path tmp = io.headscan.AtomicFiles.tempBeside(out);
         try {
             if (name.endsWith(".svg")) {
                 SvgCanvas svg = new SvgCanvas(width, height);
@@ -167,11 +163,7 @@ public final class Figures {
             } else {
                 throw new IllegalArgumentException(out + ": figure files must end in .png or .svg");
             }
-            try {
-                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
-            }
+            io.headscan.AtomicFiles.move(tmp, out);
         } finally {
             Files.deleteIfExists(tmp);
         }

@@ -10,10 +10,8 @@ import io.headscan.model.Gpt2Layout;
 import io.headscan.model.HeadId;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -244,13 +242,7 @@ public final class SyntheticGpt2 {
         s.put("seed", seed);
         s.put("plant", String.join(",", planted.stream().map(HeadId::toString).toList()));
         s.put("plant_diagonal_logit", PLANT_DIAGONAL_LOGIT);
-        Path tmp = config.resolveSibling("." + config.getFileName() + ".tmp");
-        Files.writeString(tmp, om.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
-        try {
-            Files.move(tmp, config, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(tmp, config, StandardCopyOption.REPLACE_EXISTING);
-        }
+        io.headscan.AtomicFiles.writeString(config, om.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
     }
 
     /**

@@ -7,10 +7,8 @@ import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.Optional;
@@ -46,14 +44,9 @@ public final class NativeRowReducer implements RowReducer {
             Path dir = CacheFolder.root().resolve("native");
             Path lib = dir.resolve("libheadscan_kernels-" + sha + ".so");
             if (!Files.isRegularFile(lib) || Files.size(lib) != bytes.length) {
-                Files.createDirectories(dir);
-                Path tmp = Files.createTempFile(dir, ".kernels", ".tmp");
+                Path tmp = io.headscan.AtomicFiles.tempBeside(lib);
                 Files.write(tmp, bytes);
-                try {
-                    Files.move(tmp, lib, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                } catch (AtomicMoveNotSupportedException e) {
-                    Files.move(tmp, lib, StandardCopyOption.REPLACE_EXISTING);
-                }
+                io.headscan.AtomicFiles.move(tmp, lib);
             }
             System.load(lib.toString());
             int v = headscan_kernels_h.hs_kernels_version();
