@@ -224,12 +224,15 @@ public final class HubDownloader {
                     + " bytes, " + usable + " free in " + blobs);
         }
         boolean lfs = SHA256.matcher(meta.etag()).matches();
+        // the hash is computed while streaming; a resumed download first hashes the bytes it already has
+        MessageDigest digest = newDigest(lfs, meta.size());
+        if (have > 0) hashFile(partial, digest);
         progress.start(file, meta.size(), "B");
         progress.advance(have);
         try {
             for (int attempt = 1; ; attempt++) {
                 try {
-                    long done = transfer(repo, file, meta, partial);
+                    long done = transfer(repo, file, meta, partial, digest, lfs);
                     if (done == meta.size()) break;
                     throw new IOException("stream ended at " + done + " of " + meta.size() + " bytes");
                 } catch (HubException e) {
@@ -252,10 +255,10 @@ public final class HubDownloader {
             Files.deleteIfExists(partial);
             throw new HubException(SIZE_MISMATCH, repo + "/" + file + ": got " + size + " bytes, the Hub announced " + meta.size());
         }
-        String digest = lfs ? sha256(partial) : gitBlobSha1(partial);
-        if (!digest.equals(meta.etag())) {
+        String hash = HexFormat.of().formatHex(digest.digest());
+        if (!hash.equals(meta.etag())) {
             Files.deleteIfExists(partial);
-            throw new HubException(HASH_MISMATCH, repo + "/" + file + ": content hash " + digest + " does not match the Hub's "
+            throw new HubException(HASH_MISMATCH, repo + "/" + file + ": content hash " + hash + " does not match the Hub's "
                     + (lfs ? "sha256 " : "git sha1 ") + meta.etag() + " (corrupted in transit; nothing was kept)");
         }
         try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE)) {
@@ -265,7 +268,7 @@ public final class HubDownloader {
     }
 
     /** One GET: resumes with Range when the partial file has bytes; returns the partial file's size after it. */
-    private long transfer(RepoId repo, String file, FileMetadata meta, Path partial) throws IOException {
+    private long transfer(RepoId repo, String file, FileMetadata meta, Path partial, MessageDigest digest, boolean lfs) throws IOException {
         long have = Files.exists(partial) ? Files.size(partial) : 0;
         if (have > meta.size()) {
             Files.delete(partial);
@@ -285,7 +288,11 @@ public final class HubDownloader {
             }
             String expectedRange = "bytes " + have + "-";
             boolean append = status == 206 && have > 0 && r.headers().firstValue("Content-Range").map(cr -> cr.startsWith(expectedRange)).orElse(false);
-            if (!append && have > 0) notes.accept("the server ignored the Range request; restarting " + file + " from byte 0");
+            if (!append && have > 0) {
+                notes.accept("the server ignored the Range request; restarting " + file + " from byte 0");
+                digest.reset();   // the bytes hashed so far are thrown away with the file
+                if (!lfs) digest.update(gitPrefix(meta.size()));
+            }
             try (FileChannel out = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
                 long written = append ? have : 0;
@@ -297,6 +304,7 @@ public final class HubDownloader {
                     }
                     ByteBuffer bb = ByteBuffer.wrap(buf, 0, n);
                     while (bb.hasRemaining()) out.write(bb);
+                    digest.update(buf, 0, n);
                     written += n;
                     progress.advance(n);
                 }
@@ -324,30 +332,29 @@ public final class HubDownloader {
         }
     }
 
-    static String sha256(Path file) throws IOException {
-        return digest(file, "SHA-256", null);
+    private static byte[] gitPrefix(long size) {
+        return ("blob " + size + "\0").getBytes(StandardCharsets.US_ASCII);
     }
 
-    /** git's object id of a blob: sha1("blob {size}\0" + content). */
-    static String gitBlobSha1(Path file) throws IOException {
-        return digest(file, "SHA-1", ("blob " + Files.size(file) + "\0").getBytes(StandardCharsets.US_ASCII));
-    }
-
-    private static String digest(Path file, String algorithm, byte[] prefix) throws IOException {
+    /** SHA-256 for LFS files; git's blob SHA-1 (with its "blob {size}\0" prefix already fed) for git-stored files. */
+    private static MessageDigest newDigest(boolean lfs, long size) {
         try {
-            MessageDigest md = MessageDigest.getInstance(algorithm);
-            if (prefix != null) md.update(prefix);
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-                ByteBuffer buf = ByteBuffer.allocate(1 << 20);
-                while (ch.read(buf) > 0) {
-                    buf.flip();
-                    md.update(buf);
-                    buf.clear();
-                }
-            }
-            return HexFormat.of().formatHex(md.digest());
+            MessageDigest md = MessageDigest.getInstance(lfs ? "SHA-256" : "SHA-1");
+            if (!lfs) md.update(gitPrefix(size));
+            return md;
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    private static void hashFile(Path file, MessageDigest md) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+            while (ch.read(buf) > 0) {
+                buf.flip();
+                md.update(buf);
+                buf.clear();
+            }
         }
     }
 
