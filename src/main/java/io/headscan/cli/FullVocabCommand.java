@@ -54,9 +54,8 @@ final class FullVocabCommand implements Callable<Integer> {
             List<HeadId> list = ModelOptions.heads(heads, m.dims());
             Backends.Selection sel = ModelOptions.backend(backendOptions, err);
             try (var backend = sel.backend();
-                 EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
-                FullVocabQK qk = new FullVocabQK(m, backend, table.matrix());
-                try (qk) {
+                 EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
+                 FullVocabQK qk = new FullVocabQK(m, backend, table.matrix())) {
                 Progress progress = new TerminalProgress(System.err);
                 progress.start("fullvocab", (long) list.size() * m.dims().vocab(), "rows");
                 ObjectNode root = Reports.JSON.createObjectNode();
@@ -91,7 +90,6 @@ final class FullVocabCommand implements Callable<Integer> {
                 root.putObject("timings_ms").put("total", totalMs).put("score_gemm", ph[0]).put("fused_reduction", ph[1]);
                 root.put("kernel", qk.kernel());
                 if (json != null) Reports.writeJson(json, root);
-                }
             }
         }
         out.flush();

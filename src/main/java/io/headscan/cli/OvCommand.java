@@ -74,9 +74,8 @@ final class OvCommand implements Callable<Integer> {
             int[] nameIds = nameTokens.values().stream().mapToInt(Integer::intValue).toArray();
             Backends.Selection sel = ModelOptions.backend(backendOptions, err);
             try (var backend = sel.backend();
-                 EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
-                OvCircuit ov = new OvCircuit(m, backend, table.matrix());
-                try (ov) {
+                 EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
+                 OvCircuit ov = new OvCircuit(m, backend, table.matrix())) {
                 Progress progress = new TerminalProgress(System.err);
                 progress.start("ov", (long) list.size() * v, "rows");
                 ObjectNode root = Reports.JSON.createObjectNode();
@@ -114,7 +113,6 @@ final class OvCommand implements Callable<Integer> {
                 root.put("backend", backend.describe());
                 root.putObject("timings_ms").put("total", totalMs).put("logit_gemm", ph[0]).put("fused_reduction", ph[1]);
                 if (json != null) Reports.writeJson(json, root);
-                }
             }
         }
         out.flush();
