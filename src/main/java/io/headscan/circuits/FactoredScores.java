@@ -58,7 +58,38 @@ final class FactoredScores {
         }
     }
 
+    /** Reusable off-heap buffers for the factors and one tile (so consecutive heads do not allocate and fault in 77 MB each). */
+    static final class Buffers implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private Matrix a, b, tile;
+
+        Matrix factor(boolean first, int rows, int cols) {
+            Matrix m = first ? a : b;
+            if (m == null || m.rows() != rows || m.cols() != cols) {
+                m = Matrix.dense(arena.allocate((long) rows * cols * 4, 64), rows, cols);
+                if (first) a = m; else b = m;
+            }
+            return m;
+        }
+
+        Matrix tile(int rows, int cols) {
+            if (tile == null || tile.rows() < rows || tile.cols() != cols) tile = Matrix.dense(arena.allocate((long) rows * cols * 4, 64), rows, cols);
+            return tile;
+        }
+
+        @Override
+        public void close() {
+            arena.close();
+        }
+    }
+
     static Rows reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing) {
+        try (Buffers buffers = new Buffers()) {
+            return reduce(backend, a, b, scale, progress, reducer, timing, buffers);
+        }
+    }
+
+    static Rows reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing, Buffers buffers) {
         int v = a.rows();
         if (b.rows() != v || a.cols() != b.cols()) throw new IllegalArgumentException("factors must both be [V, r]");
         requireFinite(a, "first factor");
@@ -67,40 +98,38 @@ final class FactoredScores {
         int[] greater = new int[v], less = new int[v];
         int tile = Math.min(DEFAULT_TILE, v);
         int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), tile / 16));
-        try (Arena arena = Arena.ofShared()) {
-            Matrix s = Matrix.dense(arena.allocate((long) tile * v * 4, 64), tile, v);
-            for (int t0 = 0; t0 < v; t0 += tile) {
-                int n = Math.min(tile, v - t0);
-                Matrix st = s.rows(0, n);
-                long g0 = System.nanoTime();
-                backend.gemm(scale, a.rows(t0, n), Transpose.NO, b, Transpose.YES, 0f, st);
-                long g1 = System.nanoTime();
-                final int base = t0;
-                IntStream.range(0, workers).parallel().forEach(w -> {
-                    int from = n * w / workers, to = n * (w + 1) / workers;
-                    int rows = to - from;
-                    if (rows == 0) return;
-                    long[] dcol = new long[rows];
-                    for (int i = 0; i < rows; i++) dcol[i] = base + from + i;
-                    float[] max = new float[rows];
-                    double[] sum = new double[rows];
-                    long[] gr = new long[rows], le = new long[rows];
-                    reducer.reduce(st.segment(), st.offset() + (long) from * st.ld(), rows, v, st.ld(), dcol, max, sum, gr, le);
-                    for (int i = 0; i < rows; i++) {
-                        int t = base + from + i;
-                        float ref = st.get(from + i, t);
-                        diag[t] = Math.exp(ref - max[i]) / sum[i];
-                        greater[t] = (int) gr[i];
-                        less[t] = (int) le[i];
-                    }
-                });
-                long g2 = System.nanoTime();
-                if (timing != null) {
-                    timing.gemmNanos.addAndGet(g1 - g0);
-                    timing.reduceNanos.addAndGet(g2 - g1);
+        Matrix s = buffers.tile(tile, v);
+        for (int t0 = 0; t0 < v; t0 += tile) {
+            int n = Math.min(tile, v - t0);
+            Matrix st = s.rows(0, n);
+            long g0 = System.nanoTime();
+            backend.gemm(scale, a.rows(t0, n), Transpose.NO, b, Transpose.YES, 0f, st);
+            long g1 = System.nanoTime();
+            final int base = t0;
+            IntStream.range(0, workers).parallel().forEach(w -> {
+                int from = n * w / workers, to = n * (w + 1) / workers;
+                int rows = to - from;
+                if (rows == 0) return;
+                long[] dcol = new long[rows];
+                for (int i = 0; i < rows; i++) dcol[i] = base + from + i;
+                float[] max = new float[rows];
+                double[] sum = new double[rows];
+                long[] gr = new long[rows], le = new long[rows];
+                reducer.reduce(st.segment(), st.offset() + (long) from * st.ld(), rows, v, st.ld(), dcol, max, sum, gr, le);
+                for (int i = 0; i < rows; i++) {
+                    int t = base + from + i;
+                    float ref = st.get(from + i, t);
+                    diag[t] = Math.exp(ref - max[i]) / sum[i];
+                    greater[t] = (int) gr[i];
+                    less[t] = (int) le[i];
                 }
-                progress.advance(n);
+            });
+            long g2 = System.nanoTime();
+            if (timing != null) {
+                timing.gemmNanos.addAndGet(g1 - g0);
+                timing.reduceNanos.addAndGet(g2 - g1);
             }
+            progress.advance(n);
         }
         return new Rows(diag, greater, less);
     }

@@ -7,7 +7,6 @@ import io.headscan.compute.kernels.RowReducer;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
-import java.lang.foreign.Arena;
 
 /**
  * Full-vocabulary QK statistics (science-spec §4): the same S[t, s] as the Prediction-Attention score,
@@ -27,6 +26,7 @@ public final class FullVocabQK implements AutoCloseable {
     private final HeadFactors factors;
     private final RowReducer reducer = RowReducer.best();
     private final FactoredScores.Timing timing = new FactoredScores.Timing();
+    private final FactoredScores.Buffers buffers = new FactoredScores.Buffers();
 
     /** @param wee the full-vocabulary effective embedding [V, d] of the chosen variant */
     public FullVocabQK(Gpt2Model model, Backend backend, Matrix wee) {
@@ -50,22 +50,21 @@ public final class FullVocabQK implements AutoCloseable {
     @Override
     public void close() {
         factors.close();
+        buffers.close();
     }
 
     public HeadStats head(HeadId h, Progress progress) {
         h.checkIn(model.dims());
         int v = model.dims().vocab(), dh = model.dims().dHead();
-        try (Arena arena = Arena.ofShared()) {
-            Matrix q = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
-            Matrix k = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
-            long f0 = System.nanoTime();
-            factors.fromUnembedding(h.layer(), model.wq(h), Transpose.NO, q);
-            factors.fromEffectiveEmbedding(wee, h.layer(), model.wk(h), k);
-            timing.factorNanos.addAndGet(System.nanoTime() - f0);
-            FactoredScores.Rows rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing);
-            double sum = 0;
-            for (double p : rows.diagProb()) sum += p;
-            return new HeadStats(h, sum / v, RankStatistics.of(rows.greater()));
-        }
+        Matrix q = buffers.factor(true, v, dh);
+        Matrix k = buffers.factor(false, v, dh);
+        long f0 = System.nanoTime();
+        factors.fromUnembedding(h.layer(), model.wq(h), Transpose.NO, q);
+        factors.fromEffectiveEmbedding(wee, h.layer(), model.wk(h), k);
+        timing.factorNanos.addAndGet(System.nanoTime() - f0);
+        FactoredScores.Rows rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing, buffers);
+        double sum = 0;
+        for (double p : rows.diagProb()) sum += p;
+        return new HeadStats(h, sum / v, RankStatistics.of(rows.greater()));
     }
 }

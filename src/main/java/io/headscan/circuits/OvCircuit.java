@@ -41,6 +41,7 @@ public final class OvCircuit implements AutoCloseable {
     private final HeadFactors factors;
     private final RowReducer reducer = RowReducer.best();
     private final FactoredScores.Timing timing = new FactoredScores.Timing();
+    private final FactoredScores.Buffers buffers = new FactoredScores.Buffers();
 
     /** @param wee the full-vocabulary effective embedding [V, d] used for the rank statistics */
     public OvCircuit(Gpt2Model model, Backend backend, Matrix wee) {
@@ -52,10 +53,10 @@ public final class OvCircuit implements AutoCloseable {
     }
 
     /** The factors Z and P of one head, allocated in the arena. */
-    private Matrix[] factors(HeadId h, Arena arena) {
+    private Matrix[] factors(HeadId h) {
         int v = model.dims().vocab(), dh = model.dims().dHead();
-        Matrix z = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
-        Matrix p = Matrix.dense(arena.allocate((long) v * dh * 4, 64), v, dh);
+        Matrix z = buffers.factor(true, v, dh);
+        Matrix p = buffers.factor(false, v, dh);
         factors.fromEffectiveEmbedding(wee, h.layer(), model.wv(h), z);
         factors.fromUnembedding(HeadFactors.UNSCALED, model.wo(h), Transpose.YES, p);
         return new Matrix[] {z, p};
@@ -65,6 +66,7 @@ public final class OvCircuit implements AutoCloseable {
     @Override
     public void close() {
         factors.close();
+        buffers.close();
     }
 
     /** Milliseconds spent so far in the logit GEMMs and in the fused reductions. */
@@ -74,13 +76,11 @@ public final class OvCircuit implements AutoCloseable {
 
     public HeadStats ranks(HeadId h, Progress progress) {
         h.checkIn(model.dims());
-        try (Arena arena = Arena.ofShared()) {
-            long f0 = System.nanoTime();
-            Matrix[] zp = factors(h, arena);
-            timing.factorNanos.addAndGet(System.nanoTime() - f0);
-            FactoredScores.Rows rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress, reducer, timing);
-            return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
-        }
+        long f0 = System.nanoTime();
+        Matrix[] zp = factors(h);
+        timing.factorNanos.addAndGet(System.nanoTime() - f0);
+        FactoredScores.Rows rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress, reducer, timing, buffers);
+        return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
     }
 
     /**
@@ -92,7 +92,7 @@ public final class OvCircuit implements AutoCloseable {
         int v = model.dims().vocab(), dh = model.dims().dHead();
         if (source >= v) throw new IllegalArgumentException("--token " + source + " is outside the vocabulary [0, " + v + ")");
         try (Arena arena = Arena.ofShared()) {
-            Matrix[] zp = factors(h, arena);
+            Matrix[] zp = factors(h);
             Matrix z = zp[0];
             Matrix zRow = Matrix.dense(arena.allocate((long) dh * 4), 1, dh);
             float[] mean = new float[dh];
