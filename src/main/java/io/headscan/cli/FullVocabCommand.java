@@ -2,7 +2,6 @@ package io.headscan.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headscan.CacheFolder;
-import io.headscan.Progress;
 import io.headscan.circuits.CheckpointIdentity;
 import io.headscan.circuits.EmbeddingTable;
 import io.headscan.circuits.FullVocabQK;
@@ -56,22 +55,27 @@ final class FullVocabCommand implements Callable<Integer> {
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
                  FullVocabQK qk = new FullVocabQK(m, backend, table.matrix())) {
-                Progress progress = new TerminalProgress(System.err);
+                TerminalProgress progress = new TerminalProgress(System.err);
                 progress.start("fullvocab", (long) list.size() * m.dims().vocab(), "rows");
                 ObjectNode root = Reports.JSON.createObjectNode();
                 ObjectNode hs = root.putObject("heads");
-                out.printf(Locale.ROOT, "Full-vocabulary QK statistics, W_EE %s, %d queries x %d keys per head%n", variant.id(),
-                        m.dims().vocab(), m.dims().vocab());
-                out.printf(Locale.ROOT, "%-6s  %14s  %10s  %14s  %11s  %10s%n", "head", "mean_diag_prob", "frac_rank0", "frac_rank_lt10",
-                        "median_rank", "mean_rank");
+                progress.above(() -> {
+                    out.printf(Locale.ROOT, "Full-vocabulary QK statistics, W_EE %s, %d queries x %d keys per head%n", variant.id(),
+                            m.dims().vocab(), m.dims().vocab());
+                    out.printf(Locale.ROOT, "%-6s  %14s  %10s  %14s  %11s  %10s%n", "head", "mean_diag_prob", "frac_rank0", "frac_rank_lt10",
+                            "median_rank", "mean_rank");
+                    out.flush();
+                });
                 for (HeadId h : list) {
                     FullVocabQK.HeadStats s = qk.head(h, progress);
                     ObjectNode n = Reports.ranks(s.ranks());
                     n.put("mean_diag_prob", s.meanDiagProb());
                     hs.set(h.toString(), n);
-                    out.printf(Locale.ROOT, "%-6s  %14.6f  %9.2f%%  %13.2f%%  %11.1f  %10.2f%n", h, s.meanDiagProb(), 100 * s.ranks().fracRank0(),
-                            100 * s.ranks().fracRankLt10(), s.ranks().medianRank(), s.ranks().meanRank());
-                    out.flush();
+                    progress.above(() -> {
+                        out.printf(Locale.ROOT, "%-6s  %14.6f  %9.2f%%  %13.2f%%  %11.1f  %10.2f%n", h, s.meanDiagProb(), 100 * s.ranks().fracRank0(),
+                                100 * s.ranks().fracRankLt10(), s.ranks().medianRank(), s.ranks().meanRank());
+                        out.flush();
+                    });
                 }
                 progress.done();
                 double[] ph = qk.phaseMs();

@@ -3,7 +3,6 @@ package io.headscan.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headscan.CacheFolder;
-import io.headscan.Progress;
 import io.headscan.circuits.CheckpointIdentity;
 import io.headscan.circuits.EmbeddingTable;
 import io.headscan.circuits.Gpt2Tokenizer;
@@ -76,7 +75,7 @@ final class OvCommand implements Callable<Integer> {
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
                  OvCircuit ov = new OvCircuit(m, backend, table.matrix())) {
-                Progress progress = new TerminalProgress(System.err);
+                TerminalProgress progress = new TerminalProgress(System.err);
                 progress.start("ov", (long) list.size() * v, "rows");
                 ObjectNode root = Reports.JSON.createObjectNode();
                 ObjectNode hs = root.putObject("heads");
@@ -96,7 +95,10 @@ final class OvCommand implements Callable<Integer> {
                     } else {
                         n.putNull("ioi");
                     }
-                    print(out, h, s, pushed, cs, bpe);
+                    progress.above(() -> {
+                        print(out, h, s, pushed, cs, bpe);
+                        out.flush();
+                    });
                 }
                 progress.done();
                 double[] ph = ov.phaseMs();

@@ -53,6 +53,16 @@ final class TerminalProgress implements Progress {
         draw(true);
     }
 
+    /** Prints through {@code print} (stdout) without mixing it into the bar: clears the bar line, prints, redraws. */
+    synchronized void above(Runnable print) {
+        if (enabled) {
+            out.print("\r" + " ".repeat(110) + "\r");
+            out.flush();
+        }
+        print.run();
+        if (enabled && total > 0 && done.get() < total) draw(false);
+    }
+
     private synchronized void draw(boolean last) {
         if (!enabled) return;
         long d = Math.min(done.get(), Math.max(total, 0));
@@ -62,9 +72,9 @@ final class TerminalProgress implements Progress {
         double secs = (System.nanoTime() - startNanos) / 1e9;
         double rate = secs > 0 ? d / secs : 0;
         String eta = rate > 0 && d < total ? formatSeconds((total - d) / rate) : last ? formatSeconds(secs) : "--";
-        out.print(String.format(Locale.ROOT, "\r%-12s [%s%s] %5.1f%% %s/%s %s/s %s %s ",
+        out.print(String.format(Locale.ROOT, "\r%-12s [%s%s] %5.1f%% %s/%s%s %s/s %s %s ",
                 label, "#".repeat(fill), ".".repeat(width - fill), frac * 100,
-                amount(d), amount(total), amount((long) rate), last ? "in" : "ETA", eta));
+                unit.equals("B") ? amount(d) : Long.toString(d), amount(total), "", amount((long) rate), last ? "in" : "ETA", eta));
         if (last) out.println();
         out.flush();
     }
