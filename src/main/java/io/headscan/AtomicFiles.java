@@ -33,20 +33,22 @@ public final class AtomicFiles {
 
     /** Writes text (UTF-8) to a temporary file beside {@code target}, then renames it over the target. */
     public static void writeString(Path target, String text) throws IOException {
-        Path tmp = tempBeside(target);
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            move(tmp, target);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        replace(target, tmp -> Files.writeString(tmp, text, StandardCharsets.UTF_8));
     }
 
     /** Copies {@code source} to a temporary file beside {@code target}, then renames it over the target. */
     public static void copy(Path source, Path target) throws IOException {
+        replace(target, tmp -> Files.copy(source, tmp, StandardCopyOption.REPLACE_EXISTING));
+    }
+
+    private interface Fill {
+        void into(Path tmp) throws IOException;
+    }
+
+    private static void replace(Path target, Fill fill) throws IOException {
         Path tmp = tempBeside(target);
         try {
-            Files.copy(source, tmp, StandardCopyOption.REPLACE_EXISTING);
+            fill.into(tmp);
             move(tmp, target);
         } finally {
             Files.deleteIfExists(tmp);

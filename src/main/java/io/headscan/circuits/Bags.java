@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -168,7 +167,10 @@ public final class Bags {
         return Stream.of(Files.readString(path, StandardCharsets.UTF_8));
     }
 
-    /** Non-empty bags of equal size with ids in [0, V) and no repeated id inside a bag. */
+    /**
+     * Non-empty bags of equal size with ids in [0, V). A bag drawn with replacement may repeat an id: every copy
+     * is its own query and key, as in the original code.
+     */
     public static void validate(List<int[]> bags, int vocab) {
         if (bags.isEmpty()) throw new IllegalArgumentException("no bags given");
         int size = bags.get(0).length;
@@ -180,10 +182,6 @@ public final class Bags {
             }
             for (int id : bag) {
                 if (id < 0 || id >= vocab) throw new IllegalArgumentException("bag " + b + " holds token id " + id + ", outside the vocabulary [0, " + vocab + ")");
-            }
-            if (Arrays.stream(bag).distinct().count() != bag.length) {
-                // with replacement a bag may repeat ids: every copy is its own query and key (the original's behaviour)
-                continue;
             }
         }
     }

@@ -33,8 +33,7 @@ public final class EffectiveEmbedding {
     private final int dMlp;
     private final float[] g1, g2, b2, bfc, bpr;
     /** The C GELU when the native kernels load (and are not switched off with -Dheadscan.kernels=java). */
-    private final io.headscan.compute.kernels.NativeRowReducer nativeKernels =
-            io.headscan.compute.kernels.RowReducer.best() instanceof io.headscan.compute.kernels.NativeRowReducer n ? n : null;
+    private final io.headscan.compute.kernels.NativeKernels nativeKernels = io.headscan.compute.kernels.NativeKernels.preferred().orElse(null);
 
     public EffectiveEmbedding(Gpt2Model model, Backend backend, Variant variant) {
         this.model = model;

@@ -24,39 +24,15 @@ public final class Unembedding {
     private final float[] vocabMean;
     private final int d;
 
-    public Unembedding(Gpt2Model model) {
-        this(model, null);
-    }
-
     /**
-     * With a backend, the vocabulary mean comes from one GEMV-shaped GEMM over E (mean over V of
-     * gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E))); without, from a Java pass.
+     * The vocabulary mean comes from one GEMV-shaped GEMM over E: mean over V of
+     * gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E)).
      */
     public Unembedding(Gpt2Model model, Backend backend) {
         this.e = model.wte();
         this.gf = model.vector(Gpt2Layout.LNF_WEIGHT);
         this.d = model.dims().dModel();
-        int v = model.dims().vocab();
-        if (backend != null) {
-            this.vocabMean = meanWithBackend(backend, v);
-            return;
-        }
-        int chunks = Math.max(1, Math.min(64, v / 1024));
-        double[][] partial = new double[chunks][d];
-        IntStream.range(0, chunks).parallel().forEach(c -> {
-            float[] row = new float[d];
-            double[] acc = partial[c];
-            for (int t = (int) ((long) v * c / chunks), end = (int) ((long) v * (c + 1) / chunks); t < end; t++) {
-                weightedCentered(t, row);
-                for (int i = 0; i < d; i++) acc[i] += row[i];
-            }
-        });
-        vocabMean = new float[d];
-        for (int i = 0; i < d; i++) {
-            double s = 0;
-            for (double[] p : partial) s += p[i];
-            vocabMean[i] = (float) (s / v);
-        }
+        this.vocabMean = meanWithBackend(backend, model.dims().vocab());
     }
 
     private float[] meanWithBackend(Backend backend, int v) {

@@ -67,14 +67,18 @@ final class InspectCommand implements Callable<Integer> {
         Path weights = Gpt2Model.resolveWeights(modelOptions.resolve(spec.commandLine().getErr()));
         Integer nHead = modelOptions.nHead;
         Progress progress = new TerminalProgress(System.err);
-        try (SafetensorsFile file = SafetensorsFile.open(weights)) {
-            Gpt2Model gpt2 = null;
-            String notGpt2 = null;
-            try {
-                gpt2 = Gpt2Model.open(weights, nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
-            } catch (ModelException e) {
-                notGpt2 = e.getMessage();
-            }
+        // one mapping: the GPT-2 view's own file when it is a GPT-2 checkpoint, else the plain safetensors file
+        Gpt2Model gpt2 = null;
+        String notGpt2 = null;
+        SafetensorsFile opened;
+        try {
+            gpt2 = Gpt2Model.open(weights, nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
+            opened = gpt2.file();
+        } catch (ModelException e) {
+            notGpt2 = e.getMessage();
+            opened = SafetensorsFile.open(weights);
+        }
+        try (SafetensorsFile file = opened) {
             try {
                 ObjectNode root = mapper.createObjectNode();
                 List<TensorInfo> selected = file.tensors();

@@ -1,7 +1,7 @@
 package io.headscan.bench;
 
 import io.headscan.compute.kernels.JavaRowReducer;
-import io.headscan.compute.kernels.NativeRowReducer;
+import io.headscan.compute.kernels.NativeKernels;
 import io.headscan.compute.kernels.RowReducer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -42,7 +42,7 @@ public class RowKernels {
         for (long i = 0; i < (long) ROWS * COLS; i++) tile.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (r.nextGaussian() * 3));
         for (int i = 0; i < ROWS; i++) diag[i] = i;
         reducer = switch (kernel) {
-            case "native" -> NativeRowReducer.load().orElseThrow(() -> new IllegalStateException(NativeRowReducer.loadError()));
+            case "native" -> NativeKernels.load().orElseThrow(() -> new IllegalStateException(NativeKernels.loadError()));
             case "vector" -> new VectorRowReducer();
             default -> JavaRowReducer.INSTANCE;
         };

@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * The fused reduction of a tile of scores (science-spec §4/§5), row by row: maximum, Σ exp(x − max),
  * and the counts of entries strictly above and below the row's reference (diagonal) entry. Implemented
- * in C ({@link NativeRowReducer}, through FFM) and in Java ({@link JavaRowReducer}); both give the same
+ * in C ({@link NativeKernels}, through FFM) and in Java ({@link JavaRowReducer}); both give the same
  * counts exactly and the same sums to float rounding.
  */
 public interface RowReducer {
@@ -23,9 +23,9 @@ public interface RowReducer {
     static RowReducer best() {
         String forced = System.getProperty("headscan.kernels", System.getenv().getOrDefault("HEADSCAN_KERNELS", "auto"));
         if (forced.equals("java")) return JavaRowReducer.INSTANCE;
-        var n = NativeRowReducer.load();
+        var n = NativeKernels.load();
         if (n.isPresent()) return n.get();
-        if (forced.equals("native")) throw new IllegalStateException("native kernels requested but unavailable: " + NativeRowReducer.loadError());
+        if (forced.equals("native")) throw new IllegalStateException("native kernels requested but unavailable: " + NativeKernels.loadError());
         return JavaRowReducer.INSTANCE;
     }
 }

@@ -13,7 +13,7 @@ class RowReducerTest {
 
     @Test
     void nativeKernelIsBuiltAndLoads() {
-        assertTrue(NativeRowReducer.load().isPresent(), "the build has a C compiler here: " + NativeRowReducer.loadError());
+        assertTrue(NativeKernels.load().isPresent(), "the build has a C compiler here: " + NativeKernels.loadError());
     }
 
     @Test
@@ -33,7 +33,7 @@ class RowReducerTest {
                     tile.setAtIndex(ValueLayout.JAVA_FLOAT, off + (long) i * ld + j, x[i][j]);
                 }
             }
-            for (RowReducer r : new RowReducer[] {JavaRowReducer.INSTANCE, NativeRowReducer.load().orElseThrow()}) {
+            for (RowReducer r : new RowReducer[] {JavaRowReducer.INSTANCE, NativeKernels.load().orElseThrow()}) {
                 float[] max = new float[rows];
                 double[] sum = new double[rows];
                 long[] gr = new long[rows], le = new long[rows];
@@ -60,7 +60,7 @@ class RowReducerTest {
 
     @Test
     void nativeGeluMatchesTheTanhFormula() {
-        NativeRowReducer n = NativeRowReducer.load().orElseThrow();
+        NativeKernels n = NativeKernels.load().orElseThrow();
         int rows = 3, cols = 301, ld = 310;
         float[] bias = new float[cols];
         try (Arena arena = Arena.ofConfined()) {
@@ -87,7 +87,7 @@ class RowReducerTest {
 
     @Test
     void nativeKernelRejectsBadArguments() {
-        RowReducer n = NativeRowReducer.load().orElseThrow();
+        RowReducer n = NativeKernels.load().orElseThrow();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment tile = arena.allocate(4 * 10);
             assertThrows(IllegalArgumentException.class, () -> n.reduce(tile, 0, 2, 5, 5, new long[] {0, 5}, new float[2], new double[2], new long[2], new long[2]));

@@ -14,27 +14,28 @@ import java.util.HexFormat;
 import java.util.Optional;
 
 /**
- * The C row reduction ({@code native/kernels/headscan_kernels.c}) through its jextract bindings.
+ * headscan's C kernels ({@code native/kernels/headscan_kernels.c}) through their jextract bindings: the fused
+ * row reduction (as a {@link RowReducer}) and gelu_new with a bias.
  * The library ships inside the jar when the build had a C compiler; it is unpacked once into the cache,
  * under a name that includes its SHA-256 so an updated build never meets a stale copy.
  */
-public final class NativeRowReducer implements RowReducer {
+public final class NativeKernels implements RowReducer {
 
     private static final String RESOURCE = "io/headscan/native/linux-x86_64/libheadscan_kernels.so";
-    private static Optional<NativeRowReducer> loaded;
+    private static Optional<NativeKernels> loaded;
     private static String loadError = "not tried";
 
-    private NativeRowReducer() {}
+    private NativeKernels() {}
 
     @Override
     public String name() {
         return "native";
     }
 
-    public static synchronized Optional<NativeRowReducer> load() {
+    public static synchronized Optional<NativeKernels> load() {
         if (loaded != null) return loaded;
         loaded = Optional.empty();
-        try (InputStream in = NativeRowReducer.class.getClassLoader().getResourceAsStream(RESOURCE)) {
+        try (InputStream in = NativeKernels.class.getClassLoader().getResourceAsStream(RESOURCE)) {
             if (in == null) {
                 loadError = "the jar has no " + RESOURCE + " (built without a C compiler)";
                 return loaded;
@@ -54,12 +55,17 @@ public final class NativeRowReducer implements RowReducer {
                 loadError = lib + " has interface version " + v + ", expected 2";
                 return loaded;
             }
-            loaded = Optional.of(new NativeRowReducer());
+            loaded = Optional.of(new NativeKernels());
             loadError = null;
         } catch (IOException | UnsatisfiedLinkError | java.security.NoSuchAlgorithmException | RuntimeException e) {
             loadError = e.toString();
         }
         return loaded;
+    }
+
+    /** The native kernels unless -Dheadscan.kernels=java (or HEADSCAN_KERNELS=java) asks for the Java ones. */
+    public static Optional<NativeKernels> preferred() {
+        return RowReducer.best() instanceof NativeKernels n ? Optional.of(n) : Optional.empty();
     }
 
     /** Why the native kernels are not available (null when they are). */
