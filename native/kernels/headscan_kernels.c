@@ -15,6 +15,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <math.h>
 #include <float.h>
 #include "headscan_kernels.h"
@@ -129,7 +130,80 @@ int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const flo
     return 0;
 }
 
+/*
+ * hs_rows_affine: the row-wise steps of science-spec §0-§2 (centring, lnpre, LayerNorm weights, biases,
+ * residual adds) in one pass per row. For r in [0, rows), with x_r = x[index ? index[r] : r] (leading dimension ldx):
+ *   v = x_r * pre_scale + pre_bias                  (each vector optional: NULL skips it)
+ *   norm 1: v = v - mean(v)        norm 2: v = lnpre(v) = cd(v) / sqrt(mean(cd(v)^2) + 1e-5)
+ *   v = v * scale + bias                            (optional)
+ *   y[r] = v + add[r]                               (add optional, leading dimension ldadd)
+ * Means and the sum of squares accumulate in double (eight partial sums); the mean is applied as a float, as
+ * in the Java version. x, add and y may be the same memory (row r is read before it is written). x may be
+ * unaligned (a mapped safetensors file). Returns 0, or -1 on a bad argument (nothing written).
+ */
+typedef float hs_ufloat __attribute__((aligned(1), may_alias));
+
+HS_CLONES
+static void hs_affine_row(const hs_ufloat *restrict x, int64_t cols, const float *pre_scale, const float *pre_bias, int32_t norm,
+                          const float *scale, const float *bias, const float *add, float *restrict v, float *y) {
+    for (int64_t j = 0; j < cols; j++) {
+        float t = x[j];
+        if (pre_scale) t *= pre_scale[j];
+        if (pre_bias) t += pre_bias[j];
+        v[j] = t;
+    }
+    if (norm != 0) {
+        double sv[8] = {0};
+        int64_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            for (int k = 0; k < 8; k++) sv[k] += v[j + k];
+        }
+        double s = 0;
+        for (int k = 0; k < 8; k++) s += sv[k];
+        for (; j < cols; j++) s += v[j];
+        float m = (float) (s / (double) cols);
+        for (j = 0; j < cols; j++) v[j] -= m;
+        if (norm == 2) {
+            double qv[8] = {0};
+            for (j = 0; j + 8 <= cols; j += 8) {
+                for (int k = 0; k < 8; k++) qv[k] += (double) v[j + k] * v[j + k];
+            }
+            double q = 0;
+            for (int k = 0; k < 8; k++) q += qv[k];
+            for (; j < cols; j++) q += (double) v[j] * v[j];
+            float inv = (float) (1.0 / sqrt(q / (double) cols + 1e-5));
+            for (j = 0; j < cols; j++) v[j] *= inv;
+        }
+    }
+    for (int64_t j = 0; j < cols; j++) {
+        float t = v[j];
+        if (scale) t *= scale[j];
+        if (bias) t += bias[j];
+        if (add) t += add[j];
+        y[j] = t;
+    }
+}
+
+int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols,
+                   const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias,
+                   const float *add, int64_t ldadd, float *y, int64_t ldy) {
+    if (rows < 0 || cols <= 0 || ldx < cols || ldy < cols || (add && ldadd < cols) || norm < 0 || norm > 2) return -1;
+    if (index) {
+        for (int64_t r = 0; r < rows; r++) {
+            if (index[r] < 0) return -1;
+        }
+    }
+    float *v = malloc((size_t) cols * sizeof(float));
+    if (!v) return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        const hs_ufloat *xr = (const hs_ufloat *) (x + (index ? index[r] : r) * ldx);
+        hs_affine_row(xr, cols, pre_scale, pre_bias, norm, scale, bias, add ? add + r * ldadd : NULL, v, y + r * ldy);
+    }
+    free(v);
+    return 0;
+}
+
 /** Version of this kernel library's interface, checked by the loader. */
 int hs_kernels_version(void) {
-    return 2;
+    return 3;
 }

@@ -8,6 +8,10 @@ int hs_reduce_rows(const float *s, int64_t rows, int64_t cols, int64_t ld, const
 
 int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const float *bias);
 
+int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols,
+                   const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias,
+                   const float *add, int64_t ldadd, float *y, int64_t ldy);
+
 int hs_kernels_version(void);
 
 #endif

@@ -36,6 +36,11 @@ public final class AtomicFiles {
         replace(target, tmp -> Files.writeString(tmp, text, StandardCharsets.UTF_8));
     }
 
+    /** Writes bytes to a temporary file beside {@code target}, then renames it over the target. */
+    public static void write(Path target, byte[] bytes) throws IOException {
+        replace(target, tmp -> Files.write(tmp, bytes));
+    }
+
     /** Copies {@code source} to a temporary file beside {@code target}, then renames it over the target. */
     public static void copy(Path source, Path target) throws IOException {
         replace(target, tmp -> Files.copy(source, tmp, StandardCopyOption.REPLACE_EXISTING));

@@ -156,6 +156,79 @@ public class headscan_kernels_h extends headscan_kernels_h$shared {
         }
     }
 
+    private static class hs_rows_affine {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            headscan_kernels_h.C_INT,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_INT,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("hs_rows_affine");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols, const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias, const float *add, int64_t ldadd, float *y, int64_t ldy)
+     * }
+     */
+    public static FunctionDescriptor hs_rows_affine$descriptor() {
+        return hs_rows_affine.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols, const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias, const float *add, int64_t ldadd, float *y, int64_t ldy)
+     * }
+     */
+    public static MethodHandle hs_rows_affine$handle() {
+        return hs_rows_affine.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols, const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias, const float *add, int64_t ldadd, float *y, int64_t ldy)
+     * }
+     */
+    public static MemorySegment hs_rows_affine$address() {
+        return hs_rows_affine.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols, const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias, const float *add, int64_t ldadd, float *y, int64_t ldy)
+     * }
+     */
+    public static int hs_rows_affine(MemorySegment x, long ldx, MemorySegment index, long rows, long cols, MemorySegment pre_scale, MemorySegment pre_bias, int norm, MemorySegment scale, MemorySegment bias, MemorySegment add, long ldadd, MemorySegment y, long ldy) {
+        var mh$ = hs_rows_affine.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("hs_rows_affine", x, ldx, index, rows, cols, pre_scale, pre_bias, norm, scale, bias, add, ldadd, y, ldy);
+            }
+            return (int)mh$.invokeExact(x, ldx, index, rows, cols, pre_scale, pre_bias, norm, scale, bias, add, ldadd, y, ldy);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class hs_kernels_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             headscan_kernels_h.C_INT    );

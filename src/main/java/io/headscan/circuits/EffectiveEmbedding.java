@@ -6,6 +6,8 @@ import io.headscan.compute.Transpose;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.Matrix;
+import io.headscan.compute.kernels.RowAffine;
+import io.headscan.compute.kernels.RowAffine.Norm;
 import java.lang.foreign.Arena;
 import java.util.stream.IntStream;
 
@@ -24,7 +26,7 @@ import java.util.stream.IntStream;
  */
 public final class EffectiveEmbedding {
 
-    public static final int DEFAULT_TILE = 256;
+    public static final int DEFAULT_TILE = 1024;
 
     private final Gpt2Model model;
     private final Backend backend;
@@ -78,10 +80,10 @@ public final class EffectiveEmbedding {
         }
         int tile = Math.min(DEFAULT_TILE, Math.max(1, tokens.length));
         try (Arena arena = Arena.ofShared()) {
-            Matrix x = Matrix.dense(arena.allocate((long) tile * d * 4, 64), tile, d);
-            Matrix v = Matrix.dense(arena.allocate((long) tile * d * 4, 64), tile, d);
-            Matrix r = Matrix.dense(arena.allocate((long) tile * d * 4, 64), tile, d);
-            Matrix h = Matrix.dense(arena.allocate((long) tile * dMlp * 4, 64), tile, dMlp);
+            Matrix x = Matrix.allocate(arena, tile, d);
+            Matrix v = Matrix.allocate(arena, tile, d);
+            Matrix r = Matrix.allocate(arena, tile, d);
+            Matrix h = Matrix.allocate(arena, tile, dMlp);
             for (int t0 = 0; t0 < tokens.length; t0 += tile) {
                 int n = Math.min(tile, tokens.length - t0);
                 tileRows(tokens, t0, n, x.rows(0, n), v.rows(0, n), r.rows(0, n), h.rows(0, n), out.rows(t0, n));
@@ -98,38 +100,17 @@ public final class EffectiveEmbedding {
 
     private void tileRows(int[] tokens, int t0, int n, Matrix x, Matrix v, Matrix r, Matrix h, Matrix out) {
         Matrix e = model.wte();
+        int[] rows = java.util.Arrays.copyOfRange(tokens, t0, t0 + n);
         // r <- cd(E[t]) ; x <- lnpre(E[t]) * g1_0
-        IntStream.range(0, n).parallel().forEach(a -> {
-            float[] row = new float[d];
-            Rows.read(e, tokens[t0 + a], row);
-            Rows.center(row, d);
-            Rows.write(r, a, row);
-            if (variant != Variant.NOATTN) {
-                Rows.lnpre(row, d);
-                for (int i = 0; i < d; i++) row[i] *= g1[i];
-                Rows.write(x, a, row);
-            }
-        });
+        RowAffine.normed(Norm.CENTER, null, null).apply(e, rows, null, r);
         if (variant != Variant.NOATTN) {
+            RowAffine.normed(Norm.LNPRE, g1, null).apply(e, rows, null, x);
             gemm(x, model.qkvThird(0, 2), v);   // all heads' values
             gemm(v, model.attnProj(0), x);      // @ Wo_0, heads summed
-            IntStream.range(0, n).parallel().forEach(a -> {
-                float[] att = new float[d], res = new float[d];
-                Rows.read(x, a, att);
-                Rows.center(att, d);
-                Rows.read(r, a, res);
-                for (int i = 0; i < d; i++) res[i] += att[i];
-                Rows.write(r, a, res);
-            });
+            RowAffine.normed(Norm.CENTER, null, null).apply(x, r, r);   // r <- cd(attention) + r
         }
         // x <- lnpre(r) * g2 + b2
-        IntStream.range(0, n).parallel().forEach(a -> {
-            float[] row = new float[d];
-            Rows.read(r, a, row);
-            Rows.lnpre(row, d);
-            for (int i = 0; i < d; i++) row[i] = row[i] * g2[i] + b2[i];
-            Rows.write(x, a, row);
-        });
+        RowAffine.normed(Norm.LNPRE, g2, b2).apply(r, null, x);
         gemm(x, model.matrix(Gpt2Layout.fcWeight(0)), h);
         if (nativeKernels != null) {
             int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), n / 8));
@@ -146,17 +127,7 @@ public final class EffectiveEmbedding {
             });
         }
         gemm(h, model.matrix(Gpt2Layout.mlpProjWeight(0)), x);
-        IntStream.range(0, n).parallel().forEach(a -> {
-            float[] mlp = new float[d];
-            Rows.read(x, a, mlp);
-            for (int i = 0; i < d; i++) mlp[i] += bpr[i];
-            Rows.center(mlp, d);
-            if (variant != Variant.HACKATHON) {
-                float[] res = new float[d];
-                Rows.read(r, a, res);
-                for (int i = 0; i < d; i++) mlp[i] += res[i];
-            }
-            Rows.write(out, a, mlp);
-        });
+        // out <- cd(x + bpr), plus the residual r except in the hackathon variant
+        new RowAffine(null, bpr, Norm.CENTER, null, null).apply(x, variant == Variant.HACKATHON ? null : r, out);
     }
 }

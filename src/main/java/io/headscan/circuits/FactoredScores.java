@@ -66,14 +66,14 @@ final class FactoredScores {
         Matrix factor(boolean first, int rows, int cols) {
             Matrix m = first ? a : b;
             if (m == null || m.rows() != rows || m.cols() != cols) {
-                m = Matrix.dense(arena.allocate((long) rows * cols * 4, 64), rows, cols);
+                m = Matrix.allocate(arena, rows, cols);
                 if (first) a = m; else b = m;
             }
             return m;
         }
 
         Matrix tile(int rows, int cols) {
-            if (tile == null || tile.rows() < rows || tile.cols() != cols) tile = Matrix.dense(arena.allocate((long) rows * cols * 4, 64), rows, cols);
+            if (tile == null || tile.rows() < rows || tile.cols() != cols) tile = Matrix.allocate(arena, rows, cols);
             return tile;
         }
 

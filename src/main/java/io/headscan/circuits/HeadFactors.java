@@ -7,7 +7,7 @@ import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.lang.foreign.Arena;
-import java.util.stream.IntStream;
+import io.headscan.compute.kernels.RowAffine;
 
 /**
  * Full-vocabulary [V, d_h] factors of heads: {@code X @ W} where X is U (queries, §1) or W_EE (keys and
@@ -36,21 +36,14 @@ final class HeadFactors implements AutoCloseable {
 
     private Matrix buffer() {
         int v = model.dims().vocab(), d = model.dims().dModel();
-        return Matrix.dense(arena.allocate((long) v * d * 4, 64), v, d);
+        return Matrix.allocate(arena, v, d);
     }
 
     /** Uᵀ [V, d], scaled by layer's g1 unless layer is {@link #UNSCALED}. */
     private Matrix scaledU(int layer) {
         if (uBuffer == null) uBuffer = buffer();
         if (uLayer != layer) {
-            float[] g1 = layer == UNSCALED ? null : g1(layer);
-            int d = model.dims().dModel();
-            IntStream.range(0, model.dims().vocab()).parallel().forEach(t -> {
-                float[] row = new float[d];
-                unembedding.column(t, row);
-                if (g1 != null) for (int i = 0; i < d; i++) row[i] *= g1[i];
-                Rows.write(uBuffer, t, row);
-            });
+            unembedding.columns(0, layer == UNSCALED ? null : g1(layer), uBuffer);
             uLayer = layer;
         }
         return uBuffer;
@@ -60,7 +53,7 @@ final class HeadFactors implements AutoCloseable {
     private Matrix scaledWee(Matrix wee, int layer) {
         if (weeBuffer == null) weeBuffer = buffer();
         if (weeLayer != layer || weeSource != wee) {
-            PredictionAttention.scaleColumns(wee, g1(layer), weeBuffer);
+            RowAffine.scaled(g1(layer)).apply(wee, null, weeBuffer);
             weeLayer = layer;
             weeSource = wee;
         }

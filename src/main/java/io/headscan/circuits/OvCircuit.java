@@ -1,5 +1,7 @@
 package io.headscan.circuits;
 
+import io.headscan.compute.kernels.RowAffine;
+
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
@@ -94,7 +96,7 @@ public final class OvCircuit implements AutoCloseable {
         try (Arena arena = Arena.ofShared()) {
             Matrix[] zp = factors(h);
             Matrix z = zp[0];
-            Matrix zRow = Matrix.dense(arena.allocate((long) dh * 4), 1, dh);
+            Matrix zRow = Matrix.allocate(arena, 1, dh);
             float[] mean = new float[dh];
             if (source >= 0) {
                 Rows.read(z, source, mean);
@@ -108,7 +110,7 @@ public final class OvCircuit implements AutoCloseable {
                 for (int j = 0; j < dh; j++) mean[j] = (float) (acc[j] / v);
             }
             Rows.write(zRow, 0, mean);
-            Matrix logits = Matrix.dense(arena.allocate((long) v * 4), 1, v);
+            Matrix logits = Matrix.allocate(arena, 1, v);
             backend.gemm(1f, zRow, Transpose.NO, zp[1], Transpose.YES, 0f, logits);
             float[] l = logits.toArray();
             Integer[] idx = IntStream.range(0, v).boxed().toArray(Integer[]::new);
@@ -131,29 +133,22 @@ public final class OvCircuit implements AutoCloseable {
             if (t < 0 || t >= v) throw new IllegalArgumentException("name token " + t + " is outside the vocabulary [0, " + v + ")");
         }
         try (Arena arena = Arena.ofShared()) {
-            Matrix weeNames = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
+            Matrix weeNames = Matrix.allocate(arena, n, d);
             new EffectiveEmbedding(model, backend, Variant.NOATTN).compute(names, weeNames, Progress.NONE);
-            PredictionAttention.scaleColumns(weeNames, factors.g1(h), weeNames);
-            Matrix zv = Matrix.dense(arena.allocate((long) n * dh * 4), n, dh);
+            RowAffine.scaled(factors.g1(h)).apply(weeNames, null, weeNames);
+            Matrix zv = Matrix.allocate(arena, n, dh);
             backend.gemm(1f, weeNames, Transpose.NO, model.wv(h), Transpose.NO, 0f, zv);
-            Matrix o = Matrix.dense(arena.allocate((long) 2 * n * d * 4), 2 * n, d);
+            Matrix o = Matrix.allocate(arena, 2 * n, d);
             backend.gemm(1f, zv, Transpose.NO, model.wo(h), Transpose.NO, 0f, o.rows(0, n));
-            float[] row = new float[d];
-            for (int a = 0; a < n; a++) {
-                Rows.read(o, a, row);
-                for (int i = 0; i < d; i++) row[i] = -row[i];
-                Rows.write(o, n + a, row);
-            }
-            for (int a = 0; a < 2 * n; a++) {
-                Rows.read(o, a, row);
-                Rows.lnpre(row, d);
-                Rows.write(o, a, row);
-            }
+            float[] minusOne = new float[d];
+            java.util.Arrays.fill(minusOne, -1f);
+            new RowAffine(minusOne, null, RowAffine.Norm.LNPRE, null, null).apply(o.rows(0, n), null, o.rows(n, n));
+            RowAffine.normed(RowAffine.Norm.LNPRE, null, null).apply(o.rows(0, n), null, o.rows(0, n));
             // logits [V, 2n] = Uᵀ @ lnpre(±o)ᵀ + b_U, in tiles over the vocabulary
             float[] bu = unembeddingBias();
             int tile = 1024;
-            Matrix ut = Matrix.dense(arena.allocate((long) tile * d * 4), tile, d);
-            Matrix lt = Matrix.dense(arena.allocate((long) tile * 2 * n * 4), tile, 2 * n);
+            Matrix ut = Matrix.allocate(arena, tile, d);
+            Matrix lt = Matrix.allocate(arena, tile, 2 * n);
             // each name's own logit first, then one pass counting the entries above it
             float[] own = new float[2 * n];
             float[] u = new float[d], x = new float[d];

@@ -3,6 +3,7 @@ package io.headscan.circuits;
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
+import io.headscan.compute.kernels.RowAffine;
 import io.headscan.compute.kernels.RowReducer;
 import java.lang.foreign.ValueLayout;
 import io.headscan.model.Gpt2Dims;
@@ -70,6 +71,14 @@ public final class PredictionAttention {
         this.variant = variant;
     }
 
+    /** Warms, in the background, the pages of every weight {@link #score} reads except E (see {@link Gpt2Model#prefetch}). */
+    public static void prefetch(Gpt2Model model) {
+        Gpt2Dims dims = model.dims();
+        List<String> names = new java.util.ArrayList<>(List.of(Gpt2Layout.fcWeight(0), Gpt2Layout.mlpProjWeight(0), Gpt2Layout.attnProjWeight(0)));
+        for (int l = 0; l < dims.layers(); l++) names.add(Gpt2Layout.cAttnWeight(l));
+        model.prefetch(names);
+    }
+
     /** Scores every head over the bags (each bag: distinct token ids, all the same size). */
     public Result score(List<int[]> bags, Progress progress) {
         Gpt2Dims dims = model.dims();
@@ -83,27 +92,27 @@ public final class PredictionAttention {
         double[][] sumSq = new double[dims.layers()][dims.heads()];
         try (Arena arena = Arena.ofShared()) {
             long t0 = System.nanoTime();
-            Matrix u = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            Matrix u = Matrix.allocate(arena, n, d);
             new Unembedding(model, backend).columns(tokens, u);
             long t1 = System.nanoTime();
             timings.put("unembedding", (t1 - t0) / 1e6);
-            Matrix wee = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            Matrix wee = Matrix.allocate(arena, n, d);
             new EffectiveEmbedding(model, backend, variant).compute(tokens, wee, Progress.NONE);
             long t2 = System.nanoTime();
             timings.put("effective_embedding", (t2 - t1) / 1e6);
 
-            Matrix xq = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
-            Matrix xk = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
-            Matrix q = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
-            Matrix k = Matrix.dense(arena.allocate((long) n * d * 4, 64), n, d);
+            Matrix xq = Matrix.allocate(arena, n, d);
+            Matrix xk = Matrix.allocate(arena, n, d);
+            Matrix q = Matrix.allocate(arena, n, d);
+            Matrix k = Matrix.allocate(arena, n, d);
             int heads = dims.heads();
             // per bag: its Q and K rows, and S for all heads of a layer, [heads, B, B], reduced as heads·B rows of B
             int nb = bags.size();
             Matrix[] qb = new Matrix[nb], kb = new Matrix[nb];
             MemorySegment[] s = new MemorySegment[nb];
             for (int b = 0; b < nb; b++) {
-                qb[b] = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
-                kb[b] = Matrix.dense(arena.allocate((long) bagSize * d * 4, 64), bagSize, d);
+                qb[b] = Matrix.allocate(arena, bagSize, d);
+                kb[b] = Matrix.allocate(arena, bagSize, d);
                 s[b] = arena.allocate((long) heads * bagSize * bagSize * 4, 64);
             }
             long[] diagCol = new long[heads * bagSize];
@@ -171,18 +180,18 @@ public final class PredictionAttention {
         Bags.validate(List.of(bag), dims.vocab());
         int d = dims.dModel(), dh = dims.dHead(), n = bag.length;
         try (Arena arena = Arena.ofShared()) {
-            Matrix u = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
+            Matrix u = Matrix.allocate(arena, n, d);
             new Unembedding(model, backend).columns(bag, u);
-            Matrix wee = Matrix.dense(arena.allocate((long) n * d * 4), n, d);
+            Matrix wee = Matrix.allocate(arena, n, d);
             new EffectiveEmbedding(model, backend, variant).compute(bag, wee, Progress.NONE);
             float[] g1 = model.vector(Gpt2Layout.ln1Weight(head.layer()));
             scaleColumns(u, g1, u);
             scaleColumns(wee, g1, wee);
-            Matrix q = Matrix.dense(arena.allocate((long) n * dh * 4), n, dh);
-            Matrix k = Matrix.dense(arena.allocate((long) n * dh * 4), n, dh);
+            Matrix q = Matrix.allocate(arena, n, dh);
+            Matrix k = Matrix.allocate(arena, n, dh);
             backend.gemm(1f, u, Transpose.NO, model.wq(head), Transpose.NO, 0f, q);
             backend.gemm(1f, wee, Transpose.NO, model.wk(head), Transpose.NO, 0f, k);
-            Matrix s = Matrix.dense(arena.allocate((long) n * n * 4), n, n);
+            Matrix s = Matrix.allocate(arena, n, n);
             backend.gemm((float) (1 / Math.sqrt(dh)), q, Transpose.NO, k, Transpose.YES, 0f, s);
             double[][] p = new double[n][n];
             for (int t = 0; t < n; t++) {
@@ -223,12 +232,7 @@ public final class PredictionAttention {
 
     /** out[a, i] = in[a, i] * g[i]. */
     static void scaleColumns(Matrix in, float[] g, Matrix out) {
-        IntStream.range(0, in.rows()).parallel().forEach(a -> {
-            float[] row = new float[in.cols()];
-            Rows.read(in, a, row);
-            for (int i = 0; i < row.length; i++) row[i] *= g[i];
-            Rows.write(out, a, row);
-        });
+        RowAffine.scaled(g).apply(in, null, out);
     }
 
     private static void gather(Matrix src, int[] rows, Matrix dst) {

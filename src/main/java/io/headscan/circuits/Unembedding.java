@@ -4,11 +4,7 @@ import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.Matrix;
 import io.headscan.compute.Backend;
-import io.headscan.compute.Transpose;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.stream.IntStream;
+import io.headscan.compute.kernels.RowAffine;
 
 /**
  * The TL-processed unembedding U (science-spec §1), the query side of every score:
@@ -25,65 +21,52 @@ public final class Unembedding {
     private final int d;
 
     /**
-     * The vocabulary mean comes from one GEMV-shaped GEMM over E: mean over V of
-     * gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E)).
+     * The vocabulary mean: mean over V of gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E)),
+     * with colmean(E) from {@link VocabMean} (one GEMV-shaped GEMM over E, remembered per checkpoint file).
      */
     public Unembedding(Gpt2Model model, Backend backend) {
         this.e = model.wte();
         this.gf = model.vector(Gpt2Layout.LNF_WEIGHT);
         this.d = model.dims().dModel();
-        this.vocabMean = meanWithBackend(backend, model.dims().vocab());
-    }
-
-    private float[] meanWithBackend(Backend backend, int v) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ones = arena.allocate((long) v * 4, 64);
-            ones.fill((byte) 0);
-            float inv = 1f / v;
-            for (long t = 0; t < v; t++) ones.setAtIndex(ValueLayout.JAVA_FLOAT, t, inv);
-            Matrix col = Matrix.dense(arena.allocate((long) d * 4, 64), 1, d);
-            backend.gemm(1f, Matrix.dense(ones, 1, v), Transpose.NO, e, Transpose.NO, 0f, col);
-            float[] m = col.toArray();
-            double s = 0;
-            for (int i = 0; i < d; i++) {
-                m[i] *= gf[i];
-                s += m[i];
-            }
-            float mean = (float) (s / d);
-            for (int i = 0; i < d; i++) m[i] -= mean;
-            return m;
+        float[] m = VocabMean.of(model, backend);
+        double s = 0;
+        for (int i = 0; i < d; i++) {
+            m[i] *= gf[i];
+            s += m[i];
         }
-    }
-
-    /** gf ⊙ E[t], centred over d. */
-    private void weightedCentered(int t, float[] out) {
-        Rows.read(e, t, out);
-        for (int i = 0; i < d; i++) out[i] *= gf[i];
-        Rows.center(out, d);
+        float mean = (float) (s / d);
+        for (int i = 0; i < d; i++) m[i] -= mean;
+        this.vocabMean = m;
     }
 
     /** U[:, t] as a row of length d. */
     public void column(int t, float[] out) {
-        weightedCentered(t, out);
+        Rows.read(e, t, out);
+        for (int i = 0; i < d; i++) out[i] *= gf[i];
+        Rows.center(out, d);
         for (int i = 0; i < d; i++) out[i] -= vocabMean[i];
     }
 
     /** Rows a of {@code out} [n, d] become U[:, tokens[a]]ᵀ. */
     public void columns(int[] tokens, Matrix out) {
-        IntStream.range(0, tokens.length).parallel().forEach(a -> {
-            float[] row = new float[d];
-            column(tokens[a], row);
-            Rows.write(out, a, row);
-        });
+        affine(null).apply(e, tokens, null, out);
     }
 
     /** Rows of {@code out} [n, d] become U[:, t0 + a]ᵀ for a in [0, n). */
     public void columns(int t0, Matrix out) {
-        IntStream.range(0, out.rows()).parallel().forEach(a -> {
-            float[] row = new float[d];
-            column(t0 + a, row);
-            Rows.write(out, a, row);
-        });
+        columns(t0, null, out);
+    }
+
+    /** Rows of {@code out} [n, d] become U[:, t0 + a]ᵀ ⊙ g (a LayerNorm weight; null: none) for a in [0, n). */
+    public void columns(int t0, float[] g, Matrix out) {
+        affine(g).apply(e.rows(t0, out.rows()), null, out);
+    }
+
+    /** x ↦ (cd(gf ⊙ x) − vocabMean) ⊙ g, written as one row step: cd(gf ⊙ x) ⊙ g − vocabMean ⊙ g. */
+    private RowAffine affine(float[] g) {
+        float[] bias = new float[d];
+        for (int i = 0; i < d; i++) bias[i] = -(g == null ? vocabMean[i] : vocabMean[i] * g[i]);
+        return new RowAffine(gf, null, RowAffine.Norm.CENTER, g, bias);
     }
 
     /** The per-row vocabulary mean removed by center_unembed. */

@@ -44,8 +44,9 @@ final class EmbedCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--out " + out + ": the file name must end in .safetensors");
         }
         long t0 = System.nanoTime();
+        ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
-            Backends.Selection sel = ModelOptions.backend(backendOptions, err);
+            Backends.Selection sel = pending.await(err);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
                 Path written = table.path();

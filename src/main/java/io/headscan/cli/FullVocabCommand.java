@@ -49,9 +49,10 @@ final class FullVocabCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         Variant variant = Variant.parse(wee);
         long t0 = System.nanoTime();
+        ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
             List<HeadId> list = ModelOptions.heads(heads, m.dims());
-            Backends.Selection sel = ModelOptions.backend(backendOptions, err);
+            Backends.Selection sel = pending.await(err);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
                  FullVocabQK qk = new FullVocabQK(m, backend, table.matrix())) {

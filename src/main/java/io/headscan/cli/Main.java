@@ -16,17 +16,60 @@ import picocli.CommandLine.Option;
  * Errors become one line on stderr and exit code 1 (usage errors: 2); {@code --debug} adds the stack trace.
  */
 @Command(name = "headscan", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Memory-mapped GPT-2 weights and bilinear attention scores for every head.",
-        subcommands = {ScoreCommand.class, EmbedCommand.class, FullVocabCommand.class, OvCommand.class, DownloadCommand.class, SynthCommand.class,
-                InspectCommand.class, BackendsCommand.class, CommandLine.HelpCommand.class})
+        description = "Memory-mapped GPT-2 weights and bilinear attention scores for every head.")
 public final class Main {
+
+    /**
+     * The subcommands, in help order. Picocli builds a command's model by reflection, which costs about
+     * 30 ms per command on a cold JVM; a run that names its subcommand builds only that one.
+     */
+    private static final java.util.Map<String, java.util.function.Supplier<Object>> SUBCOMMANDS = subcommands();
+
+    private static java.util.Map<String, java.util.function.Supplier<Object>> subcommands() {
+        var m = new java.util.LinkedHashMap<String, java.util.function.Supplier<Object>>();
+        m.put("score", ScoreCommand::new);
+        m.put("embed", EmbedCommand::new);
+        m.put("fullvocab", FullVocabCommand::new);
+        m.put("ov", OvCommand::new);
+        m.put("download", DownloadCommand::new);
+        m.put("synth", SynthCommand::new);
+        m.put("inspect", InspectCommand::new);
+        m.put("backends", BackendsCommand::new);
+        m.put("help", CommandLine.HelpCommand::new);
+        return java.util.Collections.unmodifiableMap(m);
+    }
 
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces on errors.")
     static boolean debug;
 
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
+        preload(args);
         System.exit(run(args));
+    }
+
+    private static final java.util.Set<String> COMPUTE_COMMANDS = java.util.Set.of("score", "embed", "fullvocab", "ov");
+
+    /**
+     * For the commands that compute, starts loading the bundled OpenBLAS and the C kernels on a background thread
+     * while picocli builds its model of the command line (each takes about a tenth of a second on a cold JVM).
+     * Skipped when the arguments or HEADSCAN_OPENBLAS name another OpenBLAS, or the Java backend is asked for:
+     * the backend options, once parsed, then load exactly what they say.
+     */
+    static void preload(String[] args) {
+        if (args.length == 0 || !COMPUTE_COMMANDS.contains(args[0]) || System.getenv("HEADSCAN_OPENBLAS") != null) return;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.startsWith("--openblas") || a.equals("--backend=java") || (a.equals("--backend") && i + 1 < args.length && args[i + 1].equals("java"))) return;
+        }
+        Thread.ofPlatform().daemon().name("headscan-preload").start(() -> {
+            try {
+                io.headscan.compute.kernels.NativeKernels.preferred().ifPresent(io.headscan.compute.kernels.NativeKernels::warmUp);
+                io.headscan.compute.openblas.OpenBlasLibrary.load(java.util.Optional.empty());
+            } catch (RuntimeException | LinkageError e) {
+                // the command loads the backend itself and reports any problem then
+            }
+        });
     }
 
     /** Runs the CLI and returns the exit code (tests call this). */
@@ -37,11 +80,18 @@ public final class Main {
     /** Runs the CLI with the given streams and returns the exit code. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         debug = false;
-        return commandLine(out, err).execute(args);
+        return commandLine(out, err, args).execute(args);
     }
 
-    static CommandLine commandLine(PrintWriter out, PrintWriter err) {
+    /** The command line for these arguments: all subcommands, or only the one named first (faster start-up). */
+    static CommandLine commandLine(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new Main());
+        String first = args.length > 0 ? args[0] : null;
+        if (first != null && !first.equals("help") && SUBCOMMANDS.containsKey(first)) {
+            cl.addSubcommand(first, SUBCOMMANDS.get(first).get());
+        } else {
+            SUBCOMMANDS.forEach((name, make) -> cl.addSubcommand(name, make.get()));
+        }
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
@@ -51,7 +101,7 @@ public final class Main {
             cmd.getErr().flush();
             return 1;
         });
-        cl.setParameterExceptionHandler((ex, args) -> {
+        cl.setParameterExceptionHandler((ex, rest) -> {
             CommandLine cmd = ex.getCommandLine();
             cmd.getErr().println("headscan: " + ex.getMessage());
             cmd.getErr().println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");

@@ -54,9 +54,42 @@ final class ModelOptions {
 
     /** Opens the backend and prints the one-line account of the choice on stderr. */
     static Backends.Selection backend(BackendOptions o, PrintWriter err) {
-        Backends.Selection s = Backends.open(o.kind(), o.options());
-        err.println(s.explanation());
-        err.flush();
-        return s;
+        return backendLater(o).await(err);
+    }
+
+    /**
+     * Starts loading the backend (and the C kernels) on another thread, so that it overlaps opening the model:
+     * each takes about 0.1 s of a one-second {@code score}. {@link PendingBackend#await} prints the account of the
+     * choice, so messages keep their order.
+     */
+    static PendingBackend backendLater(BackendOptions o) {
+        var task = new java.util.concurrent.FutureTask<>(() -> {
+            io.headscan.compute.kernels.NativeKernels.preferred().ifPresent(io.headscan.compute.kernels.NativeKernels::warmUp);
+            return Backends.open(o.kind(), o.options());
+        });
+        Thread.ofPlatform().daemon().name("headscan-backend-loader").start(task);
+        return new PendingBackend(task);
+    }
+
+    /** A backend being loaded. */
+    record PendingBackend(java.util.concurrent.Future<Backends.Selection> task) {
+
+        /** The loaded backend (its errors rethrown as they were), with its account printed on {@code err}. */
+        Backends.Selection await(PrintWriter err) {
+            Backends.Selection s;
+            try {
+                s = task.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while loading the backend", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException r) throw r;
+                if (e.getCause() instanceof Error r) throw r;
+                throw new IllegalStateException(e.getCause());
+            }
+            err.println(s.explanation());
+            err.flush();
+            return s;
+        }
     }
 }

@@ -64,6 +64,7 @@ final class OvCommand implements Callable<Integer> {
         Variant variant = Variant.parse(wee);
         if (top < 0) throw new IllegalArgumentException("--top must be >= 0");
         long t0 = System.nanoTime();
+        ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
             List<HeadId> list = ModelOptions.heads(heads, m.dims());
             int v = m.dims().vocab();
@@ -71,7 +72,7 @@ final class OvCommand implements Callable<Integer> {
             boolean bpe = Gpt2Tokenizer.appliesTo(v);
             Map<String, Integer> nameTokens = names != null ? IoiNames.fromFile(names) : IoiNames.defaults();
             int[] nameIds = nameTokens.values().stream().mapToInt(Integer::intValue).toArray();
-            Backends.Selection sel = ModelOptions.backend(backendOptions, err);
+            Backends.Selection sel = pending.await(err);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
                  OvCircuit ov = new OvCircuit(m, backend, table.matrix())) {

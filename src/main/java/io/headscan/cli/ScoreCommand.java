@@ -101,7 +101,10 @@ final class ScoreCommand implements Callable<Integer> {
             if (eq <= 0 || eq == p.length() - 1) throw new IllegalArgumentException("--attention-plot takes L.H=FILE, got '" + p + "'");
             plots.put(HeadId.parse(p.substring(0, eq)), Path.of(p.substring(eq + 1)));
         }
+        ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
+            long opened = System.nanoTime();
+            PredictionAttention.prefetch(m);
             Gpt2Dims dims = m.dims();
             for (HeadId h : plots.keySet()) h.checkIn(dims);
             List<int[]> bags;
@@ -120,15 +123,20 @@ final class ScoreCommand implements Callable<Integer> {
                 src = new Bags.Source("random", withReplacement ? "uniform over [0, V), with replacement" : "uniform over [0, V), without replacement",
                         bagCount, bagSize, seed, withReplacement);
             }
-            Backends.Selection selection = ModelOptions.backend(backendOptions, err);
+            long bagged = System.nanoTime();
+            Backends.Selection selection = pending.await(err);
             try (var backend = selection.backend()) {
+                long loaded = System.nanoTime();
                 PredictionAttention pa = new PredictionAttention(m, backend, variant);
                 PredictionAttention.Result r = pa.score(bags, new TerminalProgress(System.err));
                 double[][] centered = r.centered();
                 List<HeadId> ranking = r.ranking();
                 printTable(out, r, centered, ranking, src);
-                String sha = CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null);
-                Map<String, Double> timings = new LinkedHashMap<>(r.timingsMs());
+                Map<String, Double> timings = new LinkedHashMap<>();
+                timings.put("open_model", (opened - start) / 1e6);
+                timings.put("bags", (bagged - opened) / 1e6);
+                timings.put("load_backend", (loaded - bagged) / 1e6);
+                timings.putAll(r.timingsMs());
                 if (heatmap != null) {
                     long t = System.nanoTime();
                     Figures.heatmap(heatmap, centered, "Prediction-Attention score − mean over heads (" + variant.id() + ", "
@@ -149,7 +157,7 @@ final class ScoreCommand implements Callable<Integer> {
                     timings.forEach((k, v) -> sb.append(String.format(Locale.ROOT, " %s %.1f ms;", k, v)));
                     err.println(sb);
                 }
-                if (json != null) Reports.writeJson(json, json(m, sha, r, centered, ranking, src, bags, backend.describe(), timings));
+                if (json != null) Reports.writeJson(json, json(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null), r, centered, ranking, src, bags, backend.describe(), timings));
                 if (csv != null) Reports.write(csv, csv(r, centered, ranking));
             }
         }

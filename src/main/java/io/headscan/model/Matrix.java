@@ -30,6 +30,11 @@ public record Matrix(MemorySegment segment, long offset, int rows, int cols, int
         }
     }
 
+    /** A new zeroed dense {@code rows × cols} matrix, freed when {@code arena} closes (large ones in huge pages: {@link io.headscan.OffHeap}). */
+    public static Matrix allocate(java.lang.foreign.Arena arena, int rows, int cols) {
+        return dense(io.headscan.OffHeap.allocate(arena, (long) rows * cols * Float.BYTES), rows, cols);
+    }
+
     /** A dense matrix over a whole segment. */
     public static Matrix dense(MemorySegment segment, int rows, int cols) {
         return new Matrix(segment, 0, rows, cols, Math.max(1, cols));

@@ -206,4 +206,22 @@ class CliTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("Unknown option"), r.err());
     }
+
+    @Test
+    void helpListsEveryCommandAndEachCommandHasItsOwnHelp() {
+        CliRun all = CliRun.of("--help");
+        assertEquals(0, all.code());
+        for (String c : List.of("score", "embed", "fullvocab", "ov", "download", "synth", "inspect", "backends")) {
+            assertTrue(all.out().contains(c), c + " missing from:\n" + all.out());
+            CliRun one = CliRun.of(c, "--help");
+            assertEquals(0, one.code(), c);
+            assertTrue(one.out().contains("Usage: headscan " + c), one.out());
+        }
+        CliRun viaHelp = CliRun.of("help", "score");
+        assertEquals(0, viaHelp.code());
+        assertTrue(viaHelp.out().contains("Usage: headscan score"), viaHelp.out());
+        CliRun unknown = CliRun.of("scroe", model.toString());
+        assertEquals(2, unknown.code());
+        assertTrue(unknown.err().contains("scroe"), unknown.err());
+    }
 }

@@ -51,8 +51,8 @@ public final class NativeKernels implements RowReducer {
             }
             System.load(lib.toString());
             int v = headscan_kernels_h.hs_kernels_version();
-            if (v != 2) {
-                loadError = lib + " has interface version " + v + ", expected 2";
+            if (v != 3) {
+                loadError = lib + " has interface version " + v + ", expected 3";
                 return loaded;
             }
             loaded = Optional.of(new NativeKernels());
@@ -61,6 +61,20 @@ public final class NativeKernels implements RowReducer {
             loadError = e.toString();
         }
         return loaded;
+    }
+
+    /**
+     * Calls each kernel once on a tiny input, so that the first real call does not pay for linking its downcall
+     * (tens of milliseconds on a cold JVM). Meant for a background thread at start-up.
+     */
+    public void warmUp() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = arena.allocate(ValueLayout.JAVA_FLOAT, 8);
+            new RowAffine(null, null, RowAffine.Norm.LNPRE, null, null).apply(io.headscan.model.Matrix.dense(x, 1, 8), null,
+                    io.headscan.model.Matrix.dense(x, 1, 8));
+            biasGeluNew(x, 0, 1, 8, 8, new float[8]);
+            reduce(x, 0, 1, 8, 8, new long[1], new float[1], new double[1], new long[1], new long[1]);
+        }
     }
 
     /** The native kernels unless -Dheadscan.kernels=java (or HEADSCAN_KERNELS=java) asks for the Java ones. */

@@ -1,0 +1,78 @@
+package io.headscan.circuits;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.headscan.compute.JavaBackend;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.Matrix;
+import io.headscan.synth.SyntheticGpt2;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** colmean(E) and its per-file cache: right, reused, and never trusted when damaged or for another file. */
+class VocabMeanTest {
+
+    @TempDir
+    Path dir;
+
+    private void synth(long seed) throws IOException {
+        new SyntheticGpt2(new Gpt2Dims(300, 32, 1, 2, 64, 8), seed, List.of()).write(dir.resolve("m"), 2);
+    }
+
+    private static double[] reference(Matrix e) {
+        double[] m = new double[e.cols()];
+        for (int t = 0; t < e.rows(); t++) for (int i = 0; i < e.cols(); i++) m[i] += e.get(t, i) / (double) e.rows();
+        return m;
+    }
+
+    private static void assertMean(double[] want, float[] got) {
+        assertEquals(want.length, got.length);
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-6 * (1 + Math.abs(want[i])), "column " + i);
+    }
+
+    @Test
+    void computedOnceThenReadFromTheCache() throws IOException {
+        Path cache = dir.resolve("cache");
+        synth(1);
+        try (Gpt2Model m = Gpt2Model.open(dir.resolve("m")); JavaBackend b = new JavaBackend(1)) {
+            double[] want = reference(m.wte());
+            assertMean(want, VocabMean.of(m, b, cache));
+            VocabMean.Entry entry = VocabMean.entry(m.path(), cache);
+            assertTrue(Files.isRegularFile(entry.path()), "remembered in " + entry.path());
+            // a valid record is believed without reading E: plant one with other numbers to see it used
+            float[] planted = new float[32];
+            planted[3] = 42f;
+            Files.write(entry.path(), VocabMean.encode(entry.key(), planted, 300));
+            assertEquals(42f, VocabMean.of(m, b, cache)[3]);
+            // damaged (one byte flipped): recomputed and rewritten
+            byte[] bytes = Files.readAllBytes(entry.path());
+            bytes[bytes.length - 10] ^= 1;
+            Files.write(entry.path(), bytes);
+            assertMean(want, VocabMean.of(m, b, cache));
+            assertMean(want, VocabMean.read(entry.path(), entry.key(), 300, 32));
+            // another shape is another record
+            assertNull(VocabMean.read(entry.path(), entry.key(), 301, 32));
+        }
+    }
+
+    @Test
+    void aRewrittenCheckpointIsReadAgain() throws IOException {
+        Path cache = dir.resolve("cache");
+        synth(1);
+        float[] first;
+        try (Gpt2Model m = Gpt2Model.open(dir.resolve("m")); JavaBackend b = new JavaBackend(1)) {
+            first = VocabMean.of(m, b, cache);
+        }
+        synth(2);   // same path, same size, new contents
+        try (Gpt2Model m = Gpt2Model.open(dir.resolve("m")); JavaBackend b = new JavaBackend(1)) {
+            float[] second = VocabMean.of(m, b, cache);
+            assertMean(reference(m.wte()), second);
+            assertFalse(java.util.Arrays.equals(first, second));
+        }
+    }
+}
