@@ -17,5 +17,5 @@ esac
 mkdir -p "$out"
 # finite-math: the Java caller checks the factors are finite before any tile reaches this kernel
 "$cc" -O3 -fPIC -shared -std=c11 -fno-math-errno -fno-trapping-math -ffinite-math-only -fno-signed-zeros -Wall -Wextra \
-  -o "$out/libheadscan_kernels.so" "$here/headscan_kernels.c"
+  -o "$out/libheadscan_kernels.so" "$here/headscan_kernels.c" -lm
 echo "[headscan] built $out/libheadscan_kernels.so"

@@ -6,6 +6,9 @@
 int hs_reduce_rows(const float *s, int64_t rows, int64_t cols, int64_t ld, const int64_t *diag,
                    float *max_out, double *sumexp_out, int64_t *greater_out, int64_t *less_out);
 
+int hs_reduce_block(const float *s, int64_t rows, int64_t cols, int64_t ld, const float *ref,
+                    double *sumexp_io, int64_t *greater_io, int64_t *less_io);
+
 int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const float *bias);
 
 int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols,

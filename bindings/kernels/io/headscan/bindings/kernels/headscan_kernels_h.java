@@ -92,6 +92,73 @@ public class headscan_kernels_h extends headscan_kernels_h$shared {
         }
     }
 
+    private static class hs_reduce_block {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            headscan_kernels_h.C_INT,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("hs_reduce_block");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int hs_reduce_block(const float *s, int64_t rows, int64_t cols, int64_t ld, const float *ref, double *sumexp_io, int64_t *greater_io, int64_t *less_io)
+     * }
+     */
+    public static FunctionDescriptor hs_reduce_block$descriptor() {
+        return hs_reduce_block.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int hs_reduce_block(const float *s, int64_t rows, int64_t cols, int64_t ld, const float *ref, double *sumexp_io, int64_t *greater_io, int64_t *less_io)
+     * }
+     */
+    public static MethodHandle hs_reduce_block$handle() {
+        return hs_reduce_block.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int hs_reduce_block(const float *s, int64_t rows, int64_t cols, int64_t ld, const float *ref, double *sumexp_io, int64_t *greater_io, int64_t *less_io)
+     * }
+     */
+    public static MemorySegment hs_reduce_block$address() {
+        return hs_reduce_block.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int hs_reduce_block(const float *s, int64_t rows, int64_t cols, int64_t ld, const float *ref, double *sumexp_io, int64_t *greater_io, int64_t *less_io)
+     * }
+     */
+    public static int hs_reduce_block(MemorySegment s, long rows, long cols, long ld, MemorySegment ref, MemorySegment sumexp_io, MemorySegment greater_io, MemorySegment less_io) {
+        var mh$ = hs_reduce_block.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("hs_reduce_block", s, rows, cols, ld, ref, sumexp_io, greater_io, less_io);
+            }
+            return (int)mh$.invokeExact(s, rows, cols, ld, ref, sumexp_io, greater_io, less_io);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class hs_bias_gelu_new {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             headscan_kernels_h.C_INT,

@@ -18,7 +18,8 @@ import java.util.stream.IntStream;
  */
 final class FactoredScores {
 
-    static final int DEFAULT_TILE = Integer.getInteger("headscan.tile", 256);
+    /** Query rows per unit of work, and key columns per GEMM + reduction step (ROW_TILE must divide COLUMN_BLOCK). */
+    static final int ROW_TILE = Integer.getInteger("headscan.rows", 128), COLUMN_BLOCK = Math.max(1, Integer.getInteger("headscan.block", 2048) / ROW_TILE) * ROW_TILE;
 
     /** Per-row results for all V rows. */
     record Rows(double[] diagProb, int[] greater, int[] less) {}
@@ -58,10 +59,11 @@ final class FactoredScores {
         }
     }
 
-    /** Reusable off-heap buffers for the factors and one tile (so consecutive heads do not allocate and fault in 77 MB each). */
+    /** Reusable off-heap buffers for the factors and one block per worker (so consecutive heads do not allocate and fault them in again). */
     static final class Buffers implements AutoCloseable {
         private final Arena arena = Arena.ofShared();
-        private Matrix a, b, tile;
+        private Matrix a, b;
+        private final java.util.Map<Integer, Matrix> blocks = new java.util.concurrent.ConcurrentHashMap<>();
 
         Matrix factor(boolean first, int rows, int cols) {
             Matrix m = first ? a : b;
@@ -72,9 +74,9 @@ final class FactoredScores {
             return m;
         }
 
-        Matrix tile(int rows, int cols) {
-            if (tile == null || tile.rows() < rows || tile.cols() != cols) tile = Matrix.allocate(arena, rows, cols);
-            return tile;
+        /** Worker w's block buffer, at least rows × cols. */
+        Matrix block(int w, int rows, int cols) {
+            return blocks.compute(w, (k, m) -> m != null && m.rows() >= rows && m.cols() >= cols ? m : Matrix.allocate(arena, rows, cols));
         }
 
         @Override
@@ -89,6 +91,12 @@ final class FactoredScores {
         }
     }
 
+    /**
+     * Rows of {@code ROW_TILE} queries go to the workers (one per core, one BLAS thread each). A worker computes its
+     * rows' scores against {@code COLUMN_BLOCK} keys at a time into its own buffer (128 × 2048 floats = 1 MiB: it
+     * stays in the core's cache) and reduces them right away, merging into running per-row results. The block
+     * holding the diagonal goes first, giving each row its reference value S[t, t].
+     */
     static Rows reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing, Buffers buffers) {
         int v = a.rows();
         if (b.rows() != v || a.cols() != b.cols()) throw new IllegalArgumentException("factors must both be [V, r]");
@@ -96,40 +104,51 @@ final class FactoredScores {
         requireFinite(b, "second factor");
         double[] diag = new double[v];
         int[] greater = new int[v], less = new int[v];
-        int tile = Math.min(DEFAULT_TILE, v);
-        int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), tile / 16));
-        Matrix s = buffers.tile(tile, v);
-        for (int t0 = 0; t0 < v; t0 += tile) {
-            int n = Math.min(tile, v - t0);
-            Matrix st = s.rows(0, n);
-            long g0 = System.nanoTime();
-            backend.gemm(scale, a.rows(t0, n), Transpose.NO, b, Transpose.YES, 0f, st);
-            long g1 = System.nanoTime();
-            final int base = t0;
+        int rowTile = Math.min(ROW_TILE, v), block = Math.min(COLUMN_BLOCK, v);
+        int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), (v + rowTile - 1) / rowTile));
+        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+        int blasThreads = backend.threads();
+        backend.setThreads(1);
+        try {
             IntStream.range(0, workers).parallel().forEach(w -> {
-                int from = n * w / workers, to = n * (w + 1) / workers;
-                int rows = to - from;
-                if (rows == 0) return;
-                long[] dcol = new long[rows];
-                for (int i = 0; i < rows; i++) dcol[i] = base + from + i;
-                float[] max = new float[rows];
-                double[] sum = new double[rows];
-                long[] gr = new long[rows], le = new long[rows];
-                reducer.reduce(st.segment(), st.offset() + (long) from * st.ld(), rows, v, st.ld(), dcol, max, sum, gr, le);
-                for (int i = 0; i < rows; i++) {
-                    int t = base + from + i;
-                    float ref = st.get(from + i, t);
-                    diag[t] = Math.exp(ref - max[i]) / sum[i];
-                    greater[t] = (int) gr[i];
-                    less[t] = (int) le[i];
+                Matrix buf = buffers.block(w, rowTile, block);
+                float[] ref = new float[rowTile];
+                double[] sum = new double[rowTile];
+                long[] gr = new long[rowTile], le = new long[rowTile];
+                long gemmNanos = 0, reduceNanos = 0;
+                for (int t0; (t0 = next.getAndAdd(rowTile)) < v; ) {
+                    int n = Math.min(rowTile, v - t0);
+                    java.util.Arrays.fill(sum, 0);
+                    java.util.Arrays.fill(gr, 0);
+                    java.util.Arrays.fill(le, 0);
+                    // the block holding columns t0 .. t0+n-1 first (rowTile divides block, so it holds them all)
+                    int firstBlock = t0 / block * block;
+                    for (int c = 0, c0 = firstBlock; c0 < v; c++, c0 = c == 1 ? 0 : c0 + block) {
+                        if (c > 0 && c0 == firstBlock) continue;
+                        int m = Math.min(block, v - c0);
+                        Matrix s = new Matrix(buf.segment(), buf.offset(), n, m, buf.ld());
+                        long g0 = System.nanoTime();
+                        backend.gemm(scale, a.rows(t0, n), Transpose.NO, b.rows(c0, m), Transpose.YES, 0f, s);
+                        long g1 = System.nanoTime();
+                        if (c == 0) for (int i = 0; i < n; i++) ref[i] = s.get(i, t0 + i - c0);
+                        reducer.reduceBlock(s.segment(), s.offset(), n, m, s.ld(), ref, sum, gr, le);
+                        gemmNanos += g1 - g0;
+                        reduceNanos += System.nanoTime() - g1;
+                    }
+                    for (int i = 0; i < n; i++) {
+                        diag[t0 + i] = 1 / sum[i];   // softmax(S[t, .])[t] = 1 / sum_s exp(S[t, s] - S[t, t])
+                        greater[t0 + i] = (int) gr[i];
+                        less[t0 + i] = (int) le[i];
+                    }
+                    progress.advance(n);
+                }
+                if (timing != null) {   // per worker; reported as wall-clock shares
+                    timing.gemmNanos.addAndGet(gemmNanos / workers);
+                    timing.reduceNanos.addAndGet(reduceNanos / workers);
                 }
             });
-            long g2 = System.nanoTime();
-            if (timing != null) {
-                timing.gemmNanos.addAndGet(g1 - g0);
-                timing.reduceNanos.addAndGet(g2 - g1);
-            }
-            progress.advance(n);
+        } finally {
+            backend.setThreads(blasThreads);
         }
         return new Rows(diag, greater, less);
     }

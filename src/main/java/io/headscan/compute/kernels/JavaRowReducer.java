@@ -46,6 +46,27 @@ public final class JavaRowReducer implements RowReducer {
         }
     }
 
+    @Override
+    public void reduceBlock(MemorySegment tile, long offset, int rows, int cols, int ld, float[] ref,
+                            double[] sumExpRef, long[] greater, long[] less) {
+        float[] row = new float[cols];
+        for (int i = 0; i < rows; i++) {
+            MemorySegment.copy(tile, SafetensorsFile.F32_LE, (offset + (long) i * ld) * Float.BYTES, row, 0, cols);
+            float r = ref[i];
+            double sum = 0;
+            long g = 0, l = 0;
+            for (int j = 0; j < cols; j++) {
+                float x = row[j];
+                if (x > r) g++;
+                else if (x < r) l++;
+                sum += Math.exp((double) x - r);
+            }
+            sumExpRef[i] += sum;
+            greater[i] += g;
+            less[i] += l;
+        }
+    }
+
     private static final float LOG2E = 1.4426950408889634f;
     private static final float LN2_HI = 0.693145751953125f;   // exactly representable, low bits zero
     private static final float LN2_LO = 1.42860682030941723212e-6f;

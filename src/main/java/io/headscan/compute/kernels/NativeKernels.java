@@ -51,8 +51,8 @@ public final class NativeKernels implements RowReducer {
             }
             System.load(lib.toString());
             int v = headscan_kernels_h.hs_kernels_version();
-            if (v != 3) {
-                loadError = lib + " has interface version " + v + ", expected 3";
+            if (v != 4) {
+                loadError = lib + " has interface version " + v + ", expected 4";
                 return loaded;
             }
             loaded = Optional.of(new NativeKernels());
@@ -74,6 +74,7 @@ public final class NativeKernels implements RowReducer {
                     io.headscan.model.Matrix.dense(x, 1, 8));
             biasGeluNew(x, 0, 1, 8, 8, new float[8]);
             reduce(x, 0, 1, 8, 8, new long[1], new float[1], new double[1], new long[1], new long[1]);
+            reduceBlock(x, 0, 1, 8, 8, new float[1], new double[1], new long[1], new long[1]);
         }
     }
 
@@ -97,6 +98,25 @@ public final class NativeKernels implements RowReducer {
             int rc = headscan_kernels_h.hs_bias_gelu_new(tile.asSlice(offset * Float.BYTES), rows, cols, ld,
                     arena.allocateFrom(ValueLayout.JAVA_FLOAT, bias));
             if (rc != 0) throw new IllegalStateException("hs_bias_gelu_new rejected its arguments");
+        }
+    }
+
+    @Override
+    public void reduceBlock(MemorySegment tile, long offset, int rows, int cols, int ld, float[] ref,
+                            double[] sumExpRef, long[] greater, long[] less) {
+        if (rows == 0) return;
+        long lastFloat = offset + (long) (rows - 1) * ld + cols;
+        if (lastFloat * Float.BYTES > tile.byteSize()) throw new IllegalArgumentException("tile too small for " + rows + "x" + cols + " (ld " + ld + ")");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment r = arena.allocateFrom(ValueLayout.JAVA_FLOAT, java.util.Arrays.copyOf(ref, rows));
+            MemorySegment se = arena.allocateFrom(ValueLayout.JAVA_DOUBLE, java.util.Arrays.copyOf(sumExpRef, rows));
+            MemorySegment gr = arena.allocateFrom(ValueLayout.JAVA_LONG, java.util.Arrays.copyOf(greater, rows));
+            MemorySegment le = arena.allocateFrom(ValueLayout.JAVA_LONG, java.util.Arrays.copyOf(less, rows));
+            int rc = headscan_kernels_h.hs_reduce_block(tile.asSlice(offset * Float.BYTES), rows, cols, ld, r, se, gr, le);
+            if (rc != 0) throw new IllegalStateException("hs_reduce_block rejected its arguments (" + rows + "x" + cols + ", ld " + ld + ")");
+            MemorySegment.copy(se, ValueLayout.JAVA_DOUBLE, 0, sumExpRef, 0, rows);
+            MemorySegment.copy(gr, ValueLayout.JAVA_LONG, 0, greater, 0, rows);
+            MemorySegment.copy(le, ValueLayout.JAVA_LONG, 0, less, 0, rows);
         }
     }
 

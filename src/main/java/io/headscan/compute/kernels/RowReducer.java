@@ -19,6 +19,16 @@ public interface RowReducer {
     void reduce(MemorySegment tile, long offset, int rows, int cols, int ld, long[] diag,
                 float[] max, double[] sumExp, long[] greater, long[] less);
 
+    /**
+     * The full-vocabulary reduction of one column block of a tile, added into running results: {@code ref[i]} is row
+     * i's reference value S[t, t]; {@code sumExpRef[i]} gains Σ_j exp(x_j − ref[i]) (so the softmax probability of the
+     * reference entry is 1 / the total over all blocks), {@code greater}/{@code less} gain the strict counts.
+     */
+    default void reduceBlock(MemorySegment tile, long offset, int rows, int cols, int ld, float[] ref,
+                             double[] sumExpRef, long[] greater, long[] less) {
+        JavaRowReducer.INSTANCE.reduceBlock(tile, offset, rows, cols, ld, ref, sumExpRef, greater, less);
+    }
+
     /** The best reducer here: native when its library loads, else Java (or as forced by -Dheadscan.kernels=java|native). */
     static RowReducer best() {
         String forced = System.getProperty("headscan.kernels", System.getenv().getOrDefault("HEADSCAN_KERNELS", "auto"));

@@ -94,4 +94,43 @@ class RowReducerTest {
             assertThrows(IllegalArgumentException.class, () -> n.reduce(tile, 0, 3, 5, 5, new long[] {0, 1, 2}, new float[3], new double[3], new long[3], new long[3]));
         }
     }
+
+    @Test
+    void blockReductionsAddUpToTheWholeRowInCAndJava() {
+        int rows = 9, cols = 3000, ld = 3011, block = 1024;
+        Random rnd = new Random(8);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment tile = arena.allocate((long) rows * ld * 4);
+            float[][] x = new float[rows][cols];
+            float[] ref = new float[rows];
+            for (int i = 0; i < rows; i++) {
+                for (int j = 0; j < cols; j++) {
+                    x[i][j] = (float) (rnd.nextGaussian() * 4);
+                    if (i == 3 && j == 2500) x[i][j] = 150f;    // far above the reference: the overflow-safe path
+                    if (i == 4) x[i][j] = -100f + j * 0.01f;    // far below: terms underflow, the reference's own term stays
+                    tile.setAtIndex(ValueLayout.JAVA_FLOAT, (long) i * ld + j, x[i][j]);
+                }
+                ref[i] = x[i][i * 7];
+            }
+            for (RowReducer r : new RowReducer[] {JavaRowReducer.INSTANCE, NativeKernels.load().orElseThrow()}) {
+                double[] sum = new double[rows];
+                long[] gr = new long[rows], le = new long[rows];
+                for (int c0 = 0; c0 < cols; c0 += block) {
+                    r.reduceBlock(tile, c0, rows, Math.min(block, cols - c0), ld, ref, sum, gr, le);
+                }
+                for (int i = 0; i < rows; i++) {
+                    double want = 0;
+                    long g = 0, l = 0;
+                    for (float v : x[i]) {
+                        want += Math.exp((double) v - ref[i]);
+                        if (v > ref[i]) g++;
+                        if (v < ref[i]) l++;
+                    }
+                    assertEquals(want, sum[i], 3e-6 * want, r.name() + " sum row " + i);
+                    assertEquals(g, gr[i], r.name() + " greater row " + i);
+                    assertEquals(l, le[i], r.name() + " less row " + i);
+                }
+            }
+        }
+    }
 }
