@@ -10,8 +10,10 @@ import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.*;
 
 /**
- * The fused full-vocabulary reduction on one tile of 64 rows x 50257 columns (one thread): the C kernel
- * through FFM, the Vector API version, and plain Java. Reported per element in the results.
+ * The fused full-vocabulary reduction (one thread): the C kernel through FFM, the Vector API version, and plain
+ * Java. {@code reduceTile}: the two-pass reduction of a 64 x 50257 tile (used for bag scores); {@code reduceBlocks}:
+ * what fullvocab runs, the one-pass block reduction over the same tile, 2048 columns at a time, merged.
+ * Reported per element in the results.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -40,7 +42,10 @@ public class RowKernels {
         tile = arena.allocate((long) ROWS * COLS * 4, 64);
         java.util.Random r = new java.util.Random(1);
         for (long i = 0; i < (long) ROWS * COLS; i++) tile.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (r.nextGaussian() * 3));
-        for (int i = 0; i < ROWS; i++) diag[i] = i;
+        for (int i = 0; i < ROWS; i++) {
+            diag[i] = i;
+            ref[i] = tile.getAtIndex(ValueLayout.JAVA_FLOAT, (long) i * COLS + i);
+        }
         reducer = switch (kernel) {
             case "native" -> NativeKernels.load().orElseThrow(() -> new IllegalStateException(NativeKernels.loadError()));
             case "vector" -> new VectorRowReducer();
@@ -51,6 +56,15 @@ public class RowKernels {
     @TearDown
     public void tearDown() {
         arena.close();
+    }
+
+    float[] ref = new float[ROWS];
+
+    @Benchmark
+    public double reduceBlocks() {
+        java.util.Arrays.fill(sum, 0);
+        for (int c0 = 0; c0 < COLS; c0 += 2048) reducer.reduceBlock(tile, c0, ROWS, Math.min(2048, COLS - c0), COLS, ref, sum, gr, le);
+        return sum[0];
     }
 
     @Benchmark

@@ -65,4 +65,33 @@ public final class VectorRowReducer implements RowReducer {
         }
     }
 
+    /** The block reduction (what fullvocab runs): one pass, Σ exp(x − ref) with the JDK's vectorised EXP, and the counts. */
+    @Override
+    public void reduceBlock(MemorySegment tile, long offset, int rows, int cols, int ld, float[] ref,
+                            double[] sumExpRef, long[] greater, long[] less) {
+        int upper = S.loopBound(cols);
+        for (int i = 0; i < rows; i++) {
+            long base = (offset + (long) i * ld) * 4;
+            FloatVector r = FloatVector.broadcast(S, ref[i]);
+            FloatVector acc = FloatVector.zero(S);
+            long g = 0, l = 0;
+            int j = 0;
+            for (; j < upper; j += S.length()) {
+                FloatVector x = FloatVector.fromMemorySegment(S, tile, base + (long) j * 4, ByteOrder.LITTLE_ENDIAN);
+                g += x.compare(VectorOperators.GT, r).trueCount();
+                l += x.compare(VectorOperators.LT, r).trueCount();
+                acc = acc.add(x.sub(r).lanewise(VectorOperators.EXP));
+            }
+            double sum = acc.reduceLanes(VectorOperators.ADD);
+            for (; j < cols; j++) {
+                float x = tile.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base + (long) j * 4);
+                if (x > ref[i]) g++;
+                if (x < ref[i]) l++;
+                sum += Math.exp((double) x - ref[i]);
+            }
+            sumExpRef[i] += sum;
+            greater[i] += g;
+            less[i] += l;
+        }
+    }
 }
