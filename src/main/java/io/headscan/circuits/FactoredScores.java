@@ -104,6 +104,19 @@ final class FactoredScores {
         requireFinite(b, "second factor");
         double[] diag = new double[v];
         int[] greater = new int[v], less = new int[v];
+        if (backend instanceof io.headscan.compute.FusedReduction f && f.fusedReductionAvailable()) {
+            double[] sum = new double[v];
+            long[] gr = new long[v], le = new long[v];
+            long t = System.nanoTime();
+            f.reduceScores(a, b, scale, sum, gr, le, progress::advance);
+            if (timing != null) timing.gemmNanos.addAndGet(System.nanoTime() - t);   // GEMM and reduction overlap on the device
+            for (int i = 0; i < v; i++) {
+                diag[i] = 1 / sum[i];
+                greater[i] = (int) gr[i];
+                less[i] = (int) le[i];
+            }
+            return new Rows(diag, greater, less);
+        }
         int rowTile = Math.min(ROW_TILE, v), block = Math.min(COLUMN_BLOCK, v);
         int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), (v + rowTile - 1) / rowTile));
         java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();

@@ -14,6 +14,15 @@ public abstract class AbstractBackend implements Backend {
                             float alpha, MemorySegment a, long aOffset, int lda,
                             MemorySegment b, long bOffset, int ldb,
                             float beta, MemorySegment c, long cOffset, int ldc) {
+        checkArguments(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
+        if (m == 0 || n == 0) return;
+        sgemmChecked(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+    }
+
+    /** Every check of {@link #sgemm}: sizes, leading dimensions, each operand inside its segment, C writable. */
+    protected static void checkArguments(Transpose transA, Transpose transB, int m, int n, int k,
+                                         MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                                         MemorySegment c, long cOffset, int ldc) {
         if (m < 0) throw new IllegalArgumentException("sgemm: m = " + m + " < 0");
         if (n < 0) throw new IllegalArgumentException("sgemm: n = " + n + " < 0");
         if (k < 0) throw new IllegalArgumentException("sgemm: k = " + k + " < 0");
@@ -24,8 +33,6 @@ public abstract class AbstractBackend implements Backend {
         checkOperand("B", b, bOffset, bRows, bCols, ldb);
         checkOperand("C", c, cOffset, m, n, ldc);
         if (c.isReadOnly() && m > 0 && n > 0) throw new IllegalArgumentException("sgemm: C is read-only");
-        if (m == 0 || n == 0) return;
-        sgemmChecked(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
     }
 
     private static void checkOperand(String name, MemorySegment s, long offset, int rows, int cols, int ld) {

@@ -4,13 +4,13 @@ import java.util.Locale;
 
 /** The {@code --backend} choices. */
 public enum BackendKind {
-    AUTO, OPENBLAS, JAVA;
+    AUTO, CUBLAS, OPENBLAS, JAVA;
 
     public static BackendKind parse(String s) {
         try {
             return valueOf(s.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown backend '" + s + "' (choose auto, openblas or java)");
+            throw new IllegalArgumentException("unknown backend '" + s + "' (choose auto, cublas, openblas or java)");
         }
     }
 

@@ -224,4 +224,13 @@ class CliTest {
         assertEquals(2, unknown.code());
         assertTrue(unknown.err().contains("scroe"), unknown.err());
     }
+
+    @Test
+    void cublasWithoutAGpuIsOneLineExitOne() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidia0")), "this machine has a GPU");
+        CliRun r = CliRun.of("score", model.toString(), "--backend", "cublas");
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("GPU") || r.err().contains("CUDA runtime not found"), r.err());
+    }
 }

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Builds headscan_reduce.ptx from headscan_reduce.cu into the folder given as $1 (Maven passes
+# target/classes/io/headscan/native/cuda). PTX for the oldest compute capability this nvcc supports (7.5,
+# Turing, for CUDA 13) is compiled by the driver for the GPU it meets (Turing to Blackwell). Without nvcc it only says so: at run time headscan then compiles the same source
+# with NVRTC when a GPU is used (the .cu file ships in the jar too).
+set -eu
+out=${1:?usage: native/cuda/build.sh OUTPUT_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out"
+cp "$here/headscan_reduce.cu" "$out/headscan_reduce.cu"
+nvcc=${NVCC:-}
+if [ -z "$nvcc" ]; then
+  for c in nvcc "${CUDA_HOME:-/nonexistent}/bin/nvcc" /usr/local/cuda/bin/nvcc; do
+    if command -v "$c" >/dev/null 2>&1; then nvcc=$c; break; fi
+  done
+fi
+if [ -z "$nvcc" ]; then
+  echo "[headscan] no nvcc: the CUDA kernel will be compiled at run time with NVRTC" >&2
+  exit 0
+fi
+arch=$("$nvcc" --list-gpu-arch 2>/dev/null | grep '^compute_' | sed 's/compute_//' | sort -n | head -n1)
+arch=${arch:-75}
+if "$nvcc" -ptx "-arch=compute_$arch" -O3 -o "$out/headscan_reduce.ptx" "$here/headscan_reduce.cu"; then
+  echo "[headscan] built $out/headscan_reduce.ptx (compute_$arch) with $nvcc"
+else
+  rm -f "$out/headscan_reduce.ptx"
+  echo "[headscan] $nvcc could not build the CUDA kernel: the GPU backend will reduce on the CPU" >&2
+fi

@@ -1,0 +1,307 @@
+package io.headscan.compute.cuda;
+
+import static io.headscan.bindings.cublas.cublas_h.*;
+import static io.headscan.bindings.cuda.cuda_runtime_h.*;
+
+import io.headscan.compute.AbstractBackend;
+import io.headscan.compute.BackendException;
+import io.headscan.compute.FusedReduction;
+import io.headscan.compute.Transpose;
+import io.headscan.model.Matrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.LongConsumer;
+
+/**
+ * GEMMs on an NVIDIA GPU through cuBLAS (jextract bindings, libraries found by {@link CudaLibraries}).
+ *
+ * <p>Operands are host segments, as for every backend; what crosses the bus is kept small: a read-only operand
+ * (a tensor of the mapped checkpoint) is copied to the device once, from the mapping itself (registered as
+ * pinned memory where the driver allows, no heap copy), and stays resident for the backend's life; writable
+ * operands are copied per call; C comes back per call. Row-major products are computed as their column-major
+ * transposes ({@code Cᵀ = op(B)ᵀ·op(A)ᵀ}), so nothing is transposed in memory. All heads' products are one
+ * {@code cublasSgemmStridedBatched}. The full-vocabulary reduction runs on the device
+ * ({@link FusedReduction}: cuBLAS tiles of S reduced by the CUDA kernel in {@code native/cuda}).
+ *
+ * <p>FP32 by default ({@code CUBLAS_PEDANTIC_MATH}); {@code tf32} allows TF32 tensor cores (10-bit mantissas in
+ * the products: scores move by about 1e-3 relative, so near-tied ranks can change; see docs/gpu.md). Calls are
+ * serialised: one handle, the default stream.
+ */
+public final class CublasBackend extends AbstractBackend implements FusedReduction {
+
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment handle;
+    private final boolean tf32;
+    private final String description;
+    private final Map<Long, MemorySegment> resident = new HashMap<>();
+    private final MemorySegment[] scratch = new MemorySegment[3];
+    private final long[] scratchBytes = new long[3];
+    private final ReduceKernel kernel;
+    private boolean closed;
+
+    private CublasBackend(MemorySegment handle, boolean tf32, String description, ReduceKernel kernel) {
+        this.handle = handle;
+        this.tf32 = tf32;
+        this.description = description;
+        this.kernel = kernel;
+    }
+
+    /** Loads the CUDA runtime and cuBLAS, checks that a GPU is there, and opens a handle on device 0. */
+    public static CublasBackend open(Optional<Path> libraryFolder, boolean tf32) {
+        CudaLibraries libs = CudaLibraries.fromEnvironment(libraryFolder);
+        Path runtime = Cuda.loadRuntime(libs);
+        Cuda.deviceCount();
+        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        Path lt = libs.find(CudaLibraries.CUBLAS_LT).orElse(null);
+        if (lt != null) Cuda.load(lt);
+        Path cublas = libs.require("cuBLAS", CudaLibraries.CUBLAS);
+        Cuda.load(cublas);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment hp = a.allocate(ValueLayout.ADDRESS);
+            checkBlas(cublasCreate_v2(hp), "cublasCreate");
+            MemorySegment h = hp.get(ValueLayout.ADDRESS, 0);
+            checkBlas(cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH() : CUBLAS_PEDANTIC_MATH()), "cublasSetMathMode");
+            MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
+            checkBlas(cublasGetVersion_v2(h, v), "cublasGetVersion");
+            int version = v.get(ValueLayout.JAVA_INT, 0);
+            String device = deviceLine(a);
+            ReduceKernel k = ReduceKernel.load(libs);
+            String desc = "cuBLAS " + version + " on " + device + ", " + (tf32 ? "TF32 tensor cores allowed" : "FP32")
+                    + "; CUDA runtime " + Cuda.runtimeVersion() + " from " + runtime + "; cuBLAS from " + cublas
+                    + "; full-vocabulary kernel: " + k.describe();
+            return new CublasBackend(h, tf32, desc, k);
+        }
+    }
+
+    private static String deviceLine(Arena a) {
+        MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
+        int major = cudaDeviceGetAttribute(v, cudaDevAttrComputeCapabilityMajor(), 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
+        int minor = cudaDeviceGetAttribute(v, cudaDevAttrComputeCapabilityMinor(), 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
+        int sms = cudaDeviceGetAttribute(v, cudaDevAttrMultiProcessorCount(), 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
+        MemorySegment free = a.allocate(ValueLayout.JAVA_LONG), total = a.allocate(ValueLayout.JAVA_LONG);
+        long gib = cudaMemGetInfo(free, total) == cudaSuccess() ? total.get(ValueLayout.JAVA_LONG, 0) >> 30 : -1;
+        return "GPU 0 (compute capability " + major + "." + minor + ", " + sms + " SMs, " + gib + " GiB)";
+    }
+
+    static void checkBlas(int status, String call) {
+        if (status != CUBLAS_STATUS_SUCCESS()) {
+            throw new BackendException(call + " failed: " + Cuda.cString(cublasGetStatusName(status), "cuBLAS status " + status)
+                    + ": " + Cuda.cString(cublasGetStatusString(status), ""));
+        }
+    }
+
+    @Override
+    public String name() {
+        return "cublas";
+    }
+
+    @Override
+    public String describe() {
+        return description;
+    }
+
+    public boolean tf32() {
+        return tf32;
+    }
+
+    /** One GPU: the thread count is not a knob here. */
+    @Override
+    public int threads() {
+        return 1;
+    }
+
+    @Override
+    public void setThreads(int threads) {
+        // nothing to set
+    }
+
+    // ---- device memory ----
+
+    private static MemorySegment malloc(long bytes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ValueLayout.ADDRESS);
+            Cuda.check(cudaMalloc(p, Math.max(bytes, 4)), "cudaMalloc(" + bytes + " bytes)");
+            return p.get(ValueLayout.ADDRESS, 0);
+        }
+    }
+
+    private MemorySegment scratch(int slot, long bytes) {
+        if (scratchBytes[slot] < bytes) {
+            if (scratch[slot] != null) cudaFree(scratch[slot]);
+            scratch[slot] = malloc(bytes);
+            scratchBytes[slot] = bytes;
+        }
+        return scratch[slot];
+    }
+
+    private static MemorySegment plus(MemorySegment devicePointer, long bytes) {
+        return MemorySegment.ofAddress(devicePointer.address() + bytes);
+    }
+
+    private static void copy(MemorySegment dst, MemorySegment src, long bytes, int kind, String what) {
+        if (bytes > 0) Cuda.check(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy (" + what + ")");
+    }
+
+    /**
+     * The device address of float {@code offset} of host segment {@code s}, whose first {@code extent} floats from
+     * there are needed: a read-only segment is uploaded whole once and kept; a writable one is copied into scratch.
+     */
+    private MemorySegment onDevice(MemorySegment s, long offset, long extent, int slot) {
+        if (s.isReadOnly()) {
+            MemorySegment dev = resident.get(s.address());
+            if (dev == null) {
+                dev = malloc(s.byteSize());
+                uploadPinned(s, dev);
+                resident.put(s.address(), dev);
+            }
+            return plus(dev, offset * Float.BYTES);
+        }
+        MemorySegment dev = scratch(slot, extent * Float.BYTES);
+        copy(dev, s.asSlice(offset * Float.BYTES, extent * Float.BYTES), extent * Float.BYTES, cudaMemcpyHostToDevice(), "operand to device");
+        return dev;
+    }
+
+    /** Copies a mapped tensor to the device, registering its pages as pinned memory for the transfer when allowed. */
+    private static void uploadPinned(MemorySegment host, MemorySegment dev) {
+        long page = 4096, start = host.address() / page * page, end = (host.address() + host.byteSize() + page - 1) / page * page;
+        MemorySegment region = MemorySegment.ofAddress(start).reinterpret(end - start);
+        boolean pinned = cudaHostRegister(region, end - start, cudaHostRegisterReadOnly()) == cudaSuccess();   // a refusal is not sticky
+        try {
+            copy(dev, host, host.byteSize(), cudaMemcpyHostToDevice(), "weights to device");
+        } finally {
+            if (pinned) cudaHostUnregister(region);
+        }
+    }
+
+    private static long extent(int rows, int cols, int ld) {
+        return rows == 0 || cols == 0 ? 0 : (long) (rows - 1) * ld + cols;
+    }
+
+    private static int op(Transpose t) {
+        return t.on() ? CUBLAS_OP_T() : CUBLAS_OP_N();
+    }
+
+    @Override
+    protected synchronized void sgemmChecked(Transpose transA, Transpose transB, int m, int n, int k, float alpha,
+                                             MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                                             float beta, MemorySegment c, long cOffset, int ldc) {
+        ensureOpen();
+        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        long aExt = extent(transA.on() ? k : m, transA.on() ? m : k, lda);
+        long bExt = extent(transB.on() ? n : k, transB.on() ? k : n, ldb);
+        long cExt = extent(m, n, ldc);
+        MemorySegment dA = onDevice(a, aOffset, aExt, 0);
+        MemorySegment dB = onDevice(b, bOffset, bExt, 1);
+        MemorySegment dC = scratch(2, cExt * Float.BYTES);
+        MemorySegment hostC = c.asSlice(cOffset * Float.BYTES, cExt * Float.BYTES);
+        // the gaps between C's rows (ld > n) must come back as they were: upload C unless it is dense and overwritten
+        if (beta != 0f || ldc != n) copy(dC, hostC, cExt * Float.BYTES, cudaMemcpyHostToDevice(), "C to device");
+        try (Arena s = Arena.ofConfined()) {
+            checkBlas(cublasSgemm_v2(handle, op(transB), op(transA), n, m, k, s.allocateFrom(ValueLayout.JAVA_FLOAT, alpha), dB, ldb, dA, lda,
+                    s.allocateFrom(ValueLayout.JAVA_FLOAT, beta), dC, ldc), "cublasSgemm");
+        }
+        copy(hostC, dC, cExt * Float.BYTES, cudaMemcpyDeviceToHost(), "C to host");
+    }
+
+    @Override
+    public synchronized void sgemmStridedBatched(Transpose transA, Transpose transB, int m, int n, int k, float alpha,
+                                                 MemorySegment a, long aOffset, int lda, long strideA,
+                                                 MemorySegment b, long bOffset, int ldb, long strideB,
+                                                 float beta, MemorySegment c, long cOffset, int ldc, long strideC, int batch) {
+        if (batch < 0 || strideA < 0 || strideB < 0 || strideC < 0) throw new IllegalArgumentException("sgemmStridedBatched: negative batch or stride");
+        if (batch == 0 || m == 0 || n == 0) return;
+        // the first and the last problem carry every check of a single GEMM (sizes, lds, extents inside the segments)
+        if (batch > 1 && strideC < extent(m, n, ldc)) throw new IllegalArgumentException("sgemmStridedBatched: C blocks overlap");
+        long last = batch - 1;
+        checkArguments(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
+        checkArguments(transA, transB, m, n, k, a, aOffset + last * strideA, lda, b, bOffset + last * strideB, ldb, c, cOffset + last * strideC, ldc);
+        ensureOpen();
+        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        long aExt = last * strideA + extent(transA.on() ? k : m, transA.on() ? m : k, lda);
+        long bExt = last * strideB + extent(transB.on() ? n : k, transB.on() ? k : n, ldb);
+        long cExt = last * strideC + extent(m, n, ldc);
+        MemorySegment dA = onDevice(a, aOffset, aExt, 0);
+        MemorySegment dB = onDevice(b, bOffset, bExt, 1);
+        MemorySegment dC = scratch(2, cExt * Float.BYTES);
+        MemorySegment hostC = c.asSlice(cOffset * Float.BYTES, cExt * Float.BYTES);
+        if (beta != 0f || ldc != n || strideC != (long) m * n) copy(dC, hostC, cExt * Float.BYTES, cudaMemcpyHostToDevice(), "C to device");
+        try (Arena s = Arena.ofConfined()) {
+            checkBlas(cublasSgemmStridedBatched(handle, op(transB), op(transA), n, m, k, s.allocateFrom(ValueLayout.JAVA_FLOAT, alpha),
+                    dB, ldb, strideB, dA, lda, strideA, s.allocateFrom(ValueLayout.JAVA_FLOAT, beta), dC, ldc, strideC, batch),
+                    "cublasSgemmStridedBatched");
+        }
+        copy(hostC, dC, cExt * Float.BYTES, cudaMemcpyDeviceToHost(), "C to host");
+    }
+
+    // ---- the full-vocabulary reduction on the device ----
+
+    @Override
+    public boolean fusedReductionAvailable() {
+        return kernel.available();
+    }
+
+    @Override
+    public synchronized void reduceScores(Matrix a, Matrix b, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
+        ensureOpen();
+        int v = a.rows(), r = a.cols();
+        if (b.rows() != v || b.cols() != r) throw new IllegalArgumentException("factors must both be [V, r]");
+        if (sumExpRef.length < v || greater.length < v || less.length < v) throw new IllegalArgumentException("result arrays shorter than V = " + v);
+        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        MemorySegment dA = onDevice(a.segment(), a.offset(), extent(v, r, a.ld()), 0);
+        MemorySegment dB = onDevice(b.segment(), b.offset(), extent(v, r, b.ld()), 1);
+        int tile = tileRows(v);
+        MemorySegment dS = scratch(2, (long) tile * v * Float.BYTES);
+        MemorySegment dOut = malloc((long) tile * 3 * Long.BYTES);
+        try (Arena s = Arena.ofConfined()) {
+            MemorySegment alpha = s.allocateFrom(ValueLayout.JAVA_FLOAT, scale), zero = s.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
+            MemorySegment hostOut = s.allocate((long) tile * 3 * Long.BYTES, 8);
+            for (int t0 = 0; t0 < v; t0 += tile) {
+                int n = Math.min(tile, v - t0);
+                // S[t0 .. t0+n) = scale · A[t0 ..] · Bᵀ, row-major n × V (ld V): column-major Sᵀ = op_T(B) · op_N(A rows)
+                checkBlas(cublasSgemm_v2(handle, CUBLAS_OP_T(), CUBLAS_OP_N(), v, n, r, alpha, dB, b.ld(),
+                        plus(dA, (long) t0 * a.ld() * Float.BYTES), a.ld(), zero, dS, v), "cublasSgemm (score tile)");
+                kernel.launch(dS, n, v, v, t0, dOut, plus(dOut, (long) tile * Long.BYTES), plus(dOut, 2L * tile * Long.BYTES));
+                copy(hostOut, dOut, (long) tile * 3 * Long.BYTES, cudaMemcpyDeviceToHost(), "row results to host");
+                for (int i = 0; i < n; i++) {
+                    sumExpRef[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+                    greater[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, tile + i);
+                    less[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, 2L * tile + i);
+                }
+                rowsDone.accept(n);
+            }
+        } finally {
+            cudaFree(dOut);
+        }
+    }
+
+    /** Query rows per device tile: as many as a quarter of the free device memory holds, between 128 and 8192. */
+    private static int tileRows(int v) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment free = a.allocate(ValueLayout.JAVA_LONG), total = a.allocate(ValueLayout.JAVA_LONG);
+            long bytes = cudaMemGetInfo(free, total) == cudaSuccess() ? free.get(ValueLayout.JAVA_LONG, 0) / 4 : 256L << 20;
+            long rows = bytes / ((long) v * Float.BYTES);
+            return (int) Math.max(128, Math.min(8192, Math.min(rows, v)));
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("the cuBLAS backend is closed");
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        for (MemorySegment d : resident.values()) cudaFree(d);
+        resident.clear();
+        for (MemorySegment d : scratch) if (d != null) cudaFree(d);
+        cublasDestroy_v2(handle);
+        kernel.close();
+        arena.close();
+    }
+}

@@ -1,0 +1,84 @@
+package io.headscan.compute.cuda;
+
+import static io.headscan.bindings.cuda.cuda_runtime_h.*;
+
+import io.headscan.compute.BackendException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * The CUDA runtime behind the jextract bindings: found with {@link CudaLibraries}, loaded once per process, and
+ * asked for a device. On a machine without a GPU or driver {@code cudaGetDeviceCount} fails (error 35,
+ * cudaErrorInsufficientDriver, where the runtime exists but no driver does): that becomes a
+ * {@link BackendException} with the runtime's own name and text for the error, never a crash.
+ */
+public final class Cuda {
+
+    private static Path loadedRuntime;
+
+    private Cuda() {}
+
+    /** Loads libcudart (once) and returns where it came from. */
+    public static synchronized Path loadRuntime(CudaLibraries libs) {
+        if (loadedRuntime != null) {
+            Optional<Path> wanted = libs.explicitFolder();
+            if (wanted.isPresent() && !loadedRuntime.toAbsolutePath().startsWith(wanted.get().toAbsolutePath())) {
+                throw new BackendException("the CUDA runtime is already loaded from " + loadedRuntime + " in this process; cannot also use " + wanted.get());
+            }
+            return loadedRuntime;
+        }
+        Path p = libs.require("CUDA runtime", CudaLibraries.CUDART);
+        load(p);
+        loadedRuntime = p;
+        return p;
+    }
+
+    static void load(Path lib) {
+        try {
+            System.load(lib.toString());
+        } catch (UnsatisfiedLinkError e) {
+            throw new BackendException("cannot load " + lib + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The number of CUDA devices, or a {@link BackendException} saying why there is none to use. */
+    public static int deviceCount() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment n = arena.allocate(ValueLayout.JAVA_INT);
+            int rc = cudaGetDeviceCount(n);
+            if (rc != cudaSuccess()) {
+                throw new BackendException("no usable GPU: cudaGetDeviceCount returned " + describe(rc)
+                        + (rc == cudaErrorInsufficientDriver() ? " (no NVIDIA driver on this machine, or one older than the runtime)" : ""));
+            }
+            int count = n.get(ValueLayout.JAVA_INT, 0);
+            if (count <= 0) throw new BackendException("no usable GPU: cudaGetDeviceCount found no CUDA device");
+            return count;
+        }
+    }
+
+    /** "cudaErrorInsufficientDriver (error 35): CUDA driver version is insufficient for CUDA runtime version". */
+    public static String describe(int rc) {
+        return cString(cudaGetErrorName(rc), "cudaError") + " (error " + rc + "): " + cString(cudaGetErrorString(rc), "unknown error");
+    }
+
+    static void check(int rc, String call) {
+        if (rc != cudaSuccess()) throw new BackendException(call + " failed: " + describe(rc));
+    }
+
+    static String cString(MemorySegment p, String fallback) {
+        if (p == null || p.equals(MemorySegment.NULL)) return fallback;
+        return p.reinterpret(1024).getString(0);
+    }
+
+    /** The runtime's version as an integer, e.g. 13000. */
+    public static int runtimeVersion() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
+            check(cudaRuntimeGetVersion(v), "cudaRuntimeGetVersion");
+            return v.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
+}

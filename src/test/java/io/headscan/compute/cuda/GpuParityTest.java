@@ -1,0 +1,116 @@
+package io.headscan.compute.cuda;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.*;
+
+import io.headscan.Progress;
+import io.headscan.circuits.Bags;
+import io.headscan.circuits.EmbeddingTable;
+import io.headscan.circuits.FullVocabQK;
+import io.headscan.circuits.PredictionAttention;
+import io.headscan.circuits.Variant;
+import io.headscan.compute.Backend;
+import io.headscan.compute.Transpose;
+import io.headscan.compute.openblas.OpenBlasBackend;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import io.headscan.model.Matrix;
+import io.headscan.synth.SyntheticGpt2;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * cuBLAS against OpenBLAS (itself checked against the double-precision reference in ScienceParityTest), in FP32 and
+ * TF32. Runs only where a GPU works; elsewhere every test is skipped with the reason cuBLAS gave.
+ */
+class GpuParityTest {
+
+    @TempDir
+    Path dir;
+
+    private static CublasBackend cublas(boolean tf32) {
+        try {
+            return CublasBackend.open(Optional.empty(), tf32);
+        } catch (RuntimeException | LinkageError e) {
+            assumeTrue(false, "no GPU here: " + e.getMessage());
+            throw e;
+        }
+    }
+
+    @Test
+    void sgemmMatchesOpenBlasForEveryTransposeAndStride() {
+        try (CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2); Arena arena = Arena.ofShared()) {
+            Random rnd = new Random(4);
+            for (Transpose ta : Transpose.values()) {
+                for (Transpose tb : Transpose.values()) {
+                    int m = 37, n = 53, k = 64;
+                    Matrix a = random(arena, ta.on() ? k : m, ta.on() ? m : k, 3, rnd);
+                    Matrix b = random(arena, tb.on() ? n : k, tb.on() ? k : n, 5, rnd);
+                    Matrix c1 = random(arena, m, n, 2, rnd), c2 = copy(arena, c1);
+                    cpu.gemm(0.5f, a, ta, b, tb, 0.25f, c1);
+                    gpu.gemm(0.5f, a, ta, b, tb, 0.25f, c2);
+                    for (int i = 0; i < m; i++) for (int j = 0; j < n + 2; j++) {
+                        float want = c1.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) i * c1.ld() + j);
+                        float got = c2.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) i * c2.ld() + j);
+                        assertEquals(want, got, 1e-4f * (1 + Math.abs(want)), ta + "/" + tb + " (" + i + ", " + j + "), gaps included");
+                    }
+                }
+            }
+        }
+    }
+
+    /** rows × cols with ld = cols + gap, gap filled too (it must survive a GEMM into the matrix). */
+    private static Matrix random(Arena arena, int rows, int cols, int gap, Random rnd) {
+        int ld = cols + gap;
+        var seg = arena.allocate((long) rows * ld * 4 + (long) gap * 4);
+        for (long i = 0; i < seg.byteSize() / 4; i++) seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) rnd.nextGaussian());
+        return new Matrix(seg, 0, rows, cols, ld);
+    }
+
+    private static Matrix copy(Arena arena, Matrix m) {
+        var seg = arena.allocate(m.segment().byteSize());
+        seg.copyFrom(m.segment());
+        return new Matrix(seg, m.offset(), m.rows(), m.cols(), m.ld());
+    }
+
+    private Gpt2Model model() throws IOException {
+        new SyntheticGpt2(new Gpt2Dims(2000, 64, 3, 4, 128, 16), 9, List.of(new HeadId(2, 3))).write(dir.resolve("m"), 2);
+        return Gpt2Model.open(dir.resolve("m"));
+    }
+
+    @Test
+    void scoresMatchTheCpuWithin1e5InFp32() throws IOException {
+        try (Gpt2Model m = model(); CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
+            List<int[]> bags = Bags.random(2000, 64, 4, 3, false);
+            var want = new PredictionAttention(m, cpu, Variant.HACKATHON).score(bags, Progress.NONE);
+            var got = new PredictionAttention(m, gpu, Variant.HACKATHON).score(bags, Progress.NONE);
+            for (int l = 0; l < 3; l++) for (int h = 0; h < 4; h++) assertEquals(want.scores()[l][h], got.scores()[l][h], 1e-5, l + "." + h);
+        }
+    }
+
+    @Test
+    void fullVocabularyStatisticsMatchInFp32AndStayCloseInTf32() throws IOException {
+        try (Gpt2Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
+            for (boolean tf32 : new boolean[] {false, true}) {
+                try (CublasBackend gpu = cublas(tf32);
+                     EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
+                     FullVocabQK onCpu = new FullVocabQK(m, cpu, t.matrix()); FullVocabQK onGpu = new FullVocabQK(m, gpu, t.matrix())) {
+                    assertTrue(gpu.fusedReductionAvailable(), gpu.describe());
+                    for (HeadId h : List.of(new HeadId(2, 3), new HeadId(0, 1))) {
+                        var want = onCpu.head(h, Progress.NONE);
+                        var got = onGpu.head(h, Progress.NONE);
+                        assertEquals(want.meanDiagProb(), got.meanDiagProb(), tf32 ? 1e-3 : 2e-6, h + (tf32 ? " TF32" : " FP32"));
+                        assertEquals(want.ranks().fracRank0(), got.ranks().fracRank0(), tf32 ? 0.01 : 1.0 / 2000, h + " frac_rank0");
+                    }
+                }
+            }
+        }
+    }
+}
