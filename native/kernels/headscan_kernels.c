@@ -28,6 +28,14 @@
 #define HS_CLONES
 #endif
 
+/* p * 2^k for an integral k in [-126, 127], by exponent arithmetic. */
+static inline float hs_scale2(float p, float k) {
+    int32_t bits = ((int32_t) k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
 static inline float hs_exp_nonpositive(float x) {
     const float log2e = 1.4426950408889634f, ln2_hi = 0.693145751953125f, ln2_lo = 1.42860682030941723212e-6f;
     x = x < -87.0f ? -87.0f : x;
@@ -41,10 +49,7 @@ static inline float hs_exp_nonpositive(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t) k + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return hs_scale2(p, k);
 }
 
 HS_CLONES
@@ -120,10 +125,7 @@ static inline float hs_exp2(float t) {
     p = p * f + 0.2402212024f;
     p = p * f + 0.6931469440f;
     p = p * f + 1.0000001192f;
-    int32_t bits = ((int32_t) k + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return hs_scale2(p, k);
 }
 
 /* One pass over a row block against its reference value: sum_j exp(x_j - ref) (float within the block, which
