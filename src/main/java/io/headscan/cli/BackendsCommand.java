@@ -22,6 +22,9 @@ final class BackendsCommand implements Callable<Integer> {
     @Option(names = "--openblas", paramLabel = "PATH", description = "Check this OpenBLAS library instead of the bundled one.")
     Path openblas;
 
+    @Option(names = "--cuda-lib", paramLabel = "DIR", description = "Look for the CUDA libraries in this folder only (also: HEADSCAN_CUDA_LIB).")
+    Path cudaLib;
+
     @Option(names = "--threads", defaultValue = "0", description = "Thread count to set before reporting (default: all cores).")
     int threads;
 
@@ -32,13 +35,25 @@ final class BackendsCommand implements Callable<Integer> {
         try (JavaBackend j = new JavaBackend(threads)) {
             out.println("java      works: " + j.describe());
         }
-        out.println("cublas    not available: this build has no cuBLAS backend yet");
+        out.println("cublas    " + cublasLine());
         String core = System.getenv("OPENBLAS_CORETYPE");
         out.println("env       OPENBLAS_CORETYPE=" + (core == null ? "(unset)" : core)
                 + ", OPENBLAS_NUM_THREADS=" + Optional.ofNullable(System.getenv("OPENBLAS_NUM_THREADS")).orElse("(unset)")
                 + ", cores=" + Runtime.getRuntime().availableProcessors());
         out.flush();
         return 0;
+    }
+
+    private String cublasLine() {
+        var libs = io.headscan.compute.cuda.CudaLibraries.fromEnvironment(Optional.ofNullable(cudaLib));
+        String found = "\n          runtime " + libs.find(io.headscan.compute.cuda.CudaLibraries.CUDART).map(Path::toString).orElse("not found")
+                + "\n          cuBLAS  " + libs.find(io.headscan.compute.cuda.CudaLibraries.CUBLAS).map(Path::toString).orElse("not found")
+                + "\n          driver  " + libs.find(io.headscan.compute.cuda.CudaLibraries.DRIVER).map(Path::toString).orElse("not found");
+        try (var b = io.headscan.compute.cuda.CublasBackend.open(Optional.ofNullable(cudaLib), false)) {
+            return "works: " + b.describe() + found;
+        } catch (BackendException | LinkageError e) {
+            return "not available: " + e.getMessage() + found;
+        }
     }
 
     private String openblasLine() {

@@ -180,6 +180,9 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("works: OpenBLAS 0.3.31, core "), r.out());
         assertTrue(r.out().contains("java      works"), r.out());
+        // cuBLAS: works on a GPU machine, otherwise says why, and where the libraries were (or were not) found
+        assertTrue(r.out().contains("cublas    works: cuBLAS") || r.out().contains("cublas    not available: "), r.out());
+        assertTrue(r.out().contains("          runtime ") && r.out().contains("          cuBLAS  "), r.out());
     }
 
     @Test
