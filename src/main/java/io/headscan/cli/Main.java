@@ -53,19 +53,29 @@ public final class Main {
     /**
      * For the commands that compute, starts loading the bundled OpenBLAS and the C kernels on a background thread
      * while picocli builds its model of the command line (each takes about a tenth of a second on a cold JVM).
-     * Skipped when the arguments or HEADSCAN_OPENBLAS name another OpenBLAS, or the Java backend is asked for:
-     * the backend options, once parsed, then load exactly what they say.
+     * Then it asks the CUDA runtime for a GPU, as {@code --backend auto} will. Skipped when the arguments or
+     * HEADSCAN_OPENBLAS name another OpenBLAS, or the Java backend is asked for (and the GPU probe when a CUDA folder
+     * is named): the backend options, once parsed, then load exactly what they say.
      */
     static void preload(String[] args) {
         if (args.length == 0 || !COMPUTE_COMMANDS.contains(args[0]) || System.getenv("HEADSCAN_OPENBLAS") != null) return;
+        boolean probe = !"0".equals(System.getenv("HEADSCAN_GPU")) && System.getenv("HEADSCAN_CUDA_LIB") == null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.startsWith("--openblas") || a.equals("--backend=java") || (a.equals("--backend") && i + 1 < args.length && args[i + 1].equals("java"))) return;
+            if (a.startsWith("--cuda-lib")) probe = false;
         }
+        boolean cudaProbe = probe;
         Thread.ofPlatform().daemon().name("headscan-preload").start(() -> {
             try {
+                io.headscan.OffHeap.allocate(java.lang.foreign.Arena.global(), 0);   // links its mmap/madvise downcalls
+                java.util.stream.IntStream.range(0, 64).parallel().sum();           // starts the common fork-join pool
                 io.headscan.compute.kernels.NativeKernels.preferred().ifPresent(io.headscan.compute.kernels.NativeKernels::warmUp);
                 io.headscan.compute.openblas.OpenBlasLibrary.load(java.util.Optional.empty());
+                if (cudaProbe) {   // what auto will ask first: is there a GPU? (the answer is remembered)
+                    io.headscan.compute.cuda.Cuda.loadRuntime(io.headscan.compute.cuda.CudaLibraries.fromEnvironment(java.util.Optional.empty()));
+                    io.headscan.compute.cuda.Cuda.deviceCount();
+                }
             } catch (RuntimeException | LinkageError e) {
                 // the command loads the backend itself and reports any problem then
             }

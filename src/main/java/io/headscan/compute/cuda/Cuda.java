@@ -44,8 +44,27 @@ public final class Cuda {
         }
     }
 
-    /** The number of CUDA devices, or a {@link BackendException} saying why there is none to use. */
-    public static int deviceCount() {
+    private static Integer devices;
+    private static BackendException noDevice;
+
+    /**
+     * The number of CUDA devices, or a {@link BackendException} saying why there is none to use. Asked once per
+     * process (the runtime's answer does not change while it runs).
+     */
+    public static synchronized int deviceCount() {
+        if (noDevice != null) throw new BackendException(noDevice.getMessage());
+        if (devices == null) {
+            try {
+                devices = queryDeviceCount();
+            } catch (BackendException e) {
+                noDevice = e;
+                throw e;
+            }
+        }
+        return devices;
+    }
+
+    private static int queryDeviceCount() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment n = arena.allocate(ValueLayout.JAVA_INT);
             int rc = cudaGetDeviceCount(n);
