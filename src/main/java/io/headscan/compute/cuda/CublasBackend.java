@@ -38,7 +38,10 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     private final MemorySegment handle;
     private final boolean tf32;
     private final String description;
-    private final Map<Long, MemorySegment> resident = new HashMap<>();
+    private final Map<HostRange, MemorySegment> resident = new HashMap<>();
+
+    /** A read-only host range (a mapped tensor) and its device copy's key. */
+    private record HostRange(long address, long bytes) {}
     private final MemorySegment[] scratch = new MemorySegment[3];
     private final long[] scratchBytes = new long[3];
     private final ReduceKernel kernel;
@@ -153,11 +156,12 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
      */
     private MemorySegment onDevice(MemorySegment s, long offset, long extent, int slot) {
         if (s.isReadOnly()) {
-            MemorySegment dev = resident.get(s.address());
+            HostRange key = new HostRange(s.address(), s.byteSize());
+            MemorySegment dev = resident.get(key);
             if (dev == null) {
                 dev = malloc(s.byteSize());
                 uploadPinned(s, dev);
-                resident.put(s.address(), dev);
+                resident.put(key, dev);
             }
             return plus(dev, offset * Float.BYTES);
         }
