@@ -18,23 +18,6 @@ final class Rows {
                 m.cols());
     }
 
-    /** x minus its mean (science-spec §0 cd). */
-    static void center(float[] x, int n) {
-        double s = 0;
-        for (int i = 0; i < n; i++) s += x[i];
-        float m = (float) (s / n);
-        for (int i = 0; i < n; i++) x[i] -= m;
-    }
-
-    /** lnpre (science-spec §0): centre, then divide by sqrt(mean square + 1e-5), population variance. */
-    static void lnpre(float[] x, int n) {
-        center(x, n);
-        double ss = 0;
-        for (int i = 0; i < n; i++) ss += (double) x[i] * x[i];
-        float inv = (float) (1.0 / Math.sqrt(ss / n + 1e-5));
-        for (int i = 0; i < n; i++) x[i] *= inv;
-    }
-
     /** gelu_new: the tanh form (science-spec §0), not erf. */
     static float geluNew(float x) {
         double v = x;

@@ -39,12 +39,13 @@ public final class Unembedding {
         this.vocabMean = m;
     }
 
-    /** U[:, t] as a row of length d. */
+    /** U[:, t] as a row of length d (the same row step as {@link #columns}, for one token). */
     public void column(int t, float[] out) {
-        Rows.read(e, t, out);
-        for (int i = 0; i < d; i++) out[i] *= gf[i];
-        Rows.center(out, d);
-        for (int i = 0; i < d; i++) out[i] -= vocabMean[i];
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Matrix row = Matrix.dense(arena.allocate((long) d * Float.BYTES, 64), 1, d);
+            affine(null).apply(e, new int[] {t}, null, row);
+            java.lang.foreign.MemorySegment.copy(row.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, out, 0, d);
+        }
     }
 
     /** Rows a of {@code out} [n, d] become U[:, tokens[a]]ᵀ. */
