@@ -52,11 +52,6 @@ final class ModelOptions {
         return out;
     }
 
-    /** Opens the backend and prints the one-line account of the choice on stderr. */
-    static Backends.Selection backend(BackendOptions o, PrintWriter err) {
-        return backendLater(o).await(err);
-    }
-
     /**
      * Starts loading the backend (and the C kernels) on another thread, so that it overlaps opening the model:
      * each takes about 0.1 s of a one-second {@code score}. {@link PendingBackend#await} prints the account of the
