@@ -20,7 +20,7 @@ public record HubEnvironment(Path cacheRoot, URI endpoint, Optional<String> toke
 
     /** From an explicit environment map (tests pass their own). */
     public static HubEnvironment of(Map<String, String> env) {
-        String home = System.getProperty("user.home");
+        String home = io.headscan.CacheFolder.home(env).toString();
         Path hfHome = nonBlank(env.get("HF_HOME")).map(Path::of)
                 .orElseGet(() -> nonBlank(env.get("XDG_CACHE_HOME")).map(x -> Path.of(x, "huggingface")).orElse(Path.of(home, ".cache", "huggingface")));
         Path cache = nonBlank(env.get("HF_HUB_CACHE")).map(Path::of)

@@ -40,7 +40,7 @@ public final class CudaLibraries {
     /** From this process's environment; {@code explicit} (a folder) wins, else HEADSCAN_CUDA_LIB. */
     public static CudaLibraries fromEnvironment(Optional<Path> explicit) {
         Optional<Path> dir = explicit.or(() -> Optional.ofNullable(System.getenv("HEADSCAN_CUDA_LIB")).filter(s -> !s.isBlank()).map(Path::of));
-        return new CudaLibraries(dir, System.getenv(), Path.of(System.getProperty("user.home")));
+        return new CudaLibraries(dir, System.getenv(), io.headscan.CacheFolder.home(System.getenv()));
     }
 
     /** The folder given with --cuda-lib or HEADSCAN_CUDA_LIB, if any. */
