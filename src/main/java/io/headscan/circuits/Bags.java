@@ -1,6 +1,5 @@
 package io.headscan.circuits;
 
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -57,17 +56,27 @@ public final class Bags {
         return bags;
     }
 
-    /** A JSON array of arrays of token ids. */
-    public static List<int[]> fromFile(Path file, int vocab) throws IOException {
+    /**
+     * Bags from a JSON file: an array of arrays of token ids, or a headscan {@code score --json} report (its
+     * {@code bags.ids}), so that a run can be repeated on exactly the same bags. A bag is a set of distinct tokens unless
+     * {@code allowRepeats} (or the report says its bags were drawn with replacement).
+     */
+    public static List<int[]> fromFile(Path file, int vocab, boolean allowRepeats) throws IOException {
         JsonNode root;
         try {
-            ObjectMapper om = new ObjectMapper();
-            om.enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
-            root = om.readTree(Files.readString(file));
+            root = io.headscan.Json.MAPPER.readTree(Files.readString(file));
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IllegalArgumentException(file + ": bags file not found");
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage());
+            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage().replace('\n', ' '));
+        }
+        if (root != null && root.isObject()) {
+            JsonNode b = root.path("bags");
+            if (!b.path("ids").isArray()) {
+                throw new IllegalArgumentException(file + ": a JSON object, but not a headscan score report (no bags.ids array)");
+            }
+            allowRepeats |= b.path("with_replacement").asBoolean(false);
+            root = b.get("ids");
         }
         if (root == null || !root.isArray()) throw new IllegalArgumentException(file + ": expected a JSON array of arrays of token ids");
         List<int[]> bags = new ArrayList<>();
@@ -86,10 +95,26 @@ public final class Bags {
         }
         try {
             validate(bags, vocab);
+            if (!allowRepeats) requireDistinct(bags);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage());
         }
         return bags;
+    }
+
+    /** Each bag holds each token once (a repeated token would be scored as two queries and two keys). */
+    static void requireDistinct(List<int[]> bags) {
+        for (int b = 0; b < bags.size(); b++) {
+            java.util.Map<Integer, Integer> first = new java.util.HashMap<>();
+            int[] bag = bags.get(b);
+            for (int i = 0; i < bag.length; i++) {
+                Integer prev = first.putIfAbsent(bag[i], i);
+                if (prev != null) {
+                    throw new IllegalArgumentException("bag " + b + " holds token " + bag[i] + " twice (entries " + prev + " and " + i
+                            + "); bags are sets of distinct tokens (pass --with-replacement to score repeats as they are)");
+                }
+            }
+        }
     }
 
     /**
@@ -112,8 +137,9 @@ public final class Bags {
         } catch (java.io.UncheckedIOException e) {
             throw new IllegalArgumentException(path + ": cannot read corpus: " + e.getCause().getMessage());
         }
-        if (bags.isEmpty()) {
-            throw new IllegalArgumentException(path + ": no document has " + size + " distinct tokens; lower --bag-size");
+        if (bags.size() < count) {
+            throw new IllegalArgumentException(path + ": only " + bags.size() + " document" + (bags.size() == 1 ? " has " : "s have ") + size
+                    + " distinct tokens, fewer than --bag-count " + count + "; lower --bag-count or --bag-size");
         }
         return bags;
     }
@@ -144,7 +170,7 @@ public final class Bags {
         }
         if (path.toString().endsWith(".jsonl")) {
             BufferedReader r = Files.newBufferedReader(path, StandardCharsets.UTF_8);
-            ObjectMapper om = new ObjectMapper();
+            ObjectMapper om = io.headscan.Json.MAPPER;
             int[] line = {0};
             return r.lines().onClose(() -> {
                 try {

@@ -38,7 +38,7 @@ public final class CheckpointIdentity {
             long mtime = Files.getLastModifiedTime(real).toMillis();
             Path memo = memo(cacheRoot, real);
             if (Files.isRegularFile(memo)) {
-                var n = new ObjectMapper().readTree(Files.readString(memo));
+                var n = io.headscan.Json.MAPPER.readTree(Files.readString(memo));
                 if (n.path("size").asLong() == size && n.path("mtime_ms").asLong() == mtime && SHA256.matcher(n.path("sha256").asText()).matches()) {
                     return java.util.Optional.of(n.get("sha256").asText());
                 }
@@ -60,7 +60,7 @@ public final class CheckpointIdentity {
         long size = Files.size(real);
         long mtime = Files.getLastModifiedTime(real).toMillis();
         Path memo = memo(cacheRoot, real);
-        ObjectMapper om = new ObjectMapper();
+        ObjectMapper om = io.headscan.Json.MAPPER;
         String sha = FileDigest.sha256(file, progress);
         try {
             Files.createDirectories(memo.getParent());

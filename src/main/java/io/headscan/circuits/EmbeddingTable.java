@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -33,6 +32,8 @@ public final class EmbeddingTable implements AutoCloseable {
     private final SafetensorsFile file;
     private final Matrix wee;
     private final boolean fromCache;
+    /** A table computed outside the cache (the cache was not writable): its folder, removed on close. */
+    private Path scratch;
 
     private EmbeddingTable(SafetensorsFile file, boolean fromCache) {
         this.file = file;
@@ -136,20 +137,41 @@ public final class EmbeddingTable implements AutoCloseable {
             Files.deleteIfExists(cached);
         }
         Path target = cached;
+        Path scratch = null;
         try {
             Files.createDirectories(cached.getParent());
+            io.headscan.AtomicFiles.checkWritable(cached, null);
         } catch (IOException e) {
-            target = Files.createTempFile("headscan-wee", ".safetensors");
-            notes.accept("cache folder " + cached.getParent() + " is not writable (" + e.getMessage() + "); using " + target);
+            scratch = Files.createTempDirectory("headscan-wee");
+            target = scratch.resolve(cached.getFileName());
+            notes.accept("cache folder " + cached.getParent() + " is not writable (" + e.getMessage() + "); computing into " + target
+                    + " for this run only");
         }
-        write(model, sha, variant, backend, target, progress);
-        notes.accept("W_EE (" + variant.id() + ") computed and cached at " + target);
-        return Optional.ofNullable(open(target, sha, variant, v, d, false, notes::accept))
-                .orElseThrow(() -> new IOException("the W_EE file just written at " + cached + " does not check out"));
+        try {
+            write(model, sha, variant, backend, target, progress);
+            if (scratch == null) notes.accept("W_EE (" + variant.id() + ") computed and cached at " + target);
+            EmbeddingTable t = open(target, sha, variant, v, d, false, notes::accept);
+            if (t == null) throw new IOException("the W_EE file just written at " + target + " does not check out");
+            t.scratch = scratch;
+            scratch = null;
+            return t;
+        } finally {
+            if (scratch != null) deleteScratch(scratch);
+        }
     }
 
     @Override
     public void close() {
         file.close();
+        if (scratch != null) deleteScratch(scratch);
+    }
+
+    private static void deleteScratch(Path dir) {
+        try (var s = Files.list(dir)) {
+            for (Path p : s.toList()) Files.deleteIfExists(p);
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            // /tmp is cleaned by the system in the end
+        }
     }
 }

@@ -13,9 +13,9 @@ final class BackendOptions {
             description = "Compute backend (default: ${DEFAULT-VALUE}). auto takes cuBLAS when a GPU works, else OpenBLAS, and says why.")
     String backend;
 
-    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
-            description = "Threads for the backend (default: all cores; OPENBLAS_NUM_THREADS is honoured by OpenBLAS itself).")
-    int threads;
+    @Option(names = "--threads", paramLabel = "N",
+            description = "Threads for the backend, 1 to the number of cores (default: all cores; OPENBLAS_NUM_THREADS is honoured by OpenBLAS itself).")
+    Integer threads;
 
     @Option(names = "--openblas", paramLabel = "PATH",
             description = "Use this OpenBLAS shared library instead of the bundled one (also: HEADSCAN_OPENBLAS).")
@@ -28,15 +28,34 @@ final class BackendOptions {
     @Option(names = "--tf32", description = "Let cuBLAS use TF32 tensor cores (faster; products rounded to 10-bit mantissas, so near-tied ranks can change).")
     boolean tf32;
 
-    @Option(names = "--profile", description = "Print per-phase timings on stderr.")
+    @Option(names = "--profile", description = "Print per-phase timings on stderr, and the backend's whole account (libraries, why others were skipped).")
     boolean profile;
 
+    /** Usage errors in these options, found before any work starts. */
+    void check() {
+        kind();
+        threadCount(threads, "--threads");
+    }
+
     BackendKind kind() {
-        return BackendKind.parse(backend);
+        try {
+            return BackendKind.parse(backend);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--backend: " + e.getMessage());
+        }
+    }
+
+    /** A thread count given with {@code flag}: 0 for "not given" (all cores), else 1 to the number of cores. */
+    static int threadCount(Integer threads, String flag) {
+        if (threads == null) return 0;
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (threads < 1 || threads > cores) {
+            throw new UsageException(flag + " " + threads + ": must be between 1 and " + cores + " (the cores this machine has); leave it out to use all");
+        }
+        return threads;
     }
 
     Backends.Options options() {
-        if (threads < 0) throw new IllegalArgumentException("--threads must be >= 0, got " + threads);
-        return new Backends.Options(Optional.ofNullable(openblas), threads, Optional.ofNullable(cudaLib), tf32);
+        return new Backends.Options(Optional.ofNullable(openblas), threadCount(threads, "--threads"), Optional.ofNullable(cudaLib), tf32);
     }
 }

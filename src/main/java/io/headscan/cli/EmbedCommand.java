@@ -39,14 +39,12 @@ final class EmbedCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter o = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Variant variant = Variant.parse(wee);
-        if (out != null && !out.getFileName().toString().endsWith(".safetensors")) {
-            throw new IllegalArgumentException("--out " + out + ": the file name must end in .safetensors");
-        }
+        Variant variant = ModelOptions.variant(wee);
+        Outputs.check(out, "--out", ".safetensors");
         long t0 = System.nanoTime();
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
-            Backends.Selection sel = pending.await(err);
+            Backends.Selection sel = pending.await(err, backendOptions.profile);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {
                 Path written = table.path();

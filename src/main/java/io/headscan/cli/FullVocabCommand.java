@@ -47,12 +47,13 @@ final class FullVocabCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Variant variant = Variant.parse(wee);
+        Variant variant = ModelOptions.variant(wee);
+        Outputs.check(json, "--json", ".json");
         long t0 = System.nanoTime();
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
-            List<HeadId> list = ModelOptions.heads(heads, m.dims());
-            Backends.Selection sel = pending.await(err);
+            List<HeadId> list = ModelOptions.heads("--heads", heads, m.dims());
+            Backends.Selection sel = pending.await(err, backendOptions.profile);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
                  FullVocabQK qk = new FullVocabQK(m, backend, table.matrix())) {

@@ -59,7 +59,7 @@ final class InspectCommand implements Callable<Integer> {
     @Option(names = "--verify", description = "SHA-256 of the file, checked against the known gpt2 identity when the size matches.")
     boolean verify;
 
-    private final ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private final ObjectMapper mapper = Reports.JSON;
 
     @Override
     public Integer call() throws Exception {
@@ -80,7 +80,12 @@ final class InspectCommand implements Callable<Integer> {
         }
         try (SafetensorsFile file = opened) {
             try {
-                ObjectNode root = mapper.createObjectNode();
+                HeadId headId = null;
+                if (head != null) {   // checked before anything is printed or computed
+                    if (gpt2 == null) throw new ModelException(weights, "--head needs a GPT-2 checkpoint: " + notGpt2);
+                    headId = ModelOptions.heads("--head", head, gpt2.dims()).getFirst();
+                }
+                ObjectNode root = Reports.JSON.createObjectNode();
                 List<TensorInfo> selected = file.tensors();
                 if (tensor != null) {
                     String name = tensor;
@@ -94,10 +99,7 @@ final class InspectCommand implements Callable<Integer> {
                 summary(root, file, gpt2, notGpt2);
                 ArrayNode ts = root.putArray("tensors");
                 for (TensorInfo t : selected) ts.add(tensorJson(file, t, st.get(t.name())));
-                if (head != null) {
-                    if (gpt2 == null) throw new ModelException(weights, "--head needs a GPT-2 checkpoint: " + notGpt2);
-                    root.set("head", headJson(gpt2, HeadId.parse(head).checkIn(gpt2.dims())));
-                }
+                if (headId != null) root.set("head", headJson(gpt2, headId));
                 int code = 0;
                 if (verify) code = verification(root, file, digest);
                 if (json) {

@@ -42,10 +42,29 @@ public final class Main {
     @Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT, description = "Print stack traces on errors.")
     static boolean debug;
 
+    /** Set once the command has finished: a shutdown before that is an interrupt (SIGINT, SIGTERM, SIGHUP). */
+    private static volatile boolean finished;
+
     public static void main(String[] args) {
         System.setProperty("java.awt.headless", "true");
+        Runtime.getRuntime().addShutdownHook(new Thread(Main::onInterrupt, "headscan-interrupt"));
         preload(args);
-        System.exit(run(args));
+        int code = run(args);
+        finished = true;
+        System.exit(code);
+    }
+
+    /**
+     * On an interrupt the JVM runs this hook and then exits with 128 + the signal (130 for Ctrl-C, 143 for SIGTERM):
+     * whatever this process was writing is removed, since it will never be finished, and one line says so.
+     */
+    private static void onInterrupt() {
+        if (finished) return;
+        java.util.List<java.nio.file.Path> removed = io.headscan.AtomicFiles.abandonAll();
+        String what = removed.isEmpty() ? "" : "; removed " + removed.size() + " partial file" + (removed.size() == 1 ? "" : "s") + " ("
+                + removed.stream().map(java.nio.file.Path::toString).collect(java.util.stream.Collectors.joining(", ")) + ")";
+        System.err.println((TerminalProgress.ACTIVE ? "\n" : "") + "headscan: interrupted" + what);
+        System.err.flush();
     }
 
     private static final java.util.Set<String> COMPUTE_COMMANDS = java.util.Set.of("score", "embed", "fullvocab", "ov");
@@ -90,6 +109,7 @@ public final class Main {
     /** Runs the CLI with the given streams and returns the exit code. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         debug = false;
+        io.headscan.AtomicFiles.removeStaleUnder(io.headscan.CacheFolder.root());   // leftovers of killed runs
         return commandLine(out, err, args).execute(args);
     }
 
@@ -105,6 +125,12 @@ public final class Main {
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
+            if (ex instanceof UsageException) {
+                cmd.getErr().println("headscan: " + ex.getMessage());
+                cmd.getErr().println("Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.");
+                cmd.getErr().flush();
+                return 2;
+            }
             cmd.getErr().println("headscan: " + describe(ex));
             if (debug) ex.printStackTrace(cmd.getErr());
             else if (isUnexpected(ex)) cmd.getErr().println("headscan: (run with --debug for the stack trace)");
@@ -121,7 +147,7 @@ public final class Main {
     }
 
     private static boolean isUnexpected(Throwable t) {
-        return !(t instanceof SafetensorsException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
+        return !(t instanceof OutOfMemoryError || t instanceof SafetensorsException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
                 || t instanceof IllegalArgumentException || t instanceof IOException || t instanceof UncheckedIOException);
     }
 
@@ -132,7 +158,11 @@ public final class Main {
         if (t instanceof java.nio.file.NoSuchFileException e) return e.getFile() + ": no such file";
         if (t instanceof java.nio.file.AccessDeniedException e) return e.getFile() + ": permission denied";
         if (t instanceof UncheckedIOException e) return describe(e.getCause());
-        if (t instanceof IOException e) return "I/O error: " + e.getMessage();
+        if (t instanceof IOException e) return e.getClass() == IOException.class ? e.getMessage() : "I/O error: " + e.getMessage();
+        if (t instanceof OutOfMemoryError e) {
+            return "out of Java heap (" + e.getMessage() + ", max heap " + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB); "
+                    + "weights stay off the heap, but this run needs more: raise it, e.g. HEADSCAN_JAVA_OPTS=-Xmx256m";
+        }
         if (isUnexpected(t)) return "internal error: " + t;
         String m = t.getMessage();
         return m == null ? t.toString() : m.replace('\n', ' ');

@@ -38,17 +38,46 @@ final class ModelOptions {
     }
 
     Gpt2Model open(PrintWriter err) {
-        return Gpt2Model.open(resolve(err), nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
+        if (nHead != null && nHead < 1) throw new UsageException("--n-head " + nHead + ": must be at least 1");
+        Gpt2Model m = Gpt2Model.open(resolve(err), nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
+        if (m.headCountSource() == Gpt2Model.HeadCountSource.DEFAULT_D_HEAD_64) {
+            err.println("note: no config.json beside " + m.path().getFileName() + ": assuming d_head = 64, so " + m.dims().heads()
+                    + " heads per layer (pass --n-head N if that is wrong)");
+            err.flush();
+        }
+        return m;
     }
 
-    /** "all" or a list such as 10.7,11.10, checked against the model. */
-    static List<HeadId> heads(String spec, Gpt2Dims dims) {
+    /** The W_EE variant named by --wee (a usage error otherwise). */
+    static io.headscan.circuits.Variant variant(String wee) {
+        try {
+            return io.headscan.circuits.Variant.parse(wee);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--wee: " + e.getMessage());
+        }
+    }
+
+    /** A count given with {@code flag} that must be at least {@code min}. */
+    static int atLeast(int value, int min, String flag) {
+        if (value < min) throw new UsageException(flag + " " + value + ": must be at least " + min);
+        return value;
+    }
+
+    /** "all" or a list such as 10.7,11.10 given with {@code flag}, checked against the model (a usage error otherwise). */
+    static List<HeadId> heads(String flag, String spec, Gpt2Dims dims) {
         List<HeadId> out = new ArrayList<>();
         if (spec.trim().equalsIgnoreCase("all")) {
             for (int l = 0; l < dims.layers(); l++) for (int h = 0; h < dims.heads(); h++) out.add(new HeadId(l, h));
             return out;
         }
-        for (HeadId h : HeadId.parseList(spec)) out.add(h.checkIn(dims));
+        try {
+            for (HeadId h : HeadId.parseList(spec)) {
+                if (out.contains(h)) throw new IllegalArgumentException("head " + h + " is named twice");
+                out.add(h.checkIn(dims));
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(flag + " " + spec + ": " + e.getMessage());
+        }
         return out;
     }
 
@@ -58,6 +87,7 @@ final class ModelOptions {
      * choice, so messages keep their order.
      */
     static PendingBackend backendLater(BackendOptions o) {
+        o.check();
         var task = new java.util.concurrent.FutureTask<>(() -> {
             io.headscan.compute.kernels.NativeKernels.preferred().ifPresent(io.headscan.compute.kernels.NativeKernels::warmUp);
             return Backends.open(o.kind(), o.options());
@@ -69,8 +99,8 @@ final class ModelOptions {
     /** A backend being loaded. */
     record PendingBackend(java.util.concurrent.Future<Backends.Selection> task) {
 
-        /** The loaded backend (its errors rethrown as they were), with its account printed on {@code err}. */
-        Backends.Selection await(PrintWriter err) {
+        /** The loaded backend (its errors rethrown as they were), with its account printed on {@code err}: whole when {@code full}. */
+        Backends.Selection await(PrintWriter err, boolean full) {
             Backends.Selection s;
             try {
                 s = task.get();
@@ -82,7 +112,7 @@ final class ModelOptions {
                 if (e.getCause() instanceof Error r) throw r;
                 throw new IllegalStateException(e.getCause());
             }
-            err.println(s.explanation());
+            err.println(full ? s.explanation() : s.brief());
             err.flush();
             return s;
         }

@@ -35,7 +35,7 @@ final class OvCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = "--heads", required = true, paramLabel = "all|L.H,...", description = "Heads, e.g. 10.7,11.10.")
+    @Option(names = "--heads", defaultValue = "all", paramLabel = "all|L.H,...", description = "Heads, e.g. 10.7,11.10 (default: ${DEFAULT-VALUE}).")
     String heads;
 
     @Option(names = "--wee", defaultValue = "full", paramLabel = "hackathon|full|noattn",
@@ -61,18 +61,19 @@ final class OvCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Variant variant = Variant.parse(wee);
-        if (top < 0) throw new IllegalArgumentException("--top must be >= 0");
+        Variant variant = ModelOptions.variant(wee);
+        ModelOptions.atLeast(top, 0, "--top");
+        Outputs.check(json, "--json", ".json");
         long t0 = System.nanoTime();
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
-            List<HeadId> list = ModelOptions.heads(heads, m.dims());
+            List<HeadId> list = ModelOptions.heads("--heads", heads, m.dims());
             int v = m.dims().vocab();
-            if (token != null && (token < 0 || token >= v)) throw new IllegalArgumentException("--token " + token + " is outside the vocabulary [0, " + v + ")");
+            if (token != null && (token < 0 || token >= v)) throw new UsageException("--token " + token + " is outside the vocabulary [0, " + v + ")");
             boolean bpe = Gpt2Tokenizer.appliesTo(v);
             Map<String, Integer> nameTokens = names != null ? IoiNames.fromFile(names) : IoiNames.defaults();
             int[] nameIds = nameTokens.values().stream().mapToInt(Integer::intValue).toArray();
-            Backends.Selection sel = pending.await(err);
+            Backends.Selection sel = pending.await(err, backendOptions.profile);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
                  OvCircuit ov = new OvCircuit(m, backend, table.matrix())) {

@@ -1,7 +1,6 @@
 package io.headscan.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headscan.circuits.RankStatistics;
@@ -14,7 +13,7 @@ import java.util.Map;
 /** JSON and CSV output files, written atomically (temp file + rename). */
 final class Reports {
 
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    static final ObjectMapper JSON = io.headscan.Json.MAPPER;
 
     private Reports() {}
 

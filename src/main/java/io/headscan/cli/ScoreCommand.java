@@ -43,7 +43,7 @@ final class ScoreCommand implements Callable<Integer> {
         @Option(names = "--random", description = "Random bags (the default): --bag-count bags of --bag-size token ids from [0, V).")
         boolean random;
 
-        @Option(names = "--bags", paramLabel = "FILE", description = "Bags from a JSON array of arrays of token ids.")
+        @Option(names = "--bags", paramLabel = "FILE", description = "Bags from a JSON array of arrays of token ids, or from a score --json report (its bags.ids), to repeat a run.")
         Path file;
 
         @Option(names = "--corpus", paramLabel = "PATH",
@@ -79,7 +79,7 @@ final class ScoreCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Write scores, ranking, definition, bags, model, backend and timings as JSON.")
     Path json;
 
-    @Option(names = "--csv", paramLabel = "FILE", description = "Write one row per head: layer, head, score, centered, rank.")
+    @Option(names = "--csv", paramLabel = "FILE", description = "Write one row per head: layer, head, score, centered, std_over_bags, rank.")
     Path csv;
 
     @Option(names = "--heatmap", paramLabel = "FILE", description = "Layer x head heatmap of the mean-subtracted scores (.png or .svg).")
@@ -94,23 +94,36 @@ final class ScoreCommand implements Callable<Integer> {
         long start = System.nanoTime();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Variant variant = Variant.parse(wee);
+        Variant variant = ModelOptions.variant(wee);
+        ModelOptions.atLeast(bagSize, 1, "--bag-size");
+        ModelOptions.atLeast(bagCount, 1, "--bag-count");
+        ModelOptions.atLeast(top, 0, "--top");
         Map<HeadId, Path> plots = new LinkedHashMap<>();
         for (String p : attentionPlots) {
             int eq = p.indexOf('=');
-            if (eq <= 0 || eq == p.length() - 1) throw new IllegalArgumentException("--attention-plot takes L.H=FILE, got '" + p + "'");
-            plots.put(HeadId.parse(p.substring(0, eq)), Path.of(p.substring(eq + 1)));
+            if (eq <= 0 || eq == p.length() - 1) throw new UsageException("--attention-plot takes L.H=FILE, got '" + p + "'");
+            HeadId h;
+            try {
+                h = HeadId.parse(p.substring(0, eq));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--attention-plot " + p + ": " + e.getMessage());
+            }
+            plots.put(h, Path.of(p.substring(eq + 1)));
         }
+        Outputs.check(json, "--json", ".json");
+        Outputs.check(csv, "--csv", ".csv");
+        Outputs.check(heatmap, "--heatmap", ".png", ".svg");
+        for (Path p : plots.values()) Outputs.check(p, "--attention-plot", ".png", ".svg");
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
             long opened = System.nanoTime();
             PredictionAttention.prefetch(m);
             Gpt2Dims dims = m.dims();
-            for (HeadId h : plots.keySet()) h.checkIn(dims);
+            for (HeadId h : plots.keySet()) ModelOptions.heads("--attention-plot", h.toString(), dims);
             List<int[]> bags;
             Bags.Source src;
             if (source.file != null) {
-                bags = Bags.fromFile(source.file, dims.vocab());
+                bags = Bags.fromFile(source.file, dims.vocab(), withReplacement);
                 src = new Bags.Source("file", source.file.toString(), bags.size(), bags.get(0).length, null, false);
             } else if (source.corpus != null) {
                 if (!Gpt2Tokenizer.appliesTo(dims.vocab())) {
@@ -119,12 +132,16 @@ final class ScoreCommand implements Callable<Integer> {
                 bags = Bags.fromCorpus(source.corpus, bagSize, bagCount);
                 src = new Bags.Source("corpus", source.corpus.toString(), bags.size(), bagSize, null, false);
             } else {
-                bags = Bags.random(dims.vocab(), bagSize, bagCount, seed, withReplacement);
+                try {
+                    bags = Bags.random(dims.vocab(), bagSize, bagCount, seed, withReplacement);
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException(e.getMessage());
+                }
                 src = new Bags.Source("random", withReplacement ? "uniform over [0, V), with replacement" : "uniform over [0, V), without replacement",
                         bagCount, bagSize, seed, withReplacement);
             }
             long bagged = System.nanoTime();
-            Backends.Selection selection = pending.await(err);
+            Backends.Selection selection = pending.await(err, backendOptions.profile);
             try (var backend = selection.backend()) {
                 long loaded = System.nanoTime();
                 PredictionAttention pa = new PredictionAttention(m, backend, variant);

@@ -48,8 +48,8 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--plant", paramLabel = "L.H[,L.H...]", description = "Heads to plant, e.g. 10.7,11.10.")
     String plant;
 
-    @Option(names = "--threads", defaultValue = "0", description = "Writer threads (default: all cores).")
-    int threads;
+    @Option(names = "--threads", paramLabel = "N", description = "Writer threads, 1 to the number of cores (default: all cores).")
+    Integer threads;
 
     @Override
     public Integer call() throws Exception {
@@ -58,12 +58,13 @@ final class SynthCommand implements Callable<Integer> {
         try {
             dims = new Gpt2Dims(vocab, dModel, layers, heads, mlp, nCtx);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("synth: " + e.getMessage());
+            throw new UsageException("synth: " + e.getMessage());
         }
-        List<HeadId> plants = plant == null || plant.isBlank() ? List.of() : HeadId.parseList(plant);
+        List<HeadId> plants = plant == null || plant.isBlank() ? List.of() : ModelOptions.heads("--plant", plant, dims);
+        int writers = BackendOptions.threadCount(threads, "--threads");
         long t0 = System.nanoTime();
         SyntheticGpt2 synth = new SyntheticGpt2(dims, seed, plants);
-        SyntheticGpt2.Result r = synth.write(out, threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads);
+        SyntheticGpt2.Result r = synth.write(out, writers <= 0 ? Runtime.getRuntime().availableProcessors() : writers);
         double secs = (System.nanoTime() - t0) / 1e9;
         var o = spec.commandLine().getOut();
         o.printf(Locale.ROOT, "wrote %s (%,d bytes, %d tensors, %,d parameters) and %s in %.1f s%n",

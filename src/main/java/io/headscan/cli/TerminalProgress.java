@@ -11,6 +11,9 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class TerminalProgress implements Progress {
 
+    /** Whether a bar may be on screen now (an interrupt message then starts on a new line). */
+    static volatile boolean ACTIVE;
+
     private final PrintStream out;
     private final boolean enabled;
     private final AtomicLong done = new AtomicLong();
@@ -35,6 +38,7 @@ final class TerminalProgress implements Progress {
         this.done.set(0);
         this.startNanos = System.nanoTime();
         this.lastDraw = 0;
+        ACTIVE = enabled;
         draw(false);
     }
 
@@ -75,7 +79,10 @@ final class TerminalProgress implements Progress {
         out.print(String.format(Locale.ROOT, "\r%-12s [%s%s] %5.1f%% %s/%s%s %s/s %s %s ",
                 label, "#".repeat(fill), ".".repeat(width - fill), frac * 100,
                 unit.equals("B") ? amount(d) : Long.toString(d), amount(total), "", amount((long) rate), last ? "in" : "ETA", eta));
-        if (last) out.println();
+        if (last) {
+            out.println();
+            ACTIVE = false;
+        }
         out.flush();
     }
 

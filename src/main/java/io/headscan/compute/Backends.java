@@ -30,8 +30,25 @@ public final class Backends {
         }
     }
 
-    /** The chosen backend and a one-line account of the choice. */
-    public record Selection(Backend backend, String explanation) {}
+    /**
+     * The chosen backend and a one-line account of the choice: {@code explanation} whole (library paths, every loader
+     * error), {@code brief} short enough for every command's stderr.
+     */
+    public record Selection(Backend backend, String explanation, String brief) {
+        Selection(Backend backend, String how, List<String> skipped, String note) {
+            this(backend, "backend: " + backend.name() + " (" + how + (skipped.isEmpty() ? "" : "; " + String.join("; ", skipped)) + "): "
+                    + backend.describe() + note,
+                    "backend: " + backend.name() + " (" + how + (skipped.isEmpty() ? "" : "; " + String.join("; ", skipped.stream().map(Backends::firstClause).toList()))
+                            + "): " + firstClause(backend.describe().split(" from ")[0]) + note);
+        }
+    }
+
+    /** "no usable GPU: cudaGetDeviceCount returned ..." → "no usable GPU". */
+    static String firstClause(String s) {
+        int colon = s.indexOf(": ", s.indexOf("skipped: ") < 0 ? 0 : s.indexOf("skipped: ") + 9);
+        String t = colon < 0 ? s : s.substring(0, colon);
+        return t.length() <= 90 ? t : t.substring(0, 87) + "...";
+    }
 
     private static String tf32Note(Options options) {
         return options.tf32() ? " (--tf32 has no effect on a CPU backend)" : "";
@@ -39,24 +56,22 @@ public final class Backends {
 
     public static Selection open(BackendKind kind, Options options) {
         return switch (kind) {
-            case JAVA -> {
-                Backend b = new JavaBackend(options.threads());
-                yield new Selection(b, "backend: java (requested): " + b.describe());
-            }
+            case JAVA -> new Selection(new JavaBackend(options.threads()), "requested", List.of(), "");
             case CUBLAS -> {
-                Backend b = CublasBackend.open(options.cudaLibraries(), options.tf32());
-                yield new Selection(b, "backend: cublas (requested): " + b.describe());
+                Backend b;
+                try {
+                    b = CublasBackend.open(options.cudaLibraries(), options.tf32());
+                } catch (BackendException | LinkageError e) {
+                    throw new BackendException("--backend cublas: " + e.getMessage() + " (--backend auto or openblas runs on the CPU)", e);
+                }
+                yield new Selection(b, "requested", List.of(), "");
             }
-            case OPENBLAS -> {
-                Backend b = OpenBlasBackend.open(options.openblasLibrary(), options.threads());
-                yield new Selection(b, "backend: openblas (requested): " + b.describe() + tf32Note(options));
-            }
+            case OPENBLAS -> new Selection(OpenBlasBackend.open(options.openblasLibrary(), options.threads()), "requested", List.of(), tf32Note(options));
             case AUTO -> {
                 List<String> skipped = new ArrayList<>();
                 if (!"0".equals(System.getenv("HEADSCAN_GPU"))) {
                     try {
-                        Backend b = CublasBackend.open(options.cudaLibraries(), options.tf32());
-                        yield new Selection(b, "backend: cublas (auto: GPU found): " + b.describe());
+                        yield new Selection(CublasBackend.open(options.cudaLibraries(), options.tf32()), "auto: GPU found", List.of(), "");
                     } catch (BackendException | LinkageError e) {
                         skipped.add("cublas skipped: " + e.getMessage());
                     }
@@ -64,13 +79,11 @@ public final class Backends {
                     skipped.add("cublas skipped: HEADSCAN_GPU=0");
                 }
                 try {
-                    Backend b = OpenBlasBackend.open(options.openblasLibrary(), options.threads());
-                    yield new Selection(b, "backend: openblas (auto; " + String.join("; ", skipped) + "): " + b.describe() + tf32Note(options));
+                    yield new Selection(OpenBlasBackend.open(options.openblasLibrary(), options.threads()), "auto", skipped, tf32Note(options));
                 } catch (BackendException | LinkageError e) {
                     skipped.add("openblas skipped: " + e.getMessage());
                 }
-                Backend b = new JavaBackend(options.threads());
-                yield new Selection(b, "backend: java (auto; " + String.join("; ", skipped) + ")" + tf32Note(options));
+                yield new Selection(new JavaBackend(options.threads()), "auto", skipped, tf32Note(options));
             }
         };
     }

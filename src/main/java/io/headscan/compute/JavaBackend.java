@@ -40,6 +40,7 @@ public final class JavaBackend extends AbstractBackend {
     @Override
     public synchronized void setThreads(int threads) {
         int t = threads <= 0 ? Runtime.getRuntime().availableProcessors() : threads;
+        if (pool != null && t == this.threads) return;   // the pool it has already fits
         if (pool != null) pool.shutdown();
         this.threads = t;
         this.pool = new ForkJoinPool(t);

@@ -84,6 +84,23 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
+    /**
+     * When a header length is impossible and no JSON object follows the 8-byte prefix, the file is most likely not a
+     * safetensors file at all (text, a pickle, a zip): say so first, with what it starts with.
+     */
+    private static String notSafetensors(FileChannel ch, long size) throws IOException {
+        ByteBuffer head = ByteBuffer.allocate((int) Math.min(size, 24));
+        while (head.hasRemaining() && ch.read(head, head.position()) > 0) { /* read on */ }
+        head.flip();
+        if (head.remaining() > 8 && head.get(8) == '{') return "";
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < head.remaining(); i++) {
+            int c = head.get(i) & 0xff;
+            sb.append(c >= 0x20 && c < 0x7f ? String.valueOf((char) c) : String.format(java.util.Locale.ROOT, "\\x%02x", c));
+        }
+        return "not a safetensors file (it starts with \"" + sb + "\", not an 8-byte header length and a JSON header); ";
+    }
+
     /** Rules 1–3, decided before any allocation. */
     private static long readHeaderLength(FileChannel ch, long size, Path path) throws IOException {
         if (size < 8) {
@@ -93,12 +110,12 @@ public final class SafetensorsFile implements AutoCloseable {
         while (b.hasRemaining()) ch.read(b, b.position());
         long n = b.flip().getLong();
         if (Long.compareUnsigned(n, SafetensorsHeader.MAX_HEADER_LENGTH) > 0) {
-            throw new SafetensorsException(HEADER_TOO_LARGE, path, null,
-                    "header length " + Long.toUnsignedString(n) + " exceeds " + SafetensorsHeader.MAX_HEADER_LENGTH);
+            throw new SafetensorsException(HEADER_TOO_LARGE, path, null, notSafetensors(ch, size)
+                    + "header length " + Long.toUnsignedString(n) + " exceeds " + SafetensorsHeader.MAX_HEADER_LENGTH);
         }
         if (8 + n > size) {
-            throw new SafetensorsException(INVALID_HEADER_LENGTH, path, null,
-                    "header length " + n + " runs past the end of the " + size + "-byte file");
+            throw new SafetensorsException(INVALID_HEADER_LENGTH, path, null, notSafetensors(ch, size)
+                    + "header length " + n + " runs past the end of the " + size + "-byte file");
         }
         return n;
     }

@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.IntStream;
 
 /**
@@ -150,15 +149,13 @@ public final class SafetensorsWriter {
 
     /** Writes the file atomically (temp file in the same folder + rename). */
     public void write(Path target) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = dir.resolve("." + target.getFileName() + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        Path tmp = io.headscan.AtomicFiles.tempBeside(target);
         byte[] header = headerBytes();
         long dataStart = 8 + header.length;
         long total = fileSize();
         boolean ok = false;
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.READ, StandardOpenOption.WRITE);
                  Arena arena = Arena.ofShared()) {
                 MemorySegment out = ch.map(FileChannel.MapMode.READ_WRITE, 0, total, arena);
                 out.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, header.length);
@@ -192,7 +189,7 @@ public final class SafetensorsWriter {
             io.headscan.AtomicFiles.move(tmp, target);
             ok = true;
         } finally {
-            if (!ok) Files.deleteIfExists(tmp);
+            if (!ok) io.headscan.AtomicFiles.discard(tmp);
         }
     }
 }

@@ -363,7 +363,7 @@ public final class HubDownloader {
         Files.createDirectories(pointer.getParent());
         if (Files.isRegularFile(pointer) && Files.size(pointer) == Files.size(blob)) return;
         Path target = pointer.getParent().relativize(blob);
-        Path tmp = pointer.resolveSibling("." + pointer.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".tmp");
+        Path tmp = io.headscan.AtomicFiles.tempName(pointer);
         try {
             Files.createSymbolicLink(tmp, target);
         } catch (UnsupportedOperationException | FileSystemException e) {
@@ -378,9 +378,7 @@ public final class HubDownloader {
         if (!ref.normalize().startsWith(repoDir.resolve("refs").normalize())) return;
         if (Files.isRegularFile(ref) && Files.readString(ref).strip().equals(commit)) return;
         Files.createDirectories(ref.getParent());
-        Path tmp = ref.resolveSibling("." + ref.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".tmp");
-        Files.writeString(tmp, commit);
-        move(tmp, ref);
+        io.headscan.AtomicFiles.writeString(ref, commit);
     }
 
     private static void move(Path from, Path to) throws IOException {

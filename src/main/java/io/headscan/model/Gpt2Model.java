@@ -31,7 +31,7 @@ public final class Gpt2Model implements AutoCloseable {
 
     /** Where the number of heads came from. */
     public enum HeadCountSource {
-        CONFIG("config.json n_head"), OVERRIDE("--heads-per-layer flag"), DEFAULT_D_HEAD_64("default d_head = 64");
+        CONFIG("config.json n_head"), OVERRIDE("--n-head"), DEFAULT_D_HEAD_64("default d_head = 64");
 
         private final String label;
 
@@ -165,7 +165,10 @@ public final class Gpt2Model implements AutoCloseable {
             }
             return OptionalInt.empty();
         } catch (IOException e) {
-            throw new ModelException(config, "unreadable config.json beside " + weights.getFileName() + ": " + e.getMessage(), e);
+            String why = e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage()
+                    + (j.getLocation() != null ? " (line " + j.getLocation().getLineNr() + ", column " + j.getLocation().getColumnNr() + ")" : "")
+                    : String.valueOf(e.getMessage());
+            throw new ModelException(config, "not valid JSON: " + why.replace('\n', ' '), e);
         }
     }
 

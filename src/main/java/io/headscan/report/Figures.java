@@ -165,7 +165,7 @@ public final class Figures {
             }
             io.headscan.AtomicFiles.move(tmp, out);
         } finally {
-            Files.deleteIfExists(tmp);
+            io.headscan.AtomicFiles.discard(tmp);
         }
     }
 }

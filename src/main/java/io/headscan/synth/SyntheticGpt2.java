@@ -87,9 +87,9 @@ public final class SyntheticGpt2 {
             w.add(e.name(), DType.F32, shape, seg -> fillRows(seg, rows, cols, r -> row(e.name(), r, plants)));
         }
         Path weights = dir.resolve("model.safetensors");
-        w.write(weights);
         Path config = dir.resolve("config.json");
-        writeConfig(config);
+        writeConfig(config);   // first: the weights, written last, complete the folder (an interrupt never leaves weights without it)
+        w.write(weights);
         return new Result(weights, config, Files.size(weights), entries.size(), dims.parameterCount());
     }
 
@@ -225,7 +225,7 @@ public final class SyntheticGpt2 {
     }
 
     private void writeConfig(Path config) throws IOException {
-        ObjectMapper om = new ObjectMapper();
+        ObjectMapper om = io.headscan.Json.MAPPER;
         ObjectNode n = om.createObjectNode();
         n.put("model_type", "gpt2");
         n.putArray("architectures").add("GPT2LMHeadModel");

@@ -48,17 +48,28 @@ class BagsTest {
     void bagsFileIsValidated() throws IOException {
         Path f = dir.resolve("bags.json");
         Files.writeString(f, "[[1, 2, 3], [4, 5, 6]]");
-        assertEquals(2, Bags.fromFile(f, 10).size());
+        assertEquals(2, Bags.fromFile(f, 10, false).size());
         Files.writeString(f, "[[1, 2, 10]]");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage()
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10, false)).getMessage()
                 .contains("token id 10, outside the vocabulary [0, 10)"));
         Files.writeString(f, "[[]]");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage().contains("bag 0 is empty"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10, false)).getMessage().contains("bag 0 is empty"));
         Files.writeString(f, "[[1, 2.5]]");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage().contains("not a token id"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10, false)).getMessage().contains("not a token id"));
         Files.writeString(f, "{\"a\": 1}");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10)).getMessage().contains("expected a JSON array"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(dir.resolve("none.json"), 10)).getMessage().contains("not found"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10, false)).getMessage().contains("not a headscan score report"));
+        Files.writeString(f, "\"text\"");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10, false)).getMessage().contains("expected a JSON array"));
+        Files.writeString(f, "[[1, 2, 1]]");
+        String dup = assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(f, 10, false)).getMessage();
+        assertTrue(dup.contains("bag 0 holds token 1 twice (entries 0 and 2)"), dup);
+        assertArrayEquals(new int[] {1, 2, 1}, Bags.fromFile(f, 10, true).get(0));
+        // a score --json report is accepted as a bags file: its bags.ids, and its with_replacement flag
+        Files.writeString(f, "{\"metric\": \"prediction_attention\", \"bags\": {\"with_replacement\": true, \"ids\": [[3, 4, 3], [5, 6, 7]]}}");
+        List<int[]> fromReport = Bags.fromFile(f, 10, false);
+        assertEquals(2, fromReport.size());
+        assertArrayEquals(new int[] {5, 6, 7}, fromReport.get(1));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromFile(dir.resolve("none.json"), 10, false)).getMessage().contains("not found"));
     }
 
     @Test
@@ -68,12 +79,14 @@ class BagsTest {
         // " the" repeats; distinct in order of first appearance: the, cat, the(space), dog, sat ...
         int[] ids = Gpt2Tokenizer.encode("the cat the dog the cat sat");
         int[] expected = Arrays.stream(ids).distinct().limit(4).toArray();
-        assertArrayEquals(expected, Bags.fromCorpus(txt, 4, 10).get(0));
+        assertArrayEquals(expected, Bags.fromCorpus(txt, 4, 1).get(0));
 
         Path jsonl = dir.resolve("docs.jsonl");
         Files.writeString(jsonl, "{\"text\": \"one two three four five\"}\n{\"text\": \"short\"}\n{\"text\": \"alpha beta gamma delta epsilon\"}\n");
-        List<int[]> bags = Bags.fromCorpus(jsonl, 4, 10);
+        List<int[]> bags = Bags.fromCorpus(jsonl, 4, 2);
         assertEquals(2, bags.size(), "the short document is skipped");
+        String fewer = assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(jsonl, 4, 10)).getMessage();
+        assertTrue(fewer.contains("only 2 documents have 4 distinct tokens, fewer than --bag-count 10"), fewer);
         assertEquals(1, Bags.fromCorpus(jsonl, 4, 1).size(), "only the first count documents");
 
         Path folder = dir.resolve("docs");
@@ -81,12 +94,12 @@ class BagsTest {
         Files.writeString(folder.resolve("b.txt"), "zeta eta theta iota kappa");
         Files.writeString(folder.resolve("a.txt"), "red green blue yellow");
         assertArrayEquals(Arrays.stream(Gpt2Tokenizer.encode("red green blue yellow")).distinct().limit(3).toArray(),
-                Bags.fromCorpus(folder, 3, 5).get(0), "files in name order");
+                Bags.fromCorpus(folder, 3, 2).get(0), "files in name order");
 
         assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(dir.resolve("missing"), 4, 1)).getMessage()
                 .contains("corpus not found"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(txt, 50, 1)).getMessage()
-                .contains("no document has 50 distinct tokens"));
+                .contains("only 0 documents have 50 distinct tokens"));
         Files.writeString(jsonl, "{\"txt\": \"x\"}\n");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(jsonl, 1, 1)).getMessage().contains("no \"text\" string"));
     }

@@ -13,7 +13,8 @@ record CliRun(int code, String out, String err) {
     }
 
     /** Error output has exactly one line. */
+    /** One line naming the problem (a usage error may add the "Try '... --help'" hint). */
     boolean oneLineError() {
-        return err.strip().lines().count() == 1 && err.startsWith("headscan: ");
+        return err.strip().lines().filter(l -> !l.startsWith("Try '")).count() == 1 && err.startsWith("headscan: ");
     }
 }

@@ -66,9 +66,10 @@ class CliTest {
     }
 
     @Test
-    void unknownHeadIsOneLineExitOne() {
+    void unknownHeadIsOneLineExitTwo() {
         CliRun r = CliRun.of("inspect", model.toString(), "--head", "3.0");
-        assertEquals(1, r.code());
+        assertEquals(2, r.code());
+        assertEquals("", r.out(), "nothing printed before the error");
         assertTrue(r.oneLineError(), r.err());
         assertTrue(r.err().contains("unknown head 3.0"), r.err());
     }
@@ -198,7 +199,7 @@ class CliTest {
     @Test
     void badSynthDimensionsAreOneLine() {
         CliRun r = CliRun.of("synth", "--out", dir.toString(), "--d-model", "30", "--heads", "4");
-        assertEquals(1, r.code());
+        assertEquals(2, r.code());
         assertTrue(r.oneLineError(), r.err());
         assertTrue(r.err().contains("not divisible"), r.err());
     }

@@ -75,23 +75,40 @@ class ScienceCliTest {
         assertTrue(c.err().contains("--corpus needs GPT-2's 50257-token vocabulary"), c.err());
     }
 
+    /** Exit code, arguments, and what the last line of stderr says. Usage errors (a flag's value) exit 2, the rest 1. */
     static List<List<String>> badInputs() {
         return List.of(
-                List.of("fullvocab", "MODEL", "--heads", "12.0", "unknown head 12.0"),
-                List.of("ov", "MODEL", "--heads", "3.4", "unknown head 3.4"),
-                List.of("score", "MODEL", "--bags", "BAGS:[[1,2,1000]]", "token id 1000, outside the vocabulary [0, 1000)"),
-                List.of("score", "MODEL", "--bags", "BAGS:[[1,2],[]]", "bag 1 is empty"),
-                List.of("score", "MODEL", "--bag-size", "1001", "--bag-size 1001 is larger than the vocabulary (1000)"),
-                List.of("score", "MODEL", "--wee", "fancy", "unknown W_EE variant 'fancy'"),
-                List.of("embed", "MODEL", "--wee", "fancy", "unknown W_EE variant 'fancy'"),
-                List.of("score", "MODEL", "--attention-plot", "10.3", "--attention-plot takes L.H=FILE"),
-                List.of("score", "MODEL", "--heatmap", "OUT:h.jpg", "must end in .png or .svg"));
+                List.of("2", "fullvocab", "MODEL", "--heads", "12.0", "--heads 12.0: unknown head 12.0"),
+                List.of("2", "ov", "MODEL", "--heads", "3.4", "unknown head 3.4"),
+                List.of("2", "fullvocab", "MODEL", "--heads", "foo", "--heads foo: head 'foo' is not of the form L.H"),
+                List.of("2", "ov", "MODEL", "--heads", "1.1,1.1", "head 1.1 is named twice"),
+                List.of("1", "score", "MODEL", "--bags", "BAGS:[[1,2,1000]]", "token id 1000, outside the vocabulary [0, 1000)"),
+                List.of("1", "score", "MODEL", "--bags", "BAGS:[[1,2],[]]", "bag 1 is empty"),
+                List.of("1", "score", "MODEL", "--bags", "BAGS:[[1,2,1]]", "bag 0 holds token 1 twice"),
+                List.of("2", "score", "MODEL", "--bag-size", "1001", "--bag-size 1001 is larger than the vocabulary (1000)"),
+                List.of("2", "score", "MODEL", "--bag-size", "0", "--bag-size 0: must be at least 1"),
+                List.of("2", "score", "MODEL", "--bag-count", "0", "--bag-count 0: must be at least 1"),
+                List.of("2", "score", "MODEL", "--bag-size", "abc", "Invalid value for option '--bag-size'"),
+                List.of("2", "score", "MODEL", "--top", "-3", "--top -3: must be at least 0"),
+                List.of("2", "ov", "MODEL", "--top", "-1", "--top -1: must be at least 0"),
+                List.of("2", "score", "MODEL", "--threads", "0", "--threads 0: must be between 1 and"),
+                List.of("2", "score", "MODEL", "--threads", "1000", "--threads 1000: must be between 1 and"),
+                List.of("2", "score", "MODEL", "--backend", "tpu", "unknown backend 'tpu'"),
+                List.of("2", "score", "MODEL", "--wee", "fancy", "unknown W_EE variant 'fancy'"),
+                List.of("2", "embed", "MODEL", "--wee", "fancy", "unknown W_EE variant 'fancy'"),
+                List.of("2", "score", "MODEL", "--n-head", "0", "--n-head 0: must be at least 1"),
+                List.of("2", "score", "MODEL", "--attention-plot", "10.3", "--attention-plot takes L.H=FILE"),
+                List.of("2", "score", "MODEL", "--heatmap", "OUT:h.jpg", "must end in .png or .svg"),
+                List.of("2", "score", "MODEL", "--json", "OUT:s.txt", "--json " ),
+                List.of("1", "score", "MODEL", "--json", "OUT:missing/s.json", "does not exist"),
+                List.of("1", "fullvocab", "MODEL", "--json", "/proc/x.json", "--json /proc/x.json: cannot create files in /proc"),
+                List.of("2", "embed", "MODEL", "--out", "OUT:w.bin", "--out "));
     }
 
     @ParameterizedTest
     @MethodSource("badInputs")
-    void badInputIsOneLineExitOne(List<String> c) throws Exception {
-        String[] args = c.subList(0, c.size() - 1).stream().map(a -> {
+    void badInputIsOneLineWithItsExitCode(List<String> c) throws Exception {
+        String[] args = c.subList(1, c.size() - 1).stream().map(a -> {
             if (a.equals("MODEL")) return model.toString();
             if (a.startsWith("BAGS:")) {
                 try {
@@ -106,8 +123,9 @@ class ScienceCliTest {
             return a;
         }).toArray(String[]::new);
         CliRun r = CliRun.of(args);
-        assertEquals(1, r.code(), r.out() + r.err());
-        String lastLine = r.err().strip().lines().reduce((a, b) -> b).orElse("");
+        assertEquals(Integer.parseInt(c.get(0)), r.code(), r.out() + r.err());
+        assertEquals("", r.out(), "nothing computed or printed before the error");
+        String lastLine = r.err().strip().lines().filter(l -> !l.startsWith("Try '")).reduce((a, b) -> b).orElse("");
         assertTrue(lastLine.startsWith("headscan: ") && lastLine.contains(c.get(c.size() - 1)), r.err());
         assertFalse(r.err().contains("\tat "), "no stack trace");
     }

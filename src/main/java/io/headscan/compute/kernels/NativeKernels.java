@@ -45,9 +45,7 @@ public final class NativeKernels implements RowReducer {
             Path dir = CacheFolder.root().resolve("native");
             Path lib = dir.resolve("libheadscan_kernels-" + sha + ".so");
             if (!Files.isRegularFile(lib) || Files.size(lib) != bytes.length) {
-                Path tmp = io.headscan.AtomicFiles.tempBeside(lib);
-                Files.write(tmp, bytes);
-                io.headscan.AtomicFiles.move(tmp, lib);
+                io.headscan.AtomicFiles.write(lib, bytes);
             }
             System.load(lib.toString());
             int v = headscan_kernels_h.hs_kernels_version();

@@ -15,7 +15,6 @@ import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Supplier;
 
 /**
@@ -169,7 +168,7 @@ public final class OpenBlasLibrary {
         if (Files.isRegularFile(dir.resolve(".complete"))) return dir;
         try {
             Files.createDirectories(dir.getParent());
-            Path tmp = dir.resolveSibling(dir.getFileName() + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+            Path tmp = io.headscan.AtomicFiles.tempName(dir);
             Files.createDirectories(tmp);
             try {
                 for (String f : BUNDLED_FILES) {
@@ -181,6 +180,7 @@ public final class OpenBlasLibrary {
                 Files.writeString(tmp.resolve(".complete"), BUNDLED_VERSION + "\n");
                 try {
                     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+                    io.headscan.AtomicFiles.discard(tmp);   // moved: forget the name
                 } catch (FileAlreadyExistsException | DirectoryNotEmptyException | AtomicMoveNotSupportedException e) {
                     // another process won the race, or left an incomplete folder behind
                     if (!Files.isRegularFile(dir.resolve(".complete"))) {
@@ -188,7 +188,7 @@ public final class OpenBlasLibrary {
                     }
                 }
             } finally {
-                deleteTree(tmp);
+                io.headscan.AtomicFiles.discard(tmp);
             }
             return dir;
         } catch (IOException e) {
@@ -196,10 +196,4 @@ public final class OpenBlasLibrary {
         }
     }
 
-    private static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) return;
-        try (var s = Files.walk(p)) {
-            for (Path q : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
-        }
-    }
 }
