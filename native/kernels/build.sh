@@ -15,7 +15,14 @@ case "$(uname -s)-$(uname -m)" in
   *) echo "[headscan] native kernels are built for linux-x86_64 only; skipping" >&2; exit 0 ;;
 esac
 mkdir -p "$out"
-# finite-math: the Java caller checks the factors are finite before any tile reaches this kernel
-"$cc" -O3 -fPIC -shared -std=c11 -fno-math-errno -fno-trapping-math -ffinite-math-only -fno-signed-zeros -Wall -Wextra \
-  -o "$out/libheadscan_kernels.so" "$here/headscan_kernels.c" -lm
+# One library from two compilations of the same file: the reductions with -ffinite-math-only (their inputs are checked
+# finite first), the row kernels without it (with --allow-nonfinite they see NaN/Inf, which must propagate as IEEE says).
+flags="-O3 -fPIC -std=c11 -fno-math-errno -fno-trapping-math -fno-signed-zeros -Wall -Wextra"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# shellcheck disable=SC2086
+"$cc" $flags -ffinite-math-only -DHS_PART_REDUCE -c -o "$tmp/reduce.o" "$here/headscan_kernels.c"
+# shellcheck disable=SC2086
+"$cc" $flags -DHS_PART_ROWS -c -o "$tmp/rows.o" "$here/headscan_kernels.c"
+"$cc" -shared -o "$out/libheadscan_kernels.so" "$tmp/reduce.o" "$tmp/rows.o" -lm
 echo "[headscan] built $out/libheadscan_kernels.so"

@@ -9,8 +9,10 @@
  *   less_out[i]    = #{j : S[i, j] < S[i, diag[i]]}       (negative OV rank, §5)
  * Two passes over each row (the row stays in L2 between them); both vectorise. exp uses Cody-Waite range
  * reduction and a degree-7 polynomial (relative error ~1e-7); partial sums are float within blocks of 1024
- * and double across blocks. Built with -ffinite-math-only: callers guarantee finite scores (headscan checks
- * the factors before evaluating a tile). GCC's target_clones builds an AVX2+FMA version and a baseline one; the loader
+ * and double across blocks. This file is compiled twice (build.sh): the reductions (HS_PART_REDUCE) with
+ * -ffinite-math-only, since callers guarantee finite scores (headscan checks the factors before evaluating a tile);
+ * the row kernels (HS_PART_ROWS: GELU, LayerNorm/centring steps) without it, since with --allow-nonfinite they see
+ * NaN and Inf from the weights and must propagate them as IEEE 754 says. GCC's target_clones builds an AVX2+FMA version and a baseline one; the loader
  * picks at run time.
  */
 #include <stdint.h>
@@ -52,6 +54,7 @@ static inline float hs_exp_nonpositive(float x) {
     return hs_scale2(p, k);
 }
 
+#ifdef HS_PART_REDUCE
 HS_CLONES
 static void hs_row(const float *restrict row, int64_t cols, float ref, float *max_out, double *sum_out, int64_t *greater_out, int64_t *less_out) {
     /* eight independent lanes: the compiler maps them onto one SIMD register without reassociating */
@@ -203,6 +206,9 @@ int hs_reduce_block(const float *s, int64_t rows, int64_t cols, int64_t ld, cons
     return 0;
 }
 
+#endif /* HS_PART_REDUCE */
+
+#ifdef HS_PART_ROWS
 /** gelu_new(x + bias) in place over a rows x cols tile (science-spec §0: the tanh form), tanh via exp. */
 HS_CLONES
 static void hs_gelu_row(float *restrict row, const float *restrict bias, int64_t cols) {
@@ -302,3 +308,4 @@ int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t ro
 int hs_kernels_version(void) {
     return 4;
 }
+#endif /* HS_PART_ROWS */

@@ -36,23 +36,59 @@ public final class PredictionAttention {
     public record Result(double[][] scores, double[][] perBagStd, int bagCount, int bagSize, Variant variant,
                          Map<String, Double> timingsMs) {
 
+        /**
+         * Heads whose score cannot be trusted: those in {@code marked} (fed by non-finite weights) and any whose score
+         * is NaN or infinite.
+         */
+        public java.util.Set<HeadId> unreliable(java.util.Set<HeadId> marked) {
+            java.util.Set<HeadId> out = new java.util.TreeSet<>(marked);
+            for (int l = 0; l < scores.length; l++) {
+                for (int h = 0; h < scores[l].length; h++) if (!Double.isFinite(scores[l][h])) out.add(new HeadId(l, h));
+            }
+            return out;
+        }
+
         /** score − mean over all heads (the writeup's Figure 3). */
         public double[][] centered() {
-            double mean = Arrays.stream(scores).flatMapToDouble(Arrays::stream).average().orElse(0);
+            return centered(java.util.Set.of());
+        }
+
+        /** score − mean over the reliable heads; unreliable heads (see {@link #unreliable}) are NaN and left out of the mean. */
+        public double[][] centered(java.util.Set<HeadId> marked) {
+            java.util.Set<HeadId> bad = unreliable(marked);
+            double sum = 0;
+            int n = 0;
+            for (int l = 0; l < scores.length; l++) {
+                for (int h = 0; h < scores[l].length; h++) {
+                    if (!bad.contains(new HeadId(l, h))) {
+                        sum += scores[l][h];
+                        n++;
+                    }
+                }
+            }
+            double mean = n == 0 ? Double.NaN : sum / n;
             double[][] c = new double[scores.length][];
             for (int l = 0; l < scores.length; l++) {
                 c[l] = new double[scores[l].length];
-                for (int h = 0; h < scores[l].length; h++) c[l][h] = scores[l][h] - mean;
+                for (int h = 0; h < scores[l].length; h++) c[l][h] = bad.contains(new HeadId(l, h)) ? Double.NaN : scores[l][h] - mean;
             }
             return c;
         }
 
         /** Heads from highest to lowest score. */
         public List<HeadId> ranking() {
-            return IntStream.range(0, scores.length).boxed()
-                    .flatMap(l -> IntStream.range(0, scores[l].length).mapToObj(h -> new HeadId(l, h)))
-                    .sorted((a, b) -> Double.compare(scores[b.layer()][b.head()], scores[a.layer()][a.head()]))
-                    .toList();
+            return ranking(java.util.Set.of());
+        }
+
+        /** Reliable heads from highest to lowest score, then the unreliable ones (in layer, head order). */
+        public List<HeadId> ranking(java.util.Set<HeadId> marked) {
+            java.util.Set<HeadId> bad = unreliable(marked);
+            List<HeadId> all = IntStream.range(0, scores.length).boxed()
+                    .flatMap(l -> IntStream.range(0, scores[l].length).mapToObj(h -> new HeadId(l, h))).toList();
+            List<HeadId> out = new java.util.ArrayList<>(all.stream().filter(h -> !bad.contains(h))
+                    .sorted((a, b) -> Double.compare(scores[b.layer()][b.head()], scores[a.layer()][a.head()])).toList());
+            out.addAll(all.stream().filter(bad::contains).toList());
+            return out;
         }
 
         /** 1/|B|: a head that attends uniformly. */
@@ -64,11 +100,21 @@ public final class PredictionAttention {
     private final Gpt2Model model;
     private final Backend backend;
     private final Variant variant;
+    private final RowReducer reducer;
 
     public PredictionAttention(Gpt2Model model, Backend backend, Variant variant) {
+        this(model, backend, variant, true);
+    }
+
+    /**
+     * @param finiteWeights false when the weights hold NaN or Inf (computing anyway): the bag scores then go through the
+     *                      Java reducer, whose IEEE semantics hold for them (the C one assumes finite scores)
+     */
+    public PredictionAttention(Gpt2Model model, Backend backend, Variant variant, boolean finiteWeights) {
         this.model = model;
         this.backend = backend;
         this.variant = variant;
+        this.reducer = finiteWeights ? RowReducer.best() : io.headscan.compute.kernels.JavaRowReducer.INSTANCE;
     }
 
     /** Warms, in the background, the pages of every weight {@link #score} reads except E (see {@link Gpt2Model#prefetch}). */
@@ -117,7 +163,6 @@ public final class PredictionAttention {
             }
             long[] diagCol = new long[heads * bagSize];
             for (int r = 0; r < diagCol.length; r++) diagCol[r] = r % bagSize;
-            RowReducer reducer = RowReducer.best();
             int[][] rows = new int[nb][];
             for (int b = 0; b < nb; b++) {
                 rows[b] = new int[bagSize];

@@ -35,6 +35,9 @@ final class EmbedCommand implements Callable<Integer> {
     @Mixin
     BackendOptions backendOptions;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter o = spec.commandLine().getOut();
@@ -44,6 +47,7 @@ final class EmbedCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
+            nonFinite.check(m, io.headscan.circuits.NonFinite.Circuit.EMBED, variant, err);
             Backends.Selection sel = pending.await(err, backendOptions.profile);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println)) {

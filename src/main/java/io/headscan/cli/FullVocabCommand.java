@@ -43,6 +43,9 @@ final class FullVocabCommand implements Callable<Integer> {
     @Mixin
     BackendOptions backendOptions;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -53,6 +56,7 @@ final class FullVocabCommand implements Callable<Integer> {
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
             List<HeadId> list = ModelOptions.heads("--heads", heads, m.dims());
+            java.util.Set<HeadId> marked = nonFinite.check(m, io.headscan.circuits.NonFinite.Circuit.QK, variant, err);
             Backends.Selection sel = pending.await(err, backendOptions.profile);
             try (var backend = sel.backend();
                  EmbeddingTable table = EmbeddingTable.obtain(m, variant, backend, CacheFolder.root(), new TerminalProgress(System.err), err::println);
@@ -69,6 +73,15 @@ final class FullVocabCommand implements Callable<Integer> {
                     out.flush();
                 });
                 for (HeadId h : list) {
+                    if (marked.contains(h)) {   // its scores would be NaN: nothing to compute
+                        hs.putObject(h.toString()).put("nonfinite_weights", true).putNull("mean_diag_prob");
+                        progress.advance(m.dims().vocab());
+                        progress.above(() -> {
+                            out.printf(Locale.ROOT, "%-6s  %14s  (skipped: non-finite weights reach this head)%n", h, "-");
+                            out.flush();
+                        });
+                        continue;
+                    }
                     FullVocabQK.HeadStats s = qk.head(h, progress);
                     ObjectNode n = Reports.ranks(s.ranks());
                     n.put("mean_diag_prob", s.meanDiagProb());
@@ -88,7 +101,7 @@ final class FullVocabCommand implements Callable<Integer> {
                             ph[2], totalMs - ph[0] - ph[1] - ph[2], totalMs / Math.max(1e-9, ph[0]));
                 }
                 root.put("variant", variant.id());
-                root.put("definition", "science-spec.md §4: S[t, s] = ((U[:, t] * g1) @ Wq) · ((W_EE[s] * g1) @ Wk) / sqrt(d_head); "
+                root.put("definition", "docs/science.md §4: S[t, s] = ((U[:, t] * g1) @ Wq) · ((W_EE[s] * g1) @ Wk) / sqrt(d_head); "
                         + "rank_t = #{s : S[t, s] > S[t, t]}");
                 root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
                 root.put("backend", backend.describe());

@@ -57,6 +57,9 @@ final class OvCommand implements Callable<Integer> {
     @Mixin
     BackendOptions backendOptions;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -68,6 +71,7 @@ final class OvCommand implements Callable<Integer> {
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
         try (Gpt2Model m = model.open(err)) {
             List<HeadId> list = ModelOptions.heads("--heads", heads, m.dims());
+            java.util.Set<HeadId> marked = nonFinite.check(m, io.headscan.circuits.NonFinite.Circuit.OV, variant, err);
             int v = m.dims().vocab();
             if (token != null && (token < 0 || token >= v)) throw new UsageException("--token " + token + " is outside the vocabulary [0, " + v + ")");
             boolean bpe = Gpt2Tokenizer.appliesTo(v);
@@ -82,6 +86,15 @@ final class OvCommand implements Callable<Integer> {
                 ObjectNode root = Reports.JSON.createObjectNode();
                 ObjectNode hs = root.putObject("heads");
                 for (HeadId h : list) {
+                    if (marked.contains(h)) {   // its logits would be NaN: nothing to compute
+                        hs.putObject(h.toString()).put("nonfinite_weights", true);
+                        progress.advance(v);
+                        progress.above(() -> {
+                            out.printf(Locale.ROOT, "head %s%n  skipped: non-finite weights reach this head%n", h);
+                            out.flush();
+                        });
+                        continue;
+                    }
                     OvCircuit.HeadStats s = ov.ranks(h, progress);
                     List<List<OvCircuit.Pushed>> pushed = ov.pushed(h, token == null ? -1 : token, top);
                     OvCircuit.CopyScores cs = bpe ? ov.copyScores(h, nameIds) : null;
@@ -110,7 +123,7 @@ final class OvCommand implements Callable<Integer> {
                             totalMs, ph[0], ph[1], totalMs - ph[0] - ph[1]);
                 }
                 root.put("variant", variant.id());
-                root.put("definition", "science-spec.md §5: M[s, j] = ((W_EE[s] * g1) @ Wv @ Wo) · U[:, j]; negative rank #{j : M[s, j] < M[s, s]}, "
+                root.put("definition", "docs/science.md §5: M[s, j] = ((W_EE[s] * g1) @ Wv @ Wo) · U[:, j]; negative rank #{j : M[s, j] < M[s, s]}, "
                         + "positive rank #{j : M[s, j] > M[s, s]}; IOI copy scores: top 5 of lnpre(±o_s) @ U + b_U, W_EE noattn");
                 root.putArray("names").addAll(nameTokens.keySet().stream().map(Reports.JSON.getNodeFactory()::textNode).toList());
                 root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));

@@ -44,20 +44,31 @@ final class Reports {
 
     static ObjectNode ranks(RankStatistics r) {
         ObjectNode n = JSON.createObjectNode();
-        n.put("frac_rank0", r.fracRank0());
-        n.put("frac_rank_lt10", r.fracRankLt10());
-        n.put("median_rank", r.medianRank());
-        n.put("mean_rank", r.meanRank());
+        number(n, "frac_rank0", r.fracRank0());
+        number(n, "frac_rank_lt10", r.fracRankLt10());
+        number(n, "median_rank", r.medianRank());
+        number(n, "mean_rank", r.meanRank());
         return n;
     }
 
+    /** A matrix of numbers; NaN and ±Inf become null (JSON has no such numbers: "NaN" strings break every reader). */
     static ArrayNode matrix(double[][] m) {
         ArrayNode a = JSON.createArrayNode();
         for (double[] row : m) {
             ArrayNode r = a.addArray();
-            for (double v : row) r.add(v);
+            for (double v : row) {
+                if (Double.isFinite(v)) r.add(v);
+                else r.addNull();
+            }
         }
         return a;
+    }
+
+    /** {@code o.key = x}, or null when x is NaN or infinite. */
+    static ObjectNode number(ObjectNode o, String key, double x) {
+        if (Double.isFinite(x)) o.put(key, x);
+        else o.putNull(key);
+        return o;
     }
 
     static ObjectNode timings(Map<String, Double> t) {

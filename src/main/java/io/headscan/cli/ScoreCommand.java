@@ -73,6 +73,9 @@ final class ScoreCommand implements Callable<Integer> {
     @Mixin
     BackendOptions backendOptions;
 
+    @Mixin
+    NonFiniteOption nonFinite;
+
     @Option(names = "--top", defaultValue = "20", description = "Rows of the ranked table (0: all heads; default: ${DEFAULT-VALUE}).")
     int top;
 
@@ -120,6 +123,8 @@ final class ScoreCommand implements Callable<Integer> {
             PredictionAttention.prefetch(m);
             Gpt2Dims dims = m.dims();
             for (HeadId h : plots.keySet()) ModelOptions.heads("--attention-plot", h.toString(), dims);
+            java.util.Set<HeadId> marked = nonFinite.check(m, io.headscan.circuits.NonFinite.Circuit.QK, variant, err);
+            long checked = System.nanoTime();
             List<int[]> bags;
             Bags.Source src;
             if (source.file != null) {
@@ -144,14 +149,16 @@ final class ScoreCommand implements Callable<Integer> {
             Backends.Selection selection = pending.await(err, backendOptions.profile);
             try (var backend = selection.backend()) {
                 long loaded = System.nanoTime();
-                PredictionAttention pa = new PredictionAttention(m, backend, variant);
+                PredictionAttention pa = new PredictionAttention(m, backend, variant, marked.isEmpty());
                 PredictionAttention.Result r = pa.score(bags, new TerminalProgress(System.err));
-                double[][] centered = r.centered();
-                List<HeadId> ranking = r.ranking();
-                printTable(out, r, centered, ranking, src);
+                java.util.Set<HeadId> unreliable = r.unreliable(marked);
+                double[][] centered = r.centered(marked);
+                List<HeadId> ranking = r.ranking(marked);
+                printTable(out, r, centered, ranking, src, unreliable);
                 Map<String, Double> timings = new LinkedHashMap<>();
                 timings.put("open_model", (opened - start) / 1e6);
-                timings.put("bags", (bagged - opened) / 1e6);
+                timings.put("nonfinite_check", (checked - opened) / 1e6);
+                timings.put("bags", (bagged - checked) / 1e6);
                 timings.put("load_backend", (loaded - bagged) / 1e6);
                 timings.putAll(r.timingsMs());
                 if (heatmap != null) {
@@ -182,7 +189,8 @@ final class ScoreCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void printTable(PrintWriter out, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking, Bags.Source src) {
+    private void printTable(PrintWriter out, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking, Bags.Source src,
+                            java.util.Set<HeadId> unreliable) {
         out.printf(Locale.ROOT, "Prediction-Attention score, W_EE %s, %d %s bag%s of %d tokens; uniform baseline 1/%d = %.5f%n",
                 r.variant().id(), src.count(), src.kind(), src.count() == 1 ? "" : "s", src.size(), src.size(), r.uniformBaseline());
         out.printf(Locale.ROOT, "%5s  %-6s  %9s  %9s  %8s  %8s%n", "rank", "head", "score", "centered", "std/bag", "x uniform");
@@ -190,10 +198,22 @@ final class ScoreCommand implements Callable<Integer> {
         for (int i = 0; i < n; i++) {
             HeadId h = ranking.get(i);
             double s = r.scores()[h.layer()][h.head()];
+            if (unreliable.contains(h)) {
+                out.printf(Locale.ROOT, "%5s  %-6s  %9s  %9s  %8s  %8s  non-finite weights%n", "-", h, fmt(s), "-", "-", "-");
+                continue;
+            }
             out.printf(Locale.ROOT, "%5d  %-6s  %9.5f  %+9.5f  %8.5f  %8.2f%n", i + 1, h, s, centered[h.layer()][h.head()],
                     r.perBagStd()[h.layer()][h.head()], s / r.uniformBaseline());
         }
         if (n < ranking.size()) out.printf(Locale.ROOT, "(%d more heads; --top 0 lists all)%n", ranking.size() - n);
+        if (!unreliable.isEmpty()) {
+            out.printf(Locale.ROOT, "%d head%s marked (non-finite weights reach them): ranked last, left out of the mean that centres the others%n",
+                    unreliable.size(), unreliable.size() == 1 ? "" : "s");
+        }
+    }
+
+    private static String fmt(double x) {
+        return Double.isFinite(x) ? String.format(Locale.ROOT, "%9.5f", x) : Double.toString(x);
     }
 
     private ObjectNode json(Gpt2Model m, String sha, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking,
@@ -205,12 +225,14 @@ final class ScoreCommand implements Callable<Integer> {
         root.set("scores_std_over_bags", Reports.matrix(r.perBagStd()));
         ArrayNode rank = root.putArray("ranking");
         for (HeadId h : ranking) {
-            rank.addObject().put("head", h.toString()).put("score", r.scores()[h.layer()][h.head()])
-                    .put("centered", centered[h.layer()][h.head()]);
+            ObjectNode o = rank.addObject().put("head", h.toString());
+            Reports.number(o, "score", r.scores()[h.layer()][h.head()]);
+            Reports.number(o, "centered", centered[h.layer()][h.head()]);
+            if (!Double.isFinite(centered[h.layer()][h.head()])) o.put("nonfinite_weights", true);
         }
         root.put("uniform_baseline", r.uniformBaseline());
         ObjectNode def = root.putObject("definition");
-        def.put("spec", "science-spec.md §3");
+        def.put("spec", "docs/science.md §3 (Prediction-Attention score)");
         def.put("variant", r.variant().id());
         def.put("variant_definition", r.variant().definition());
         def.put("query", "U[:, t] * g1_l: TL-processed unembedding (ln_f weight folded, centred over d_model and over the vocabulary)");
@@ -237,12 +259,18 @@ final class ScoreCommand implements Callable<Integer> {
         return root;
     }
 
+    /** A number for CSV; non-finite values are left empty (what pandas and R read as missing). */
+    private static String csvNumber(double x) {
+        return Double.isFinite(x) ? String.format(Locale.ROOT, "%.8g", x) : "";
+    }
+
     private String csv(PredictionAttention.Result r, double[][] centered, List<HeadId> ranking) {
         StringBuilder sb = new StringBuilder("layer,head,score,centered,std_over_bags,rank\n");
         for (int i = 0; i < ranking.size(); i++) {
             HeadId h = ranking.get(i);
-            sb.append(String.format(Locale.ROOT, "%d,%d,%.8g,%.8g,%.8g,%d%n", h.layer(), h.head(), r.scores()[h.layer()][h.head()],
-                    centered[h.layer()][h.head()], r.perBagStd()[h.layer()][h.head()], i + 1));
+            boolean ok = Double.isFinite(centered[h.layer()][h.head()]);
+            sb.append(String.format(Locale.ROOT, "%d,%d,%s,%s,%s,%s%n", h.layer(), h.head(), csvNumber(r.scores()[h.layer()][h.head()]),
+                    csvNumber(centered[h.layer()][h.head()]), csvNumber(r.perBagStd()[h.layer()][h.head()]), ok ? Integer.toString(i + 1) : ""));
         }
         return sb.toString();
     }

@@ -27,11 +27,12 @@ public final class Figures {
         int layers = values.length, heads = values[0].length;
         double cell = Math.max(22, Math.min(48, 560.0 / Math.max(layers, heads)));
         double left = 70, top = 56, gridW = heads * cell, gridH = layers * cell;
-        int width = (int) Math.max(left + gridW + 120, 8.2 * title.length() + 40), height = (int) (top + gridH + 64);
+        int width = (int) Math.max(left + gridW + 120, 9.6 * title.length() + 40), height = (int) (top + gridH + 64);
         double lo, hi;
         double maxAbs = 0, min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
         for (double[] row : values) {
             for (double v : row) {
+                if (!Double.isFinite(v)) continue;   // marked heads (non-finite weights) are drawn grey, outside the scale
                 maxAbs = Math.max(maxAbs, Math.abs(v));
                 min = Math.min(min, v);
                 max = Math.max(max, v);
@@ -44,7 +45,10 @@ public final class Figures {
             lo = min;
             hi = max;
         }
-        if (hi <= lo) hi = lo + 1e-12;
+        if (!(hi > lo)) {   // one value, or none finite
+            lo = Double.isFinite(lo) ? lo : 0;
+            hi = lo + 1e-12;
+        }
         final double fLo = lo, fHi = hi;
         render(out, width, height, c -> {
             c.text(width / 2.0, 28, title, 15, Canvas.Anchor.MIDDLE, 0, Color.BLACK, true);
@@ -73,11 +77,15 @@ public final class Figures {
         });
     }
 
-    /** The attention matrix P[query, key] of one head over one bag. Token labels are shown when there are few. */
+    /**
+     * The attention matrix P[query, key] of one head over one bag, with the tokens on both axes (up to 256 tokens: the
+     * cells grow to fit a readable label; beyond that, or without tokens, positions only).
+     */
     public static void attention(Path out, double[][] p, List<String> tokens, String title) throws IOException {
         int n = p.length;
-        boolean labels = tokens != null && n <= 48;
-        double cell = Math.max(4, Math.min(24, 600.0 / n));
+        boolean labels = tokens != null && n <= 256;
+        double cell = labels ? Math.max(9, Math.min(24, 600.0 / n)) : Math.max(4, Math.min(24, 600.0 / n));
+        int font = (int) Math.min(9, cell - 1);
         double left = labels ? 110 : 60, top = 56, grid = n * cell;
         int width = (int) (left + grid + 120), height = (int) (top + grid + (labels ? 110 : 60));
         double max = 0;
@@ -92,8 +100,8 @@ public final class Figures {
             if (labels) {
                 for (int i = 0; i < n; i++) {
                     String tok = shortToken(tokens.get(i));
-                    c.text(left - 6, top + i * cell + cell / 2 + 4, tok, 9, Canvas.Anchor.END, 0, Color.BLACK, false);
-                    c.text(left + i * cell + cell / 2 + 3, top + grid + 6, tok, 9, Canvas.Anchor.END, -60, Color.BLACK, false);
+                    c.text(left - 6, top + i * cell + cell / 2 + font / 2.0, tok, font, Canvas.Anchor.END, 0, Color.BLACK, false);
+                    c.text(left + i * cell + cell / 2 + font / 3.0, top + grid + 6, tok, font, Canvas.Anchor.END, -60, Color.BLACK, false);
                 }
             }
             c.text(left + grid / 2, height - 14, "key token (effective embedding W_EE)", 13, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
@@ -124,6 +132,7 @@ public final class Figures {
     }
 
     static String label(double v) {
+        if (!Double.isFinite(v)) return "n/a";
         double a = Math.abs(v);
         if (a != 0 && (a < 0.01 || a >= 1000)) return String.format(Locale.ROOT, "%.1e", v);
         return String.format(Locale.ROOT, a < 1 ? "%.3f" : "%.2f", v);

@@ -42,21 +42,20 @@ class VocabMeanTest {
         try (Gpt2Model m = Gpt2Model.open(dir.resolve("m")); JavaBackend b = new JavaBackend(1)) {
             double[] want = reference(m.wte());
             assertMean(want, VocabMean.of(m, b, cache));
-            VocabMean.Entry entry = VocabMean.entry(m.path(), cache);
-            assertTrue(Files.isRegularFile(entry.path()), "remembered in " + entry.path());
+            FileMemo memo = VocabMean.memo(m.path(), cache).orElseThrow();
+            assertTrue(Files.isRegularFile(memo.path()), "remembered in " + memo.path());
             // a valid record is believed without reading E: plant one with other numbers to see it used
             float[] planted = new float[32];
             planted[3] = 42f;
-            Files.write(entry.path(), VocabMean.encode(entry.key(), planted, 300));
+            Files.write(memo.path(), memo.encode(VocabMean.MAGIC, VocabMean.encode(planted, 300)));
             assertEquals(42f, VocabMean.of(m, b, cache)[3]);
             // damaged (one byte flipped): recomputed and rewritten
-            byte[] bytes = Files.readAllBytes(entry.path());
+            byte[] bytes = Files.readAllBytes(memo.path());
             bytes[bytes.length - 10] ^= 1;
-            Files.write(entry.path(), bytes);
+            Files.write(memo.path(), bytes);
             assertMean(want, VocabMean.of(m, b, cache));
-            assertMean(want, VocabMean.read(entry.path(), entry.key(), 300, 32));
-            // another shape is another record
-            assertNull(VocabMean.read(entry.path(), entry.key(), 301, 32));
+            assertMean(want, VocabMean.decode(memo.read(VocabMean.MAGIC).orElseThrow(), 300, 32));
+            assertNull(VocabMean.decode(memo.read(VocabMean.MAGIC).orElseThrow(), 301, 32));
         }
     }
 

@@ -75,6 +75,44 @@ class ScienceCliTest {
         assertTrue(c.err().contains("--corpus needs GPT-2's 50257-token vocabulary"), c.err());
     }
 
+    @Test
+    void nonFiniteWeightsAreRefusedOrMarked() throws Exception {
+        Path m = dir.resolve("nan");
+        Files.createDirectories(m);
+        Files.copy(model.resolve("model.safetensors"), m.resolve("model.safetensors"));
+        Files.copy(model.resolve("config.json"), m.resolve("config.json"));
+        io.headscan.testing.Corrupt.set(m.resolve("model.safetensors"), "h.1.attn.c_attn.weight", 3, 16 + 5, Float.NaN);   // Q of head 1.1
+        CliRun refused = CliRun.of("score", m.toString(), "--bag-size", "16");
+        assertEquals(1, refused.code());
+        assertTrue(refused.oneLineError(), refused.err());
+        assertTrue(refused.err().contains("h.1.attn.c_attn.weight (1 NaN); they reach head 1.1") && refused.err().contains("--allow-nonfinite"),
+                refused.err());
+        assertEquals("", refused.out());
+
+        Path json = dir.resolve("s.json"), csv = dir.resolve("s.csv"), png = dir.resolve("h.png");
+        CliRun r = CliRun.of("score", m.toString(), "--bag-size", "16", "--allow-nonfinite", "--top", "0", "--json", json.toString(),
+                "--csv", csv.toString(), "--heatmap", png.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode root = new ObjectMapper().readTree(Files.readString(json));
+        assertTrue(root.get("scores").get(1).get(1).isNull(), "JSON null, not the string NaN");
+        assertTrue(root.get("scores_centered").get(1).get(1).isNull());
+        JsonNode last = root.get("ranking").get(47);
+        assertEquals("1.1", last.get("head").asText(), "ranked last");
+        assertTrue(last.get("nonfinite_weights").asBoolean());
+        assertTrue(root.get("ranking").get(0).get("head").asText().matches("10\\.3|11\\.1"), "planted heads still first");
+        double sum = 0;
+        for (JsonNode row : root.get("scores_centered")) for (JsonNode x : row) if (!x.isNull()) sum += x.asDouble();
+        assertEquals(0, sum, 1e-9, "the other 47 heads are centred on their own mean");
+        assertTrue(Files.readString(csv).contains("\n1,1,,,,\n"), "empty CSV cells for the marked head");
+        assertTrue(r.out().contains("non-finite weights"), r.out());
+        assertNotNull(ImageIO.read(png.toFile()));
+
+        io.headscan.testing.Corrupt.set(m.resolve("model.safetensors"), "wte.weight", 9, 0, Float.POSITIVE_INFINITY);
+        CliRun inf = CliRun.of("fullvocab", m.toString(), "--heads", "1.0");
+        assertEquals(1, inf.code());
+        assertTrue(inf.err().contains("wte.weight (1 Inf)") && inf.err().contains("every head"), inf.err());
+    }
+
     /** Exit code, arguments, and what the last line of stderr says. Usage errors (a flag's value) exit 2, the rest 1. */
     static List<List<String>> badInputs() {
         return List.of(

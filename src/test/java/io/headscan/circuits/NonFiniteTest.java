@@ -1,0 +1,98 @@
+package io.headscan.circuits;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Gpt2Model;
+import io.headscan.model.HeadId;
+import io.headscan.synth.SyntheticGpt2;
+import io.headscan.testing.Corrupt;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** NaN/Inf planted in real checkpoint files: found, counted, and traced to exactly the heads they feed. */
+class NonFiniteTest {
+
+    @TempDir
+    Path dir;
+
+    /** 3 layers x 4 heads, d = 32 (d_head 8): c_attn is [32, 96], Q | K | V, head h owns columns 8h..8h+7 of each. */
+    private Path model() throws IOException {
+        Path m = dir.resolve("m");
+        new SyntheticGpt2(new Gpt2Dims(200, 32, 3, 4, 64, 8), 3, List.of()).write(m, 2);
+        return m.resolve("model.safetensors");
+    }
+
+    private NonFinite.Report check(Path file, NonFinite.Circuit c, Variant v) {
+        try (Gpt2Model m = Gpt2Model.open(file)) {
+            return NonFinite.check(m, c, v, dir.resolve("cache"));
+        }
+    }
+
+    @Test
+    void aCleanCheckpointIsClean() throws IOException {
+        Path f = model();
+        for (NonFinite.Circuit c : NonFinite.Circuit.values()) assertTrue(check(f, c, Variant.FULL).clean(), c.toString());
+    }
+
+    @Test
+    void aQueryColumnReachesOneHeadsQkCircuitOnly() throws IOException {
+        Path f = model();
+        Corrupt.set(f, "h.1.attn.c_attn.weight", 5, 2 * 8 + 3, Float.NaN);        // Q of head 1.2
+        Corrupt.set(f, "h.1.attn.c_attn.weight", 7, 32 + 2 * 8 + 1, Float.NaN);   // K of the same head
+        NonFinite.Report qk = check(f, NonFinite.Circuit.QK, Variant.HACKATHON);
+        assertEquals(Set.of(new HeadId(1, 2)), qk.heads());
+        assertEquals(1, qk.counts().size());
+        assertEquals(2, qk.counts().getFirst().nan());
+        assertEquals("non-finite weights: h.1.attn.c_attn.weight (2 NaN); they reach head 1.2", qk.describe(new Gpt2Dims(200, 32, 3, 4, 64, 8)));
+        assertTrue(check(f, NonFinite.Circuit.OV, Variant.FULL).heads().isEmpty(), "the OV circuit does not read Q or K");
+        assertTrue(check(f, NonFinite.Circuit.EMBED, Variant.FULL).clean(), "W_EE does not read layer 1");
+    }
+
+    @Test
+    void valueAndOutputBlocksReachOneHeadsOvCircuit() throws IOException {
+        Path f = model();
+        Corrupt.set(f, "h.2.attn.c_attn.weight", 0, 64 + 3 * 8, Float.POSITIVE_INFINITY);   // V of head 2.3
+        Corrupt.set(f, "h.2.attn.c_proj.weight", 8 + 4, 9, Float.NaN);                      // W_O rows of head 2.1
+        NonFinite.Report ov = check(f, NonFinite.Circuit.OV, Variant.FULL);
+        assertEquals(Set.of(new HeadId(2, 3), new HeadId(2, 1)), ov.heads());
+        assertTrue(check(f, NonFinite.Circuit.QK, Variant.FULL).heads().isEmpty());
+    }
+
+    @Test
+    void theEmbeddingAndLayerZeroReachEveryHead() throws IOException {
+        Path f = model();
+        Corrupt.set(f, "wte.weight", 17, 3, Float.NEGATIVE_INFINITY);
+        NonFinite.Report r = check(f, NonFinite.Circuit.QK, Variant.HACKATHON);
+        assertEquals(12, r.heads().size());
+        assertEquals(1, r.counts().getFirst().inf());
+        assertTrue(r.describe(new Gpt2Dims(200, 32, 3, 4, 64, 8)).endsWith("they reach every head"));
+
+        Path g = dir.resolve("g");
+        new SyntheticGpt2(new Gpt2Dims(200, 32, 3, 4, 64, 8), 4, List.of()).write(g, 2);
+        Corrupt.set(g.resolve("model.safetensors"), "h.0.attn.c_attn.weight", 1, 64 + 5, Float.NaN);   // V of head 0.0
+        assertEquals(12, check(g.resolve("model.safetensors"), NonFinite.Circuit.QK, Variant.FULL).heads().size(),
+                "W_EE (full) adds layer 0's attention output, which reads every V column");
+        assertEquals(Set.of(), check(g.resolve("model.safetensors"), NonFinite.Circuit.QK, Variant.NOATTN).heads(),
+                "noattn ablates it");
+        Corrupt.set(g.resolve("model.safetensors"), "h.2.ln_1.weight", 0, 6, Float.NaN);
+        assertEquals(Set.of(new HeadId(2, 0), new HeadId(2, 1), new HeadId(2, 2), new HeadId(2, 3)),
+                check(g.resolve("model.safetensors"), NonFinite.Circuit.QK, Variant.NOATTN).heads());
+    }
+
+    @Test
+    void countsAreRememberedPerFileAndARewrittenFileIsCountedAgain() throws IOException {
+        Path f = model();
+        assertTrue(check(f, NonFinite.Circuit.QK, Variant.FULL).clean());
+        try (var s = Files.list(dir.resolve("cache").resolve("nonfinite"))) {
+            assertEquals(1, s.count(), "one memo for the file");
+        }
+        Corrupt.set(f, "h.0.ln_2.weight", 0, 0, Float.NaN);   // the file changes (mtime): the memo no longer applies
+        assertFalse(check(f, NonFinite.Circuit.QK, Variant.FULL).clean());
+    }
+}
