@@ -14,7 +14,10 @@ public final class CacheFolder {
 
     private CacheFolder() {}
 
+    /** The cache folder; the system property {@code headscan.cache} (for embedding applications and tests) wins. */
     public static Path root() {
+        String prop = System.getProperty("headscan.cache");
+        if (prop != null && !prop.isBlank()) return Path.of(prop);
         return root(System.getenv());
     }
 

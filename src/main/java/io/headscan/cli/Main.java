@@ -49,8 +49,12 @@ public final class Main {
         System.setProperty("java.awt.headless", "true");
         Runtime.getRuntime().addShutdownHook(new Thread(Main::onInterrupt, "headscan-interrupt"));
         preload(args);
-        int code = run(args);
-        finished = true;
+        int code;
+        try {
+            code = run(args);
+        } finally {
+            finished = true;
+        }
         System.exit(code);
     }
 
@@ -110,7 +114,14 @@ public final class Main {
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         debug = false;
         io.headscan.AtomicFiles.removeStaleUnder(io.headscan.CacheFolder.root());   // leftovers of killed runs
-        return commandLine(out, err, args).execute(args);
+        try {
+            return commandLine(out, err, args).execute(args);
+        } catch (OutOfMemoryError e) {   // picocli hands on Errors: one line here too, with the advice
+            err.println("headscan: " + describe(e));
+            if (debug) e.printStackTrace(err);
+            err.flush();
+            return 1;
+        }
     }
 
     /** The command line for these arguments: all subcommands, or only the one named first (faster start-up). */

@@ -9,7 +9,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Consumer;
-import javax.imageio.ImageIO;
 
 /**
  * Figures as PNG or SVG (chosen by the file extension), written atomically:
@@ -164,10 +163,8 @@ public final class Figures {
                 draw.accept(svg);
                 Files.writeString(tmp, svg.document(), StandardCharsets.UTF_8);
             } else if (name.endsWith(".png")) {
-                PngCanvas png = new PngCanvas(width, height, 2);
-                draw.accept(png);
-                try (OutputStream os = Files.newOutputStream(tmp)) {
-                    if (!ImageIO.write(png.image(), "png", os)) throw new IOException("no PNG writer available");
+                try (OutputStream os = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
+                    PngCanvas.write(os, width, height, 2, draw);
                 }
             } else {
                 throw new IllegalArgumentException(out + ": figure files must end in .png or .svg");

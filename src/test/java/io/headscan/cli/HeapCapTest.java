@@ -2,12 +2,11 @@ package io.headscan.cli;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
+import io.headscan.testing.ChildJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,32 +19,23 @@ class HeapCapTest {
     @TempDir
     Path dir;
 
-    private static Process java(List<String> jvm, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.add("--enable-native-access=ALL-UNNAMED");
-        cmd.addAll(jvm);
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(Main.class.getName());
-        cmd.addAll(List.of(args));
-        return new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    }
-
-    private static String run(Process p) throws Exception {
-        String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(5, TimeUnit.MINUTES));
-        assertEquals(0, p.exitValue(), out);
+    private String run(List<String> jvm, String... args) throws Exception {
+        Path log = Files.createTempFile(dir, "child", ".log");
+        // its own cache: every run computes W_EE under the heap cap instead of finding last run's
+        ChildJvm c = ChildJvm.start(log, jvm, Map.of("HEADSCAN_CACHE", dir.resolve("cache").toString()), args);
+        int code = c.waitFor(5);
+        String out = c.output();
+        assertEquals(0, code, out);
         return out;
     }
 
     @Test
     void gpt2SmallSizeSynthAndInspectStatsUnder64MegabyteHeap() throws Exception {
         Path m = dir.resolve("m");
-        String synth = run(java(List.of(), "synth", "--out", m.toString(), "--plant", "10.7,11.10"));
+        String synth = run(List.of(), "synth", "--out", m.toString(), "--plant", "10.7,11.10");
         assertTrue(synth.contains("124,439,808 parameters"), synth);
         assertTrue(Files.size(m.resolve("model.safetensors")) > 548_090_880L);
-        String inspect = run(java(List.of("-Xmx64m"), "inspect", m.toString(), "--stats"));
+        String inspect = run(List.of("-Xmx64m"), "inspect", m.toString(), "--stats");
         assertTrue(inspect.contains("gpt2 (small): 12 layers x 12 heads"), inspect);
         assertTrue(inspect.contains("h.11.mlp.c_proj.bias"), inspect);
         // same data section as the real gpt2 file: 160 F32 tensors, 548,105,171 - 8 - 14,283 bytes
@@ -54,17 +44,30 @@ class HeapCapTest {
 
         // the science commands at full size, same heap cap
         Path png = dir.resolve("h.png");
-        String score = run(java(List.of("-Xmx64m"), "score", m.toString(), "--heatmap", png.toString()));
+        String score = run(List.of("-Xmx64m"), "score", m.toString(), "--heatmap", png.toString());
         List<String> lines = score.lines().filter(l -> l.matches("\\s+\\d+\\s+\\d+\\.\\d+\\s.*")).toList();
         assertTrue(lines.get(0).contains("10.7") || lines.get(0).contains("11.10"), score);
         assertTrue(lines.get(1).contains("10.7") || lines.get(1).contains("11.10"), score);
         assertTrue(Files.size(png) > 10_000);
-        String embed = run(java(List.of("-Xmx64m"), "embed", m.toString(), "--wee", "full"));
-        assertTrue(embed.contains("W_EE full [50257, 768]"), embed);
-        String fv = run(java(List.of("-Xmx64m"), "fullvocab", m.toString(), "--heads", "10.7"));
+        // figures are drawn a strip at a time: they fit in a heap far smaller than the rest of score needs
+        Path small = dir.resolve("small.png"), att = dir.resolve("att.png");
+        run(List.of("-Xmx16m"), "score", m.toString(), "--top", "1", "--heatmap", small.toString(), "--attention-plot", "10.7=" + att);
+        assertEquals(1576, javax.imageio.ImageIO.read(small.toFile()).getWidth());
+        assertTrue(javax.imageio.ImageIO.read(att.toFile()).getWidth() > 2000, "128 labelled tokens");
+        // and a run that does run out of heap says so in one line, with the advice
+        Path log = dir.resolve("oom.log");
+        ChildJvm oom = ChildJvm.start(log, List.of("-Xmx16m"), Map.of("HEADSCAN_CACHE", dir.resolve("cache").toString()),
+                "score", m.toString(), "--bag-count", "100000", "--bag-size", "1024");
+        assertEquals(1, oom.waitFor(5), oom.output());
+        String last = oom.output().strip().lines().reduce((a, b) -> b).orElse("");
+        assertTrue(last.startsWith("headscan: out of Java heap") && last.contains("HEADSCAN_JAVA_OPTS=-Xmx"), oom.output());
+        assertFalse(oom.output().contains("\tat "), "no stack trace");
+        String embed = run(List.of("-Xmx64m"), "embed", m.toString(), "--wee", "full");
+        assertTrue(embed.contains("W_EE full [50257, 768]") && embed.contains("computed in"), embed);
+        String fv = run(List.of("-Xmx64m"), "fullvocab", m.toString(), "--heads", "10.7");
         assertTrue(fv.contains("from cache"), fv);
         assertTrue(fv.lines().anyMatch(l -> l.startsWith("10.7 ")), fv);
-        String ov = run(java(List.of("-Xmx64m"), "ov", m.toString(), "--heads", "10.7", "--top", "3"));
+        String ov = run(List.of("-Xmx64m"), "ov", m.toString(), "--heads", "10.7", "--top", "3");
         assertTrue(ov.contains("negative copying: rank0"), ov);
     }
 }

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import io.headscan.testing.ChildJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -47,23 +48,20 @@ class HubCliTest {
 
     record Result(int code, String out) {}
 
-    private Process start(Map<String, String> env, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
-                "-Xmx256m", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
-        cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        pb.environment().put("HF_HOME", home.resolve("hf").toString());
-        pb.environment().put("HF_ENDPOINT", hub.endpoint().toString());
-        pb.environment().remove("HF_HUB_OFFLINE");
-        pb.environment().remove("HF_TOKEN");
-        pb.environment().putAll(env);
-        return pb.start();
+    private ChildJvm start(Map<String, String> env, String... args) throws IOException {
+        Map<String, String> e = new java.util.HashMap<>();
+        e.put("HF_HOME", home.resolve("hf").toString());
+        e.put("HF_ENDPOINT", hub.endpoint().toString());
+        e.put("HEADSCAN_CACHE", home.resolve("headscan-cache").toString());
+        e.putAll(env);
+        List<String> remove = List.of("HF_HUB_OFFLINE", "HF_TOKEN");
+        ChildJvm c = ChildJvm.start(Files.createTempFile(home, "child", ".log"), List.of("-Xmx256m"), e, remove, args);
+        return c;
     }
 
-    private static Result finish(Process p) throws Exception {
-        String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(3, TimeUnit.MINUTES));
-        return new Result(p.exitValue(), out);
+    private static Result finish(ChildJvm c) throws Exception {
+        int code = c.waitFor(3);
+        return new Result(code, c.output());
     }
 
     private List<Path> files(String suffix) throws IOException {
@@ -105,8 +103,8 @@ class HubCliTest {
     @Test
     void twoProcessesDownloadingTheSameFileLeaveOneBlob() throws Exception {
         hub.cdnDelayMillis = 500;
-        Process a = start(Map.of(), "download", "gpt2");
-        Process b = start(Map.of(), "download", "gpt2");
+        ChildJvm a = start(Map.of(), "download", "gpt2");
+        ChildJvm b = start(Map.of(), "download", "gpt2");
         Result ra = finish(a), rb = finish(b);
         assertEquals(0, ra.code(), ra.out());
         assertEquals(0, rb.code(), rb.out());
