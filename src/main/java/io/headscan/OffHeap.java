@@ -1,11 +1,7 @@
 package io.headscan;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 
 /**
  * Off-heap working buffers. Large ones (2 MiB and up) are anonymous mappings aligned to 2 MiB with
@@ -17,49 +13,28 @@ import java.lang.invoke.MethodHandle;
 public final class OffHeap {
 
     private static final long HUGE_PAGE = 2L << 20;
-    private static final int PROT_READ_WRITE = 0x3, MAP_PRIVATE_ANONYMOUS = 0x22, MADV_HUGEPAGE = 14;
-    private static final MethodHandle MMAP, MUNMAP, MADVISE;
-
-    static {
-        MethodHandle mmap = null, munmap = null, madvise = null;
-        if (System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")
-                && !"0".equals(System.getProperty("headscan.hugepages", System.getenv().getOrDefault("HEADSCAN_HUGEPAGES", "1")))) {
-            try {
-                Linker linker = Linker.nativeLinker();
-                var libc = linker.defaultLookup();
-                mmap = linker.downcallHandle(libc.find("mmap").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-                        ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
-                munmap = linker.downcallHandle(libc.find("munmap").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
-                madvise = linker.downcallHandle(libc.find("madvise").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
-            } catch (RuntimeException | LinkageError e) {
-                mmap = munmap = madvise = null;
-            }
-        }
-        MMAP = mmap;
-        MUNMAP = munmap;
-        MADVISE = madvise;
-    }
+    /** Huge-page mappings: libc linked (see {@link Posix}) and not switched off with HEADSCAN_HUGEPAGES=0. */
+    private static final boolean MAPPED = Posix.unavailable().isEmpty()
+            && !"0".equals(System.getProperty("headscan.hugepages", System.getenv().getOrDefault("HEADSCAN_HUGEPAGES", "1")));
 
     private OffHeap() {}
 
     /** {@code bytes} zeroed bytes, 64-byte aligned at least, freed when {@code arena} closes. */
     public static MemorySegment allocate(Arena arena, long bytes) {
         if (bytes < 0) throw new IllegalArgumentException("negative size " + bytes);
-        if (bytes < HUGE_PAGE || MMAP == null) return arena.allocate(bytes, 64);
+        if (bytes < HUGE_PAGE || !MAPPED) return arena.allocate(bytes, 64);
         long used = roundUp(bytes, HUGE_PAGE), length = used + HUGE_PAGE;
         long base;
         try {
-            base = (long) MMAP.invokeExact(0L, length, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0L);
-        } catch (Throwable t) {
+            base = Posix.mmap(0L, length, Posix.PROT_READ_WRITE, Posix.MAP_PRIVATE_ANONYMOUS, -1, 0L);
+        } catch (RuntimeException e) {
             return arena.allocate(bytes, 64);
         }
         if (base == -1L || base == 0L) return arena.allocate(bytes, 64);
         long aligned = roundUp(base, HUGE_PAGE);
         try {
-            int ignored = (int) MADVISE.invokeExact(aligned, used, MADV_HUGEPAGE);   // a refusal only costs speed
-        } catch (Throwable t) {
+            Posix.madvise(aligned, used, Posix.MADV_HUGEPAGE);   // a refusal only costs speed
+        } catch (RuntimeException e) {
             // same
         }
         return MemorySegment.ofAddress(aligned).reinterpret(bytes, arena, s -> unmap(base, length));
@@ -67,8 +42,8 @@ public final class OffHeap {
 
     private static void unmap(long base, long length) {
         try {
-            int ignored = (int) MUNMAP.invokeExact(base, length);
-        } catch (Throwable t) {
+            Posix.munmap(base, length);
+        } catch (RuntimeException e) {
             // nothing sensible to do while an arena closes; the memory stays reserved
         }
     }

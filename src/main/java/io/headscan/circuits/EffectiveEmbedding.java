@@ -21,7 +21,8 @@ import java.util.stream.IntStream;
  *   hackathon: mlp(r_t)    full: r_t + mlp(r_t)    noattn: cd(E[t]) + mlp(cd(E[t]))
  * </pre>
  * Rows are computed in tiles: the matrix products go to the backend (Wv_0 is the strided V third of
- * c_attn, used in place), the row-wise LayerNorm/GELU steps run in Java. Off-heap memory is bounded by
+ * c_attn, used in place), the row-wise LayerNorm/centring/GELU steps in the C row kernels ({@code RowAffine},
+ * {@code NativeKernels}; Java versions where C is unavailable). Off-heap memory is bounded by
  * the tile: about {@code tile × (3d + d_mlp) × 4} bytes.
  */
 public final class EffectiveEmbedding {

@@ -14,15 +14,30 @@ import java.util.stream.IntStream;
  * row tiles through the backend and reduced at once by a fused row kernel ({@link RowReducer}: C through
  * FFM, or Java): the V×V matrix never exists (style: TransformerLens' FactoredMatrix). Per row t it yields
  * the softmax probability of the diagonal entry S[t, t] over the whole row and the counts of entries
- * strictly above and below it. Off-heap memory: one tile, {@code tile × V × 4} bytes (256 rows: 51 MB for GPT-2).
+ * strictly above and below it. Off-heap memory: per core, one block of {@code ROW_TILE × COLUMN_BLOCK} floats (128 × 2048:
+ * 1 MiB), reused across heads ({@link Buffers}).
  */
 final class FactoredScores {
 
     /** Query rows per unit of work, and key columns per GEMM + reduction step (ROW_TILE must divide COLUMN_BLOCK). */
-    static final int ROW_TILE = Integer.getInteger("headscan.rows", 128), COLUMN_BLOCK = Math.max(1, Integer.getInteger("headscan.block", 2048) / ROW_TILE) * ROW_TILE;
+    static final int ROW_TILE = tuning("headscan.rows", 128),
+            COLUMN_BLOCK = Math.max(1, tuning("headscan.block", 2048) / ROW_TILE) * ROW_TILE;
+
+    /** A tuning property (for the benchmarks): a positive integer, or a clear error naming it. */
+    private static int tuning(String name, int fallback) {
+        String v = System.getProperty(name);
+        if (v == null) return fallback;
+        try {
+            int x = Integer.parseInt(v.strip());
+            if (x >= 1) return x;
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("-D" + name + "=" + v + ": must be a positive integer");
+    }
 
     /** Per-row results for all V rows. */
-    record Rows(double[] diagProb, int[] greater, int[] less) {}
+    record RowResults(double[] diagProb, int[] greater, int[] less) {}
 
     /** Nanoseconds spent in the GEMMs and in the reductions (for --profile and the benchmarks). */
     static final class Timing {
@@ -85,7 +100,7 @@ final class FactoredScores {
         }
     }
 
-    static Rows reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing) {
+    static RowResults reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing) {
         try (Buffers buffers = new Buffers()) {
             return reduce(backend, a, b, scale, progress, reducer, timing, buffers);
         }
@@ -97,7 +112,7 @@ final class FactoredScores {
      * stays in the core's cache) and reduces them right away, merging into running per-row results. The block
      * holding the diagonal goes first, giving each row its reference value S[t, t].
      */
-    static Rows reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing, Buffers buffers) {
+    static RowResults reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing, Buffers buffers) {
         int v = a.rows();
         if (b.rows() != v || a.cols() != b.cols()) throw new IllegalArgumentException("factors must both be [V, r]");
         requireFinite(a, "first factor");
@@ -115,7 +130,7 @@ final class FactoredScores {
                 greater[i] = (int) gr[i];
                 less[i] = (int) le[i];
             }
-            return new Rows(diag, greater, less);
+            return new RowResults(diag, greater, less);
         }
         int rowTile = Math.min(ROW_TILE, v), block = Math.min(COLUMN_BLOCK, v);
         int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), (v + rowTile - 1) / rowTile));
@@ -163,6 +178,6 @@ final class FactoredScores {
         } finally {
             backend.setThreads(blasThreads);
         }
-        return new Rows(diag, greater, less);
+        return new RowResults(diag, greater, less);
     }
 }

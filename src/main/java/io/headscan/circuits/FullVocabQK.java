@@ -13,7 +13,9 @@ import io.headscan.model.Matrix;
  * every query token t against all V keys. {@code mean_diag_prob} is the full-vocabulary
  * Prediction-Attention score; rank_t = #{s : S[t, s] > S[t, t]} (0-based, strict).
  * Per head: Q = (Uᵀ * g1) @ W_Q and K = (W_EE * g1) @ W_K ([V, d_h] each, 12.9 MB for GPT-2), then S in
- * row tiles with a running max / log-sum-exp (the V×V matrix, 10 GB per head, never exists).
+ * blocks of 128 query rows × 2048 keys, each reduced while in cache relative to its diagonal entry S[t, t]
+ * (Σ exp(S − S[t, t]), whose inverse is the diagonal's softmax probability, and the rank counts): the V×V matrix,
+ * 10 GB per head, never exists ({@link FactoredScores}).
  */
 public final class FullVocabQK implements AutoCloseable {
 
@@ -62,7 +64,7 @@ public final class FullVocabQK implements AutoCloseable {
         factors.fromUnembedding(h.layer(), model.wq(h), Transpose.NO, q);
         factors.fromEffectiveEmbedding(wee, h.layer(), model.wk(h), k);
         timing.factorNanos.addAndGet(System.nanoTime() - f0);
-        FactoredScores.Rows rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing, buffers);
+        FactoredScores.RowResults rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing, buffers);
         double sum = 0;
         for (double p : rows.diagProb()) sum += p;
         return new HeadStats(h, sum / v, RankStatistics.of(rows.greater()));

@@ -54,14 +54,23 @@ public final class OvCircuit implements AutoCloseable {
         this.factors = new HeadFactors(model, backend, unembedding);
     }
 
-    /** The factors Z and P of one head, allocated in the arena. */
+    /** The head whose factors the buffers hold now ({@link #ranks} then {@link #pushed} use the same ones). */
+    private HeadId factorsOf;
+    private Matrix[] factorsNow;
+    /** b_U, the same for every head: computed once. */
+    private float[] unembeddingBias;
+
+    /** The factors Z and P of one head, in the reused buffers (computed once per head). */
     private Matrix[] factors(HeadId h) {
+        if (h.equals(factorsOf)) return factorsNow;
         int v = model.dims().vocab(), dh = model.dims().dHead();
         Matrix z = buffers.factor(true, v, dh);
         Matrix p = buffers.factor(false, v, dh);
         factors.fromEffectiveEmbedding(wee, h.layer(), model.wv(h), z);
         factors.fromUnembedding(HeadFactors.UNSCALED, model.wo(h), Transpose.YES, p);
-        return new Matrix[] {z, p};
+        factorsOf = h;
+        factorsNow = new Matrix[] {z, p};
+        return factorsNow;
     }
 
     /** Frees the per-layer buffers. */
@@ -81,7 +90,7 @@ public final class OvCircuit implements AutoCloseable {
         long f0 = System.nanoTime();
         Matrix[] zp = factors(h);
         timing.factorNanos.addAndGet(System.nanoTime() - f0);
-        FactoredScores.Rows rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress, reducer, timing, buffers);
+        FactoredScores.RowResults rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress, reducer, timing, buffers);
         return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
     }
 
@@ -180,8 +189,13 @@ public final class OvCircuit implements AutoCloseable {
         }
     }
 
-    /** b_U = (E @ bf) − its mean over V: ln_f's bias folded into the unembedding, centred. */
+    /** b_U = (E @ bf) − its mean over V: ln_f's bias folded into the unembedding, centred (computed once). */
     float[] unembeddingBias() {
+        if (unembeddingBias == null) unembeddingBias = computeUnembeddingBias();
+        return unembeddingBias;
+    }
+
+    private float[] computeUnembeddingBias() {
         int v = model.dims().vocab(), d = model.dims().dModel();
         float[] bf = model.vector(Gpt2Layout.LNF_BIAS);
         float[] out = new float[v];

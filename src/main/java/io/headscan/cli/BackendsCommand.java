@@ -13,7 +13,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "backends", mixinStandardHelpOptions = true,
-        description = "List the compute backends, whether each works here, and its library, version, core type and threads.")
+        header = "List the compute backends and whether each works here.",
+        description = "For each backend: whether it works, its library, version, core type and threads, and which row kernels (C or Java) run.")
 final class BackendsCommand implements Callable<Integer> {
 
     @Spec
@@ -25,17 +26,22 @@ final class BackendsCommand implements Callable<Integer> {
     @Option(names = "--cuda-lib", paramLabel = "DIR", description = "Look for the CUDA libraries in this folder only (also: HEADSCAN_CUDA_LIB).")
     Path cudaLib;
 
-    @Option(names = "--threads", defaultValue = "0", description = "Thread count to set before reporting (default: all cores).")
-    int threads;
+    @Option(names = "--threads", paramLabel = "N", description = "Thread count to set before reporting, 1 to the number of cores (default: all cores).")
+    Integer threads;
 
     @Override
     public Integer call() {
         var out = spec.commandLine().getOut();
-        out.println("openblas  " + openblasLine());
+        int threads = BackendOptions.threadCount(this.threads, "--threads");
+        out.println("openblas  " + openblasLine(threads));
         try (JavaBackend j = new JavaBackend(threads)) {
             out.println("java      works: " + j.describe());
         }
         out.println("cublas    " + cublasLine());
+        out.println("kernels   " + io.headscan.compute.kernels.RowReducer.describeChoice());
+        out.println("libc      " + io.headscan.Posix.unavailable().map(w -> "not linked: " + w + " (no huge-page buffers, no download locks)")
+                .orElse("linked: mmap/madvise (huge-page buffers" + ("0".equals(System.getenv("HEADSCAN_HUGEPAGES")) ? " off: HEADSCAN_HUGEPAGES=0" : "")
+                        + "), flock (download locks), setenv (OpenBLAS thread timeout)"));
         String core = System.getenv("OPENBLAS_CORETYPE");
         out.println("env       OPENBLAS_CORETYPE=" + (core == null ? "(unset)" : core)
                 + ", OPENBLAS_NUM_THREADS=" + Optional.ofNullable(System.getenv("OPENBLAS_NUM_THREADS")).orElse("(unset)")
@@ -56,7 +62,7 @@ final class BackendsCommand implements Callable<Integer> {
         }
     }
 
-    private String openblasLine() {
+    private String openblasLine(int threads) {
         try {
             OpenBlasBackend b = OpenBlasBackend.open(Optional.ofNullable(openblas), threads);
             OpenBlasLibrary.Loaded l = b.library();

@@ -16,8 +16,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "embed", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Effective embedding W_EE (science-spec §2) of the whole vocabulary, as tensor W_EE [V, d] F32 with",
-                "metadata (variant, source checkpoint sha256, data checksum). Cached: fullvocab and ov reuse it."})
+        header = "Effective embedding W_EE of the whole vocabulary, cached (docs/science.md §2).",
+        description = "Writes tensor W_EE [V, d] F32 with metadata (variant, source checkpoint sha256, data checksum) into the cache, "
+                + "where fullvocab and ov reuse it, and optionally to --out.")
 final class EmbedCommand implements Callable<Integer> {
 
     @Spec

@@ -21,8 +21,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "fullvocab", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Full-vocabulary QK statistics (science-spec §4): every query token against all V keys, per head:",
-                "mean_diag_prob (the full-vocabulary Prediction-Attention score) and the rank of each token's own key."})
+        header = "Full-vocabulary QK statistics of each head (docs/science.md §4).",
+        description = "Every query token against all V keys, per head: mean_diag_prob (the full-vocabulary Prediction-Attention "
+                + "score) and the rank of each token's own key.")
 final class FullVocabCommand implements Callable<Integer> {
 
     @Spec

@@ -34,8 +34,9 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = {"Describe a checkpoint without loading it: summary, tensor table, statistics, one head's weights.",
-                "MODEL is a .safetensors file or a folder holding model.safetensors."})
+        header = "Describe a checkpoint without loading it.",
+        description = "Summary, tensor table, statistics, one head's weights, all read from the mapped file. "
+                + "MODEL is a .safetensors file, a folder holding model.safetensors, or a Hugging Face id.")
 final class InspectCommand implements Callable<Integer> {
 
     @Spec

@@ -16,7 +16,9 @@ import picocli.CommandLine.Option;
  * Errors become one line on stderr and exit code 1 (usage errors: 2); {@code --debug} adds the stack trace.
  */
 @Command(name = "headscan", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = "Memory-mapped GPT-2 weights and bilinear attention scores for every head.")
+        description = "Memory-mapped GPT-2 weights and bilinear attention scores for every head.",
+        footer = {"", "What each number means: docs/science.md. 'headscan COMMAND --help' for a command's options.",
+                "Exit codes: 0 done, 1 error (one line on stderr; --debug for the stack trace), 2 usage error, 130/143 interrupted."})
 public final class Main {
 
     /**

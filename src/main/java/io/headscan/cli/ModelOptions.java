@@ -113,6 +113,8 @@ final class ModelOptions {
                 throw new IllegalStateException(e.getCause());
             }
             err.println(full ? s.explanation() : s.brief());
+            if (full) err.println("row kernels: " + io.headscan.compute.kernels.RowReducer.describeChoice());
+            else if (io.headscan.compute.kernels.RowReducer.fellBack()) err.println("warning: row kernels: " + io.headscan.compute.kernels.RowReducer.describeChoice());
             err.flush();
             return s;
         }

@@ -25,8 +25,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "ov", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"OV statistics (science-spec §5): negative and positive copying ranks over the full vocabulary,",
-                "the tokens a head pushes most and least, and the IOI copy / negative copy scores."})
+        header = "OV copying statistics of each head (docs/science.md §5).",
+        description = "Negative and positive copying ranks over the full vocabulary, the tokens a head pushes most and least, and the "
+                + "IOI copy and negative copy scores.")
 final class OvCommand implements Callable<Integer> {
 
     @Spec
@@ -45,7 +46,7 @@ final class OvCommand implements Callable<Integer> {
     @Option(names = "--token", paramLabel = "ID", description = "Source token for the pushed-token lists (default: average over all sources).")
     Integer token;
 
-    @Option(names = "--top", defaultValue = "10", description = "Tokens listed as pushed most / least (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top", defaultValue = "10", paramLabel = "N", description = "Tokens listed as pushed most / least (default: ${DEFAULT-VALUE}).")
     int top;
 
     @Option(names = "--names", paramLabel = "FILE", description = "Names for the IOI copy scores, one per line (default: a built-in list of common names).")

@@ -29,8 +29,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "score", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Prediction-Attention score (science-spec §3) of every head: how much a head, queried with a token's",
-                "unembedding, attends to that token's effective embedding among a bag of tokens. Ranked table on stdout."})
+        header = "Prediction-Attention score of every head (docs/science.md §3).",
+        description = "How much a head, queried with a token's unembedding, attends to that token's effective embedding among a "
+                + "bag of tokens; the mean over bags, ranked, on stdout.")
 final class ScoreCommand implements Callable<Integer> {
 
     @Spec
@@ -54,13 +55,13 @@ final class ScoreCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "0..1")
     BagSource source = new BagSource();
 
-    @Option(names = "--bag-size", defaultValue = "128", description = "Tokens per bag (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--bag-size", defaultValue = "128", paramLabel = "N", description = "Tokens per bag (default: ${DEFAULT-VALUE}).")
     int bagSize;
 
-    @Option(names = "--bag-count", defaultValue = "8", description = "Number of bags (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--bag-count", defaultValue = "8", paramLabel = "N", description = "Number of bags (default: ${DEFAULT-VALUE}).")
     int bagCount;
 
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random bags (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "N", description = "Seed of the random bags (default: ${DEFAULT-VALUE}).")
     long seed;
 
     @Option(names = "--with-replacement", description = "Draw random bags with replacement, as the original code did.")
@@ -76,7 +77,7 @@ final class ScoreCommand implements Callable<Integer> {
     @Mixin
     NonFiniteOption nonFinite;
 
-    @Option(names = "--top", defaultValue = "20", description = "Rows of the ranked table (0: all heads; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top", defaultValue = "20", paramLabel = "N", description = "Rows of the ranked table (0: all heads; default: ${DEFAULT-VALUE}).")
     int top;
 
     @Option(names = "--json", paramLabel = "FILE", description = "Write scores, ranking, definition, bags, model, backend and timings as JSON.")

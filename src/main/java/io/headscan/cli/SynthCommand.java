@@ -13,9 +13,9 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "synth", mixinStandardHelpOptions = true,
-        description = {"Write a synthetic checkpoint in the exact GPT-2 layout (model.safetensors + config.json).",
-                "Defaults give GPT-2 Small's shape. --plant builds heads that attend to the token being predicted",
-                "(and copy-suppress it), so the Prediction-Attention score must rank them first."})
+        header = "Write a synthetic checkpoint in the exact GPT-2 layout.",
+        description = "Writes model.safetensors and config.json; the defaults give GPT-2 Small's shape. --plant builds heads that "
+                + "attend to the token being predicted (and copy-suppress it), so the Prediction-Attention score must rank them first.")
 final class SynthCommand implements Callable<Integer> {
 
     @Spec

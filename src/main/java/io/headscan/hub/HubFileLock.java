@@ -1,13 +1,7 @@
 package io.headscan.hub;
 
+import io.headscan.Posix;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,22 +11,9 @@ import java.time.Duration;
  * huggingface_hub's file lock uses — so Python and Java downloaders of the same blob exclude each other
  * (Java's own {@code FileChannel.lock} uses fcntl record locks, which do not interact with flock).
  * flock locks belong to an open file description, so two threads of one process also exclude each other.
- * All native linking is here, resolved once.
+ * The libc calls are {@link Posix}'s.
  */
 final class HubFileLock implements AutoCloseable {
-
-    private static final int O_RDWR = 2, O_CREAT = 0100, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
-    private static final MethodHandle OPEN, FLOCK, CLOSE;
-
-    static {
-        Linker linker = Linker.nativeLinker();
-        SymbolLookup libc = linker.defaultLookup();
-        OPEN = linker.downcallHandle(libc.findOrThrow("open"),
-                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
-                Linker.Option.firstVariadicArg(2));
-        FLOCK = linker.downcallHandle(libc.findOrThrow("flock"), FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-        CLOSE = linker.downcallHandle(libc.findOrThrow("close"), FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    }
 
     private final int fd;
     private final Path path;
@@ -45,18 +26,18 @@ final class HubFileLock implements AutoCloseable {
     /** Waits up to {@code timeout} for the lock (polling, so the wait can be bounded and interrupted). */
     static HubFileLock acquire(Path lockFile, Duration timeout) throws IOException {
         Files.createDirectories(lockFile.getParent());
+        if (Posix.unavailable().isPresent()) throw new IOException("cannot lock " + lockFile + ": " + Posix.unavailable().get());
         int fd;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment p = arena.allocateFrom(lockFile.toString());
-            fd = (int) OPEN.invokeExact(p, O_RDWR | O_CREAT, 0644);
-        } catch (Throwable t) {
+        try {
+            fd = Posix.open(lockFile.toString(), Posix.O_RDWR | Posix.O_CREAT, 0644);
+        } catch (RuntimeException t) {
             throw new IOException("cannot open lock file " + lockFile + ": " + t, t);
         }
         if (fd < 0) throw new IOException("cannot open lock file " + lockFile);
         long deadline = System.nanoTime() + timeout.toNanos();
         try {
             while (true) {
-                int rc = (int) FLOCK.invokeExact(fd, LOCK_EX | LOCK_NB);
+                int rc = Posix.flock(fd, Posix.LOCK_EX | Posix.LOCK_NB);
                 if (rc == 0) return new HubFileLock(fd, lockFile);
                 if (System.nanoTime() > deadline) {
                     throw new IOException("timed out after " + timeout.toSeconds() + " s waiting for " + lockFile
@@ -71,7 +52,7 @@ final class HubFileLock implements AutoCloseable {
         } catch (IOException e) {
             closeQuietly(fd);
             throw e;
-        } catch (Throwable t) {
+        } catch (RuntimeException t) {
             closeQuietly(fd);
             throw new IOException("flock failed on " + lockFile + ": " + t, t);
         }
@@ -79,8 +60,8 @@ final class HubFileLock implements AutoCloseable {
 
     private static void closeQuietly(int fd) {
         try {
-            int ignored = (int) CLOSE.invokeExact(fd);
-        } catch (Throwable ignored) {
+            Posix.close(fd);
+        } catch (RuntimeException ignored) {
             // nothing more to do
         }
     }
@@ -92,8 +73,8 @@ final class HubFileLock implements AutoCloseable {
     @Override
     public void close() {
         try {
-            int ignored = (int) FLOCK.invokeExact(fd, LOCK_UN);
-        } catch (Throwable ignored) {
+            Posix.flock(fd, Posix.LOCK_UN);
+        } catch (RuntimeException ignored) {
             // closing the descriptor releases the lock anyway
         }
         closeQuietly(fd);

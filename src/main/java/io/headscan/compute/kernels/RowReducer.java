@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
  */
 public interface RowReducer {
 
+
     String name();
 
     /**
@@ -29,13 +30,32 @@ public interface RowReducer {
         JavaRowReducer.INSTANCE.reduceBlock(tile, offset, rows, cols, ld, ref, sumExpRef, greater, less);
     }
 
-    /** The best reducer here: native when its library loads, else Java (or as forced by -Dheadscan.kernels=java|native). */
+    /**
+     * The one place where C or Java row kernels are chosen (reductions, GELU, LayerNorm steps all follow it): native when
+     * its library loads, else Java, or as forced by -Dheadscan.kernels=java|native (HEADSCAN_KERNELS).
+     */
     static RowReducer best() {
-        String forced = System.getProperty("headscan.kernels", System.getenv().getOrDefault("HEADSCAN_KERNELS", "auto"));
+        String forced = forced();
         if (forced.equals("java")) return JavaRowReducer.INSTANCE;
         var n = NativeKernels.load();
         if (n.isPresent()) return n.get();
         if (forced.equals("native")) throw new IllegalStateException("native kernels requested but unavailable: " + NativeKernels.loadError());
         return JavaRowReducer.INSTANCE;
+    }
+
+    private static String forced() {
+        return System.getProperty("headscan.kernels", System.getenv().getOrDefault("HEADSCAN_KERNELS", "auto"));
+    }
+
+    /** Which row kernels run and why, in a few words (for {@code backends} and {@code --profile}). */
+    static String describeChoice() {
+        if (forced().equals("java")) return "Java (asked for with HEADSCAN_KERNELS=java)";
+        if (best() instanceof NativeKernels) return "C (native/kernels, through FFM)";
+        return "Java, several times slower: the C kernels did not load (" + NativeKernels.loadError() + ")";
+    }
+
+    /** True when the Java kernels run although nobody asked for them: worth a warning. */
+    static boolean fellBack() {
+        return !forced().equals("java") && !(best() instanceof NativeKernels);
     }
 }

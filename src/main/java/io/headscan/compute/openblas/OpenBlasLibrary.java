@@ -90,17 +90,8 @@ public final class OpenBlasLibrary {
      */
     private static void shortenThreadTimeout() {
         if (System.getenv("OPENBLAS_THREAD_TIMEOUT") != null || System.getenv("GOTO_THREAD_TIMEOUT") != null) return;
-        try {
-            var linker = java.lang.foreign.Linker.nativeLinker();
-            var setenv = linker.downcallHandle(linker.defaultLookup().findOrThrow("setenv"),
-                    java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.ADDRESS,
-                            java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.JAVA_INT));
-            try (var arena = java.lang.foreign.Arena.ofConfined()) {
-                int ignored = (int) setenv.invokeExact(arena.allocateFrom("OPENBLAS_THREAD_TIMEOUT"), arena.allocateFrom("4"), 0);
-            }
-        } catch (Throwable ignored) {
-            // only a performance setting
-        }
+        if (io.headscan.Posix.unavailable().isPresent()) return;   // only a performance setting
+        io.headscan.Posix.setenv("OPENBLAS_THREAD_TIMEOUT", "4", false);
     }
 
     /** The library loaded in this process, if any. */
