@@ -30,11 +30,22 @@ public final class CudaLibraries {
     private final Optional<Path> explicit;
     private final Map<String, String> env;
     private final Path home;
+    private final Path root;
 
     public CudaLibraries(Optional<Path> explicit, Map<String, String> env, Path home) {
+        this(explicit, env, home, Path.of("/"));
+    }
+
+    /** @param root where the system folders (/usr/local/cuda, /usr/lib, ...) are: "/", or a test's own tree */
+    public CudaLibraries(Optional<Path> explicit, Map<String, String> env, Path home, Path root) {
         this.explicit = explicit;
         this.env = env;
         this.home = home;
+        this.root = root;
+    }
+
+    private Path system(String absolute) {
+        return root.resolve(absolute.substring(1));
     }
 
     /** From this process's environment; {@code explicit} (a folder) wins, else HEADSCAN_CUDA_LIB. */
@@ -63,11 +74,11 @@ public final class CudaLibraries {
                 out.add(Path.of(v, "lib"));
             }
         }
-        out.add(Path.of("/usr/local/cuda/lib64"));
-        out.add(Path.of("/usr/local/cuda/targets/x86_64-linux/lib"));
+        out.add(system("/usr/local/cuda/lib64"));
+        out.add(system("/usr/local/cuda/targets/x86_64-linux/lib"));
         String ld = env.get("LD_LIBRARY_PATH");
         if (ld != null) for (String p : ld.split(":")) if (!p.isBlank()) out.add(Path.of(p));
-        for (String p : List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu", "/usr/lib/wsl/lib")) out.add(Path.of(p));
+        for (String p : List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu", "/usr/lib/wsl/lib")) out.add(system(p));
         for (Path sitePackages : sitePackages()) {
             Path nvidia = sitePackages.resolve("nvidia");
             if (!Files.isDirectory(nvidia)) continue;
@@ -90,9 +101,9 @@ public final class CudaLibraries {
             if (v != null && !v.isBlank()) roots.add(Path.of(v, "lib"));
         }
         roots.add(home.resolve(".local/lib"));
-        roots.add(Path.of("/usr/local/lib"));
-        roots.add(Path.of("/usr/lib"));
-        roots.add(Path.of("/opt/conda/lib"));
+        roots.add(system("/usr/local/lib"));
+        roots.add(system("/usr/lib"));
+        roots.add(system("/opt/conda/lib"));
         List<Path> out = new ArrayList<>();
         for (Path r : roots) {
             if (!Files.isDirectory(r)) continue;

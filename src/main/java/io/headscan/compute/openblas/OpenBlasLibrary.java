@@ -106,6 +106,17 @@ public final class OpenBlasLibrary {
     }
 
     private static void loadOrThrow(Path lib) {
+        // a file that is not ELF is refused before the dynamic loader sees it (which would also upset the JVM's stack guard)
+        try (var in = java.nio.file.Files.newInputStream(lib)) {
+            byte[] magic = in.readNBytes(4);
+            if (magic.length < 4 || magic[0] != 0x7f || magic[1] != 'E' || magic[2] != 'L' || magic[3] != 'F') {
+                throw new BackendException("cannot load " + lib + ": not a shared library (no ELF header)");
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new BackendException("cannot load " + lib + ": no such file");
+        } catch (java.io.IOException e) {
+            throw new BackendException("cannot load " + lib + ": " + e.getMessage(), e);
+        }
         try {
             System.load(lib.toString());
         } catch (UnsatisfiedLinkError e) {
@@ -117,8 +128,6 @@ public final class OpenBlasLibrary {
         record Sym(String name, Supplier<MemorySegment> address) {}
         List<Sym> required = List.of(
                 new Sym("cblas_sgemm", cblas_h::cblas_sgemm$address),
-                new Sym("cblas_dgemm", cblas_h::cblas_dgemm$address),
-                new Sym("cblas_sgemv", cblas_h::cblas_sgemv$address),
                 new Sym("cblas_sdot", cblas_h::cblas_sdot$address),
                 new Sym("openblas_set_num_threads", cblas_h::openblas_set_num_threads$address),
                 new Sym("openblas_get_num_threads", cblas_h::openblas_get_num_threads$address),
