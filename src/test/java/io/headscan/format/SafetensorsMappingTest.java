@@ -15,7 +15,7 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The writer round trip, mapped-file lifetimes, and mutated files (property-based). */
+/** The writer round trip, mapped-file lifetimes, and 600 seeded random mutations of one file (generated files and shrinking: SafetensorsPropertiesTest). */
 class SafetensorsMappingTest {
 
     @TempDir

@@ -38,6 +38,11 @@ class HfCacheTest {
         assertEquals(Path.of("/c/hub"), HubEnvironment.of(Map.of("HF_HOME", "/c", "XDG_CACHE_HOME", "/x")).cacheRoot());
         assertEquals(Path.of("/x/huggingface/hub"), HubEnvironment.of(Map.of("XDG_CACHE_HOME", "/x")).cacheRoot());
         assertEquals(Path.of(System.getProperty("user.home"), ".cache/huggingface/hub"), HubEnvironment.of(Map.of()).cacheRoot());
+        // $HOME, as huggingface_hub (Python's expanduser) reads it, not the password database's home
+        assertEquals(Path.of("/home/other/.cache/huggingface/hub"), HubEnvironment.of(Map.of("HOME", "/home/other")).cacheRoot());
+        assertEquals(Path.of("/home/other/.cache/headscan"), io.headscan.CacheFolder.root(Map.of("HOME", "/home/other")));
+        assertEquals(Path.of("/x/headscan"), io.headscan.CacheFolder.root(Map.of("HOME", "/home/other", "XDG_CACHE_HOME", "/x")));
+        assertEquals(Path.of("/own"), io.headscan.CacheFolder.root(Map.of("HOME", "/home/other", "HEADSCAN_CACHE", "/own")));
         assertEquals("https://huggingface.co", HubEnvironment.of(Map.of()).endpoint().toString());
         assertEquals("http://127.0.0.1:9", HubEnvironment.of(Map.of("HF_ENDPOINT", "http://127.0.0.1:9/")).endpoint().toString());
     }
