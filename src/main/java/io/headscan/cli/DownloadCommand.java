@@ -17,7 +17,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(name = "download", mixinStandardHelpOptions = true,
-        header = "Download a model's weights and config.json into the Hugging Face cache.",
+        header = "Download a model into the Hugging Face cache.",
         description = "The same layout huggingface_hub uses, so Python tools share it. Resumes, checks size and sha256. "
                 + "Environment: HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE, HF_HUB_OFFLINE.")
 final class DownloadCommand implements Callable<Integer> {

@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "embed", mixinStandardHelpOptions = true, sortOptions = false,
-        header = "Effective embedding W_EE of the whole vocabulary, cached (docs/science.md §2).",
+        header = "W_EE of the whole vocabulary, cached (docs/science.md §2).",
         description = "Writes tensor W_EE [V, d] F32 with metadata (variant, source checkpoint sha256, data checksum) into the cache, "
                 + "where fullvocab and ov reuse it, and optionally to --out.")
 final class EmbedCommand implements Callable<Integer> {

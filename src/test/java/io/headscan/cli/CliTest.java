@@ -239,5 +239,56 @@ class CliTest {
         assertEquals(1, r.code(), r.err());
         assertTrue(r.oneLineError(), r.err());
         assertTrue(r.err().contains("GPU") || r.err().contains("CUDA runtime not found"), r.err());
+        assertTrue(r.err().contains("--backend auto or openblas runs on the CPU"), r.err());
+    }
+
+    @Test
+    void helpSummariesAreWholeSentences() {
+        CliRun all = CliRun.of("--help");
+        String commands = all.out().substring(all.out().indexOf("Commands:"), all.out().indexOf("What each number means"));
+        for (String summary : commands.replaceAll("\n {15}", " ").lines().skip(1).toList()) {   // wrapped lines joined
+            if (!summary.isBlank()) assertTrue(summary.strip().endsWith("."), "cut summary: " + summary);
+        }
+        assertTrue(all.out().contains("Exit codes: 0 done, 1 error"), all.out());
+        assertTrue(all.out().contains("docs/science.md"), all.out());
+        assertTrue(CliRun.of("score", "--help").out().contains("centered, std_over_bags, rank"));
+    }
+
+    @Test
+    void aTextFileIsNotASafetensorsFile() throws IOException {
+        Path txt = dir.resolve("notes.safetensors");
+        Files.writeString(txt, "Hello world, these are my notes about GPT-2.\n");
+        CliRun r = CliRun.of("inspect", txt.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("not a safetensors file (it starts with \"Hello world, these are m\""), r.err());
+    }
+
+    @Test
+    void aBrokenConfigIsNamedWithoutParserInternals() throws IOException {
+        Path m = dir.resolve("badconfig");
+        Files.createDirectories(m);
+        Files.copy(model.resolve("model.safetensors"), m.resolve("model.safetensors"));
+        Files.writeString(m.resolve("config.json"), "{\"vocab_size\": 100,, \"n_head\": 2}");
+        CliRun r = CliRun.of("score", m.toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("config.json: not valid JSON") && r.err().contains("line 1, column"), r.err());
+        assertFalse(r.err().contains("Source:") || r.err().contains("REDACTED") || r.err().contains("StreamReadFeature"), r.err());
+    }
+
+    @Test
+    void withoutConfigTheHeadCountIsAssumedOnceAndSaid() throws IOException {
+        Path m = dir.resolve("noconfig");
+        assertEquals(0, CliRun.of("synth", "--out", m.toString(), "--layers", "1", "--heads", "1", "--d-model", "64", "--vocab", "50",
+                "--n-ctx", "4").code());
+        Files.delete(m.resolve("config.json"));
+        CliRun r = CliRun.of("score", m.toString(), "--bag-size", "8", "--top", "1");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(1, r.err().lines().filter(l -> l.contains("no config.json beside model.safetensors: assuming d_head = 64")).count(), r.err());
+        CliRun bad = CliRun.of("inspect", m.toString(), "--n-head", "7", "--head", "0.0");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("--n-head") && !bad.err().contains("heads-per-layer"), bad.err());
+        assertEquals("", bad.out(), "nothing printed before the error");
     }
 }
