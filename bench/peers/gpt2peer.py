@@ -1,4 +1,4 @@
-"""Peer implementations of headscan's science (science-spec.md §1-§4) in numpy and PyTorch, written the way a
+"""Peer implementations of headscan's science (docs/science.md §1-§4) in numpy and PyTorch, written the way a
 competent researcher would: vectorised, chunked over the vocabulary, float32 BLAS. Used by bench/run to time
 headscan against them on the same checkpoint and to check that the numbers agree.
 
@@ -59,7 +59,7 @@ class NumpyOps:
         return np.asarray(self.w[name], dtype=np.float32)
 
     def unembedding_rows(self, tokens):
-        """U[:, t]^T for the given tokens (science-spec §1), [n, d]."""
+        """U[:, t]^T for the given tokens (docs/science.md §1), [n, d]."""
         E = self.w["wte.weight"]
         gf = self.arr("ln_f.weight")
         vocab_mean = gf * E.mean(0, dtype=np.float64).astype(np.float32)
@@ -68,7 +68,7 @@ class NumpyOps:
         return cd(x) - vocab_mean
 
     def wee(self, tokens, variant):
-        """W_EE rows (science-spec §2), [n, d]."""
+        """W_EE rows (docs/science.md §2), [n, d]."""
         w = self.w
         E = np.asarray(w["wte.weight"][tokens])
         d = E.shape[1]
@@ -98,7 +98,7 @@ class TorchOps(NumpyOps):
 
 
 def score(ops, w, n_head, bags, variant="hackathon"):
-    """Prediction-Attention score (science-spec §3) of every head: [L, H]."""
+    """Prediction-Attention score (docs/science.md §3) of every head: [L, H]."""
     L = sum(1 for k in w if k.endswith(".ln_1.weight"))
     d = w["wte.weight"].shape[1]
     dh = d // n_head
@@ -147,7 +147,7 @@ def embed(ops, w, variant="full", chunk=4096):
 
 
 def fullvocab(ops, w, n_head, head, wee, chunk=512):
-    """science-spec §4 for one head: mean_diag_prob and rank statistics over all V x V pairs."""
+    """docs/science.md §4 for one head: mean_diag_prob and rank statistics over all V x V pairs."""
     l, h = head
     d = w["wte.weight"].shape[1]
     dh = d // n_head

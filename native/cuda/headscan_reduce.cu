@@ -1,5 +1,5 @@
 /*
- * headscan's CUDA kernel: the fused full-vocabulary reduction (science-spec §4/§5) on a device tile of scores,
+ * headscan's CUDA kernel: the fused full-vocabulary reduction (docs/science.md §4/§5) on a device tile of scores,
  * the GPU twin of hs_reduce_block in native/kernels/headscan_kernels.c.
  *
  * hs_reduce_tile: S is a rows x cols row-major tile (leading dimension ld floats) of query rows t0 .. t0+rows-1

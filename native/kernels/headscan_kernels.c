@@ -1,5 +1,5 @@
 /*
- * headscan's CPU kernels for the fused full-vocabulary reductions (science-spec §4/§5), called through FFM.
+ * headscan's CPU kernels for the fused full-vocabulary reductions (docs/science.md §4/§5), called through FFM.
  *
  * hs_reduce_rows: for each row i of a score tile S (rows x cols, leading dimension ld, row-major floats) and
  * its reference column diag[i], computes
@@ -209,7 +209,7 @@ int hs_reduce_block(const float *s, int64_t rows, int64_t cols, int64_t ld, cons
 #endif /* HS_PART_REDUCE */
 
 #ifdef HS_PART_ROWS
-/** gelu_new(x + bias) in place over a rows x cols tile (science-spec §0: the tanh form), tanh via exp. */
+/** gelu_new(x + bias) in place over a rows x cols tile (docs/science.md §0: the tanh form), tanh via exp. */
 HS_CLONES
 static void hs_gelu_row(float *restrict row, const float *restrict bias, int64_t cols) {
     const float c = 0.7978845608028654f;
@@ -232,7 +232,7 @@ int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const flo
 }
 
 /*
- * hs_rows_affine: the row-wise steps of science-spec §0-§2 (centring, lnpre, LayerNorm weights, biases,
+ * hs_rows_affine: the row-wise steps of docs/science.md §0-§2 (centring, lnpre, LayerNorm weights, biases,
  * residual adds) in one pass per row. For r in [0, rows), with x_r = x[index ? index[r] : r] (leading dimension ldx):
  *   v = x_r * pre_scale + pre_bias                  (each vector optional: NULL skips it)
  *   norm 1: v = v - mean(v)        norm 2: v = lnpre(v) = cd(v) / sqrt(mean(cd(v)^2) + 1e-5)

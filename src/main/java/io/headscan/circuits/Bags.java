@@ -15,7 +15,7 @@ import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
 /**
- * Bags of token ids for the Prediction-Attention score (science-spec §3): random, from a file, or from
+ * Bags of token ids for the Prediction-Attention score (docs/science.md §3): random, from a file, or from
  * a corpus. A bag is a list of token ids; every query in a bag sees every key of the bag.
  */
 public final class Bags {

@@ -12,7 +12,7 @@ import java.lang.foreign.Arena;
 import java.util.stream.IntStream;
 
 /**
- * The effective embedding W_EE (science-spec §2), the key side of every score. All variants drop
+ * The effective embedding W_EE (docs/science.md §2), the key side of every score. All variants drop
  * W_pos and every attention bias; layer-0 attention, when present, attends only to the token itself
  * (identity pattern), all heads summed:
  * <pre>

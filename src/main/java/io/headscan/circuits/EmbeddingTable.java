@@ -17,7 +17,7 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * The full-vocabulary effective embedding W_EE [V, d] (science-spec §2) as a safetensors file
+ * The full-vocabulary effective embedding W_EE [V, d] (docs/science.md §2) as a safetensors file
  * (tensor {@code W_EE}, F32) whose metadata names the variant and the source checkpoint's SHA-256,
  * and carries a CRC32C of the data. Full-vocabulary commands reuse it from the cache
  * ({@code <cache>/wee/<sha256>-<variant>.safetensors}); a cache file whose metadata does not match, or

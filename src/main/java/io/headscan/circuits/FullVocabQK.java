@@ -9,7 +9,7 @@ import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 
 /**
- * Full-vocabulary QK statistics (science-spec §4): the same S[t, s] as the Prediction-Attention score,
+ * Full-vocabulary QK statistics (docs/science.md §4): the same S[t, s] as the Prediction-Attention score,
  * every query token t against all V keys. {@code mean_diag_prob} is the full-vocabulary
  * Prediction-Attention score; rank_t = #{s : S[t, s] > S[t, t]} (0-based, strict).
  * Per head: Q = (Uᵀ * g1) @ W_Q and K = (W_EE * g1) @ W_K ([V, d_h] each, 12.9 MB for GPT-2), then S in

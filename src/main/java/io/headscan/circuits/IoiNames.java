@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Names for the IOI copy scores (science-spec §5): common English first names, each used with a
+ * Names for the IOI copy scores (docs/science.md §5): common English first names, each used with a
  * leading space and kept only when that is a single GPT-2 token (as in the IOI dataset).
  */
 public final class IoiNames {

@@ -24,7 +24,7 @@ import java.util.stream.Collectors;
  * NaN, and NaN sorts above every number in a naive ranking; one Inf in {@code wte} makes every score NaN. So the science
  * commands check first and, by default, refuse with the tensors, their counts and the heads they feed.
  *
- * <p>Which heads a tensor feeds (science-spec §1–§5): {@code wte} and {@code ln_f.weight} (U, and the input of W_EE)
+ * <p>Which heads a tensor feeds (docs/science.md §1–§5): {@code wte} and {@code ln_f.weight} (U, and the input of W_EE)
  * and the layer-0 weights behind W_EE feed every head; {@code h.l.ln_1.weight} every head of layer l; a column of
  * {@code h.l.attn.c_attn.weight} (or its bias, which no score reads) belongs to one head's Q, K or V; a row block of
  * {@code h.l.attn.c_proj.weight} to one head's W_O. The QK commands read Q and K, the OV command V, W_O and {@code ln_f.bias}.
@@ -116,7 +116,7 @@ public final class NonFinite {
         return Integer.parseInt(name.substring(2, name.indexOf('.', 2)));
     }
 
-    /** The layout tensors a computation reads (science-spec §1–§5). */
+    /** The layout tensors a computation reads (docs/science.md §1–§5). */
     static List<String> tensorsRead(Gpt2Dims dims, Circuit circuit, Variant variant, Gpt2Model model) {
         List<String> n = new ArrayList<>(List.of(Gpt2Layout.WTE, "ln_f.weight"));
         if (circuit == Circuit.OV) n.add("ln_f.bias");

@@ -18,7 +18,7 @@ import java.util.List;
 import java.util.stream.IntStream;
 
 /**
- * OV statistics (science-spec §5). Per head, for source token s:
+ * OV statistics (docs/science.md §5). Per head, for source token s:
  * {@code o_s = ((W_EE[s] * g1) @ Wv) @ Wo} and logits {@code M[s, j] = o_s · U[:, j]}, kept factored as
  * {@code Z·Pᵀ} with Z = (W_EE * g1) @ Wv and P = Uᵀ @ Woᵀ ([V, d_h] each).
  * Negative rank: #{j : M[s, j] < M[s, s]} (0 = s is the most suppressed token); positive rank:
@@ -133,7 +133,7 @@ public final class OvCircuit implements AutoCloseable {
         }
     }
 
-    /** IOI copy and negative copy scores over name tokens (science-spec §5). */
+    /** IOI copy and negative copy scores over name tokens (docs/science.md §5). */
     public CopyScores copyScores(HeadId h, int[] names) {
         h.checkIn(model.dims());
         int v = model.dims().vocab(), d = model.dims().dModel(), dh = model.dims().dHead(), n = names.length;

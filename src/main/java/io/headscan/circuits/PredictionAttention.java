@@ -20,7 +20,7 @@ import java.util.Map;
 import java.util.stream.IntStream;
 
 /**
- * The Prediction-Attention score (science-spec §3) for every head. For layer l, head h (no b_Q, no b_K;
+ * The Prediction-Attention score (docs/science.md §3) for every head. For layer l, head h (no b_Q, no b_K;
  * ln_1 weight of layer l on both sides):
  * <pre>
  *   q_t = (U[:, t] * g1_l) @ Wq_{l,h}     k_s = (W_EE[s] * g1_l) @ Wk_{l,h}     S[t, s] = q_t·k_s / sqrt(d_h)

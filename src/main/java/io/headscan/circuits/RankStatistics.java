@@ -3,7 +3,7 @@ package io.headscan.circuits;
 import java.util.Arrays;
 
 /**
- * Summary of 0-based strict ranks (science-spec §4/§5): rank 0 means the token's own entry wins.
+ * Summary of 0-based strict ranks (docs/science.md §4/§5): rank 0 means the token's own entry wins.
  * The median is numpy's (mean of the two middle values for an even count).
  */
 public record RankStatistics(long count, double fracRank0, double fracRankLt10, double medianRank, double meanRank) {

@@ -18,7 +18,7 @@ final class Rows {
                 m.cols());
     }
 
-    /** gelu_new: the tanh form (science-spec §0), not erf. */
+    /** gelu_new: the tanh form (docs/science.md §0), not erf. */
     static float geluNew(float x) {
         double v = x;
         return (float) (0.5 * v * (1 + Math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))));

@@ -7,7 +7,7 @@ import io.headscan.compute.Backend;
 import io.headscan.compute.kernels.RowAffine;
 
 /**
- * The TL-processed unembedding U (science-spec §1), the query side of every score:
+ * The TL-processed unembedding U (docs/science.md §1), the query side of every score:
  * {@code U = gf[:, None] * E.T}, then centred over d per column (fold_ln), then the mean over the
  * vocabulary is removed per row (center_unembed, which does change bias-free query scores).
  * U is never materialised: the vocabulary mean is computed once (one pass over E) and columns are

@@ -2,7 +2,7 @@ package io.headscan.circuits;
 
 import java.util.Locale;
 
-/** The effective-embedding variants of science-spec §2. */
+/** The effective-embedding variants of docs/science.md §2. */
 public enum Variant {
     /** MLP0's output only: the writeup's Prediction-Attention score (default for {@code score}). */
     HACKATHON("mlp(r_t): MLP0 output only (writeup's hackathon code)"),

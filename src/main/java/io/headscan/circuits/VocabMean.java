@@ -16,7 +16,7 @@ import java.util.Optional;
 
 /**
  * colmean(E): the mean over the vocabulary of the rows of {@code wte}, the one full-vocabulary pass that
- * center_unembed (science-spec §1) needs even when only a few columns of U are wanted. It is d floats, but
+ * center_unembed (docs/science.md §1) needs even when only a few columns of U are wanted. It is d floats, but
  * reading all of E (154 MB for GPT-2 Small, every page faulted in) is the slowest step of a {@code score} run, so
  * the result is remembered per checkpoint file ({@link FileMemo}, under {@code vocab-mean/}) with its shape;
  * anything unreadable is recomputed. -Dheadscan.vocabMeanCache=false (or HEADSCAN_VOCAB_MEAN_CACHE=0) turns it off.

@@ -4,7 +4,7 @@ import io.headscan.model.Matrix;
 import java.util.function.LongConsumer;
 
 /**
- * A backend that can run the whole full-vocabulary reduction (science-spec §4/§5) next to its GEMMs, so that the
+ * A backend that can run the whole full-vocabulary reduction (docs/science.md §4/§5) next to its GEMMs, so that the
  * [V, V] scores never leave its memory: for factors a, b [V, r] and S = scale·a·bᵀ, per row t
  * {@code sumExpRef[t] = Σ_s exp(S[t, s] − S[t, t])}, {@code greater[t] = #{s : S[t, s] > S[t, t]}},
  * {@code less[t] = #{s : S[t, s] < S[t, t]}}. The cuBLAS backend does this with a CUDA kernel on device tiles.

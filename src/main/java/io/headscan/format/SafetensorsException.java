@@ -9,7 +9,7 @@ import java.nio.file.Path;
  */
 public final class SafetensorsException extends RuntimeException {
 
-    /** The named error kinds; see safetensors-and-hub.md §1 and §3. */
+    /** The named error kinds; see docs/formats.md §1 and §3. */
     public enum Kind {
         HEADER_TOO_SMALL("header too small"),
         HEADER_TOO_LARGE("header too large"),

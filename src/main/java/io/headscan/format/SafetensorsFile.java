@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class SafetensorsFile implements AutoCloseable {
 
-    /** Little-endian, unaligned: GPT-2's data section starts at byte 14291 (science-spec §6.9). */
+    /** Little-endian, unaligned: GPT-2's data section starts at byte 14291 (docs/science.md §6.9). */
     public static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 

@@ -26,7 +26,7 @@ import java.util.Set;
 /**
  * The parsed and validated JSON header of a safetensors file.
  *
- * <p>Validation follows safetensors-and-hub.md §1: the JSON is read with Jackson's streaming parser
+ * <p>Validation follows docs/formats.md §1: the JSON is read with Jackson's streaming parser
  * (so that duplicate keys, float offsets and huge integers are seen as written, not coerced), then the
  * tensors are sorted by offset and checked to tile the data section exactly.
  */

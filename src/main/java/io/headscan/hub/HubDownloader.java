@@ -33,7 +33,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * Downloads one file of a Hub repository into the Hugging Face cache layout (safetensors-and-hub.md §5):
+ * Downloads one file of a Hub repository into the Hugging Face cache layout (docs/formats.md §5):
  * HEAD without following absolute redirects (the 302 to the CDN carries X-Repo-Commit, X-Linked-Etag and
  * X-Linked-Size; relative redirects of renamed repositories are followed), then GET of the CDN location
  * without the token, resumed with {@code Range} after a cut, hashed while streaming into

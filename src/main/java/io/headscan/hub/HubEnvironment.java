@@ -10,7 +10,7 @@ import java.util.Optional;
 
 /**
  * The Hugging Face settings, read from the environment exactly as huggingface_hub reads them
- * (safetensors-and-hub.md §4–§5): cache root, endpoint, token, offline mode.
+ * (docs/formats.md §4–§5): cache root, endpoint, token, offline mode.
  */
 public record HubEnvironment(Path cacheRoot, URI endpoint, Optional<String> token, boolean offline) {
 

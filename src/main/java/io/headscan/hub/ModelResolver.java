@@ -74,7 +74,7 @@ public final class ModelResolver {
         }
     }
 
-    /** gpt2's model.safetensors is a blob named by its sha256 (science-spec §7). */
+    /** gpt2's model.safetensors is a blob named by its sha256 (docs/science.md §7). */
     private void checkKnownIdentity(RepoId repo, Path weights) {
         if (!repo.isGpt2Small()) return;
         try {

@@ -45,7 +45,7 @@ public record RepoId(String id) {
         return "models--" + repo.replace("/", "--");
     }
 
-    /** True for the GPT-2 Small repository, whose identity is known (science-spec §7). */
+    /** True for the GPT-2 Small repository, whose identity is known (docs/science.md §7). */
     public boolean isGpt2Small() {
         return canonical().equals("openai-community/gpt2");
     }

@@ -2,7 +2,7 @@ package io.headscan.model;
 
 /**
  * Dimensions of a GPT-2-family checkpoint, read from tensor shapes (and the head count from
- * config.json, a flag, or d_head = 64; science-spec §0).
+ * config.json, a flag, or d_head = 64; docs/science.md §0).
  */
 public record Gpt2Dims(int vocab, int dModel, int layers, int heads, int dMlp, int nCtx) {
 

@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The tensor names and shapes of the Hugging Face GPT-2 layout (science-spec §0), in the order the
+ * The tensor names and shapes of the Hugging Face GPT-2 layout (docs/science.md §0), in the order the
  * real {@code model.safetensors} lists them. One source of truth for the model reader and for
  * {@code synth}.
  */

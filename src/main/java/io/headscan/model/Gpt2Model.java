@@ -21,7 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * A GPT-2-family checkpoint seen through its memory-mapped safetensors file.
  *
  * <p>Every dimension comes from tensor shapes; the head count from {@code config.json} beside the
- * weights, else an explicit override, else d_head = 64 (science-spec §0), and {@link #headCountSource()}
+ * weights, else an explicit override, else d_head = 64 (docs/science.md §0), and {@link #headCountSource()}
  * says which. Weight matrices are returned as {@link Matrix} views into the mapping: per-head
  * W_Q/W_K/W_V are column blocks of {@code c_attn} with leading dimension 3d, W_O a row block of
  * {@code c_proj}. F32 checkpoints are used in place; F16/BF16 tensors are widened once into an

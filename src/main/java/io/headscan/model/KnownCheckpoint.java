@@ -3,7 +3,7 @@ package io.headscan.model;
 import java.util.List;
 import java.util.Optional;
 
-/** Published identities of real checkpoints (science-spec §7), for {@code inspect --verify}. */
+/** Published identities of real checkpoints (docs/science.md §7), for {@code inspect --verify}. */
 public record KnownCheckpoint(String id, String file, long bytes, String sha256, long headerLength, int tensors, long parameters) {
 
     public static final KnownCheckpoint GPT2 = new KnownCheckpoint("openai-community/gpt2", "model.safetensors", 548_105_171L,

@@ -27,7 +27,7 @@ import java.util.TreeSet;
  * and the row), so the output does not depend on the thread count and any row can be regenerated alone.
  *
  * <p><b>Planted heads.</b> Real GPT-2's MLP0 acts as an extended embedding; here layer 0 is built so that
- * the effective embedding W_EE (science-spec §2) is close to a positive-definite linear map of the token
+ * the effective embedding W_EE (docs/science.md §2) is close to a positive-definite linear map of the token
  * embedding: layer-0 O = c·Vᵀ and MLP0 runs in gelu's near-linear range with its output projection
  * c·W_fcᵀ. A planted head l.h then gets W_Q = W_K = diag(1/g1)·R·α for a random R [d, d_h], so that the
  * bilinear score (R^T U_t)·(R^T W_EE_s) peaks at s = t: the head attends to the token being predicted,
@@ -321,7 +321,7 @@ public final class SyntheticGpt2 {
                 double[] ug = new double[d];
                 for (int j = 0; j < d; j++) ug[j] = gf[j] * e[j];
                 u[i] = center(ug);
-                // hackathon W_EE (science-spec §2), computed here only to calibrate α
+                // hackathon W_EE (docs/science.md §2), computed here only to calibrate α
                 double[] x = lnpre(e);
                 for (int j = 0; j < d; j++) x[j] *= g10[j];
                 double[] vv = new double[d];

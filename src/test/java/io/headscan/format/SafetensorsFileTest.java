@@ -14,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** One test per rule and case of safetensors-and-hub.md §1 and §3. */
+/** One test per rule and case of docs/formats.md §1 and §3. */
 class SafetensorsFileTest {
 
     @TempDir

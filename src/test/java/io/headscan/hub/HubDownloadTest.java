@@ -20,7 +20,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The download protocol against a real HTTP server on loopback (safetensors-and-hub.md §5). */
+/** The download protocol against a real HTTP server on loopback (docs/formats.md §5). */
 class HubDownloadTest {
 
     static final String REPO = "openai-community/gpt2";

@@ -7,7 +7,7 @@ import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 
 /**
- * A plain double-precision implementation of science-spec.md §1–§3, written from the spec for tests
+ * A plain double-precision implementation of docs/science.md §1–§3, written from the spec for tests
  * only: no BLAS, no tiling, no code shared with the fast path. Small models only (everything on the heap).
  */
 public final class ReferenceScience {

@@ -67,7 +67,7 @@ class SyntheticGpt2Test {
     }
 
     /**
-     * The planted structure is what the Prediction-Attention score (science-spec §3) detects: with the
+     * The planted structure is what the Prediction-Attention score (docs/science.md §3) detects: with the
      * double-precision reference, planted heads rank first of all heads, in every variant.
      */
     @Test

@@ -9,7 +9,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.stream.IntStream;
 
 /**
- * One row-wise step of science-spec §0–§2, applied to every row of a matrix in a single pass:
+ * One row-wise step of docs/science.md §0–§2, applied to every row of a matrix in a single pass:
  * <pre>
  *   v = x[row] * preScale + preBias;   v = cd(v) or lnpre(v) or v;   y[row] = v * scale + bias + add[row]
  * </pre>

@@ -3,7 +3,7 @@ package io.headscan.compute.kernels;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The fused reduction of a tile of scores (science-spec §4/§5), row by row: maximum, Σ exp(x − max),
+ * The fused reduction of a tile of scores (docs/science.md §4/§5), row by row: maximum, Σ exp(x − max),
  * and the counts of entries strictly above and below the row's reference (diagonal) entry. Implemented
  * in C ({@link NativeKernels}, through FFM) and in Java ({@link JavaRowReducer}); both give the same
  * counts exactly and the same sums to float rounding.

@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** The row step in C and in Java against a double-precision computation written from science-spec §0. */
+/** The row step in C and in Java against a double-precision computation written from docs/science.md §0. */
 class RowAffineTest {
 
     private static final int COLS = 77, LD = 83;
