@@ -6,7 +6,6 @@ import io.headscan.Progress;
 import io.headscan.compute.JavaBackend;
 import io.headscan.compute.openblas.OpenBlasBackend;
 import io.headscan.compute.Backend;
-import io.headscan.format.SafetensorsWriter;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
@@ -14,7 +13,6 @@ import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -73,15 +71,7 @@ class HandCheckedGeneralTest {
         values.put(Gpt2Layout.cAttnBias(0), f(C_ATTN_BIAS));
         values.put(Gpt2Layout.attnProjWeight(0), flat(WO));
         values.put(Gpt2Layout.attnProjBias(0), new float[] {0.7f, -0.7f, 0.2f});
-        SafetensorsWriter w = new SafetensorsWriter();
-        for (Gpt2Layout.Entry e : Gpt2Layout.entries(dims)) {
-            float[] v = values.get(e.name());
-            long n = 1;
-            for (long s : e.shape()) n *= s;
-            w.addF32(e.name(), e.shape(), v != null ? v : new float[(int) n]);
-        }
-        w.write(dir.resolve("model.safetensors"));
-        Files.writeString(dir.resolve("config.json"), "{\"n_head\": 1}");
+        io.headscan.testing.HandModel.write(dir, dims, values);
         model = Gpt2Model.open(dir);
         backends = List.of(new JavaBackend(1), OpenBlasBackend.open(Optional.empty(), 1));
     }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.headscan.Progress;
 import io.headscan.compute.JavaBackend;
 import io.headscan.format.DType;
-import io.headscan.format.SafetensorsWriter;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
@@ -13,7 +12,6 @@ import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -45,15 +43,7 @@ class HandCheckedTest {
                 Gpt2Layout.LNF_WEIGHT, new float[] {1, 1},
                 Gpt2Layout.cAttnWeight(0), new float[] {1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1},
                 Gpt2Layout.attnProjWeight(0), new float[] {1, 0, 0, 1});
-        SafetensorsWriter w = new SafetensorsWriter();
-        for (Gpt2Layout.Entry e : Gpt2Layout.entries(dims)) {
-            float[] v = values.get(e.name());
-            long n = 1;
-            for (long s : e.shape()) n *= s;
-            w.addF32(e.name(), e.shape(), v != null ? v : new float[(int) n]);
-        }
-        w.write(dir.resolve("model.safetensors"));
-        Files.writeString(dir.resolve("config.json"), "{\"n_head\": 1}");
+        io.headscan.testing.HandModel.write(dir, dims, values);
         model = Gpt2Model.open(dir);
     }
 

@@ -4,21 +4,18 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
-import io.headscan.compute.JavaBackend;
-import io.headscan.compute.openblas.OpenBlasBackend;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import io.headscan.reference.ReferenceScience;
-import io.headscan.synth.SyntheticGpt2;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Optional;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
+import io.headscan.testing.ParityFixture;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,21 +34,20 @@ class ScienceParityTest {
 
     @TempDir
     static Path dir;
+    static ParityFixture fixture;
     static Gpt2Model model;
     static ReferenceScience ref;
-    static List<Backend> backends;
 
     @BeforeAll
     static void setUp() throws IOException {
-        new SyntheticGpt2(DIMS, 21, List.of(new HeadId(2, 1))).write(dir, 2);
-        model = Gpt2Model.open(dir);
-        ref = new ReferenceScience(model);
-        backends = List.of(OpenBlasBackend.open(Optional.empty(), 2), new JavaBackend(2));
+        fixture = ParityFixture.synth(dir, DIMS, 21, List.of(new HeadId(2, 1)));
+        model = fixture.model();
+        ref = fixture.ref();
     }
 
     @AfterAll
     static void tearDown() {
-        model.close();
+        fixture.close();
     }
 
     static Stream<Arguments> backendsAndVariants() {
@@ -63,7 +59,7 @@ class ScienceParityTest {
     }
 
     static Backend backend(String name) {
-        return backends.stream().filter(b -> b.name().equals(name)).findFirst().orElseThrow();
+        return fixture.backend(name);
     }
 
     static ReferenceScience.Variant refVariant(Variant v) {

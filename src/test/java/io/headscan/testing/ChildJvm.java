@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
  * block it), every wait is bounded (a hung child is killed and the test fails instead of hanging CI), and it gets its
  * own cache folder unless the test names one.
  */
-public final class ChildJvm {
+public final class ChildJvm implements AutoCloseable {
 
     private final Process process;
     private final Path log;
@@ -64,6 +64,23 @@ public final class ChildJvm {
     /** Everything the child printed so far. */
     public String output() throws IOException {
         return Files.readString(log, StandardCharsets.UTF_8);
+    }
+
+    /** Kills the child if it is still running (a test that failed half-way leaves nothing behind). */
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Whether this process ignores signal {@code number} (its children inherit that: a JVM started with SIGINT ignored,
+     * as background jobs of a non-interactive shell are, never sees Ctrl-C). Read from /proc/self/status.
+     */
+    public static boolean ignored(int number) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("SigIgn:")) return (Long.parseUnsignedLong(line.substring(7).strip(), 16) >>> (number - 1) & 1) == 1;
+        }
+        return false;
     }
 
     /** Sends a signal (INT, TERM) to the child, as Ctrl-C or kill would. */
