@@ -95,4 +95,27 @@ class NonFiniteTest {
         Corrupt.set(f, "h.0.ln_2.weight", 0, 0, Float.NaN);   // the file changes (mtime): the memo no longer applies
         assertFalse(check(f, NonFinite.Circuit.QK, Variant.FULL).clean());
     }
+
+    @Test
+    void theLastFloatOfAnOddLengthTensorIsChecked() throws IOException {
+        Path m = dir.resolve("odd");
+        new SyntheticGpt2(new Gpt2Dims(101, 33, 1, 3, 66, 8), 5, List.of()).write(m, 2);   // vectors of 33 floats
+        Path f = m.resolve("model.safetensors");
+        Corrupt.set(f, "h.0.ln_2.weight", 0, 32, Float.NaN);
+        NonFinite.Report r = check(f, NonFinite.Circuit.QK, Variant.FULL);
+        assertEquals(1, r.counts().size());
+        assertEquals("h.0.ln_2.weight", r.counts().getFirst().tensor());
+        Corrupt.set(f, "wte.weight", 100, 32, Float.NEGATIVE_INFINITY);   // the very last float of E (101 x 33, odd)
+        assertEquals(1, check(f, NonFinite.Circuit.EMBED, Variant.FULL).counts().stream().filter(c -> c.tensor().equals("wte.weight")).count());
+    }
+
+    @Test
+    void aValueInALaterChunkOfALargeTensorIsFound() throws IOException {
+        Path m = dir.resolve("large");
+        new SyntheticGpt2(new Gpt2Dims(40_000, 32, 1, 2, 64, 8), 6, List.of()).write(m, 2);   // wte: 1.28 M floats, 2 chunks
+        Path f = m.resolve("model.safetensors");
+        Corrupt.set(f, "wte.weight", 39_999, 31, Float.NaN);
+        NonFinite.Report r = check(f, NonFinite.Circuit.EMBED, Variant.FULL);
+        assertEquals(1, r.counts().getFirst().nan(), r.describe(new Gpt2Dims(40_000, 32, 1, 2, 64, 8)));
+    }
 }
