@@ -56,6 +56,22 @@ final class FactoredScores {
         double reduceMs() {
             return reduceNanos.get() / 1e6;
         }
+
+        /** Bytes between host and device, per phase (zero on CPU backends). */
+        private io.headscan.compute.Backend.Transfers factorBytes = io.headscan.compute.Backend.Transfers.NONE,
+                scoreBytes = io.headscan.compute.Backend.Transfers.NONE;
+
+        synchronized void addFactorBytes(io.headscan.compute.Backend.Transfers t) {
+            factorBytes = factorBytes.plus(t);
+        }
+
+        synchronized void addScoreBytes(io.headscan.compute.Backend.Transfers t) {
+            scoreBytes = scoreBytes.plus(t);
+        }
+
+        synchronized io.headscan.compute.Backend.Transfers[] bytes() {
+            return new io.headscan.compute.Backend.Transfers[] {factorBytes, scoreBytes};
+        }
     }
 
     private FactoredScores() {}

@@ -43,9 +43,14 @@ public final class FullVocabQK implements AutoCloseable {
         return reducer.name();
     }
 
-    /** Milliseconds spent so far in the score GEMMs and in the fused reductions. */
+    /** Milliseconds spent so far in the score GEMMs, the fused reductions and the factors. */
     public double[] phaseMs() {
         return new double[] {timing.gemmMs(), timing.reduceMs(), timing.factorMs()};
+    }
+
+    /** Bytes moved between host and device so far: [factors, scores] (zero on CPU backends). */
+    public Backend.Transfers[] phaseBytes() {
+        return timing.bytes();
     }
 
     /** Frees the per-layer buffers. */
@@ -61,10 +66,14 @@ public final class FullVocabQK implements AutoCloseable {
         Matrix q = buffers.factor(true, v, dh);
         Matrix k = buffers.factor(false, v, dh);
         long f0 = System.nanoTime();
+        Backend.Transfers b0 = backend.transfers();
         factors.fromUnembedding(h.layer(), model.wq(h), Transpose.NO, q);
         factors.fromEffectiveEmbedding(wee, h.layer(), model.wk(h), k);
         timing.factorNanos.addAndGet(System.nanoTime() - f0);
+        Backend.Transfers b1 = backend.transfers();
+        timing.addFactorBytes(b1.minus(b0));
         FactoredScores.RowResults rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing, buffers);
+        timing.addScoreBytes(backend.transfers().minus(b1));
         double sum = 0;
         for (double p : rows.diagProb()) sum += p;
         return new HeadStats(h, sum / v, RankStatistics.of(rows.greater()));

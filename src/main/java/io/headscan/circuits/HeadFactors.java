@@ -7,13 +7,15 @@ import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.lang.foreign.Arena;
-import io.headscan.compute.kernels.RowAffine;
 
 /**
- * Full-vocabulary [V, d_h] factors of heads: {@code X @ W} where X is U (queries, §1) or W_EE (keys and
- * OV sources, §2), optionally scaled by the layer's ln_1 weight, and W a [d, d_h] view (W_Q, W_K, W_V) or
- * W_Oᵀ. The scaled inputs [V, d] are built once per layer and reused by all its heads, so a head costs
- * two skinny GEMMs. Off-heap: two [V, d] buffers (2 × 154 MB for GPT-2), freed on close.
+ * Full-vocabulary [V, d_h] factors of heads: {@code X @ W} where X is U (queries, §1) or W_EE (keys and OV sources,
+ * §2), optionally with the layer's ln_1 weight g1, and W a [d, d_h] view (W_Q, W_K, W_V) or W_Oᵀ.
+ *
+ * <p>g1 is folded into the small weight, as TransformerLens' fold_ln does: {@code (X ⊙ g1) @ W = X @ (diag(g1) · W)}.
+ * Scaling [d, d_h] = 49 K floats per head replaces rescaling a [V, d] input (38.6 M floats) per layer, and the inputs
+ * stay as they are: U is built once for all layers, W_EE is used in place. A head costs two skinny GEMMs.
+ * Off-heap: one [V, d] buffer for U (154 MB for GPT-2) and one [d, d_h] folded weight, freed on close.
  */
 final class HeadFactors implements AutoCloseable {
 
@@ -21,11 +23,10 @@ final class HeadFactors implements AutoCloseable {
     private final Backend backend;
     private final Unembedding unembedding;
     private final Arena arena = Arena.ofShared();
-    private Matrix uBuffer, weeBuffer;
-    private int uLayer = Integer.MIN_VALUE, weeLayer = Integer.MIN_VALUE;
-    private Matrix weeSource;
+    private Matrix uBuffer;
+    private Matrix folded;
 
-    /** The layer key meaning "not scaled". */
+    /** The layer key meaning "no ln_1 weight". */
     static final int UNSCALED = -1;
 
     HeadFactors(Gpt2Model model, Backend backend, Unembedding unembedding) {
@@ -34,40 +35,43 @@ final class HeadFactors implements AutoCloseable {
         this.unembedding = unembedding;
     }
 
-    private Matrix buffer() {
-        int v = model.dims().vocab(), d = model.dims().dModel();
-        return Matrix.allocate(arena, v, d);
-    }
-
-    /** Uᵀ [V, d], scaled by layer's g1 unless layer is {@link #UNSCALED}. */
-    private Matrix scaledU(int layer) {
-        if (uBuffer == null) uBuffer = buffer();
-        if (uLayer != layer) {
-            unembedding.columns(0, layer == UNSCALED ? null : g1(layer), uBuffer);
-            uLayer = layer;
+    /** Uᵀ [V, d], built on first use. */
+    private Matrix u() {
+        if (uBuffer == null) {
+            int v = model.dims().vocab(), d = model.dims().dModel();
+            uBuffer = Matrix.allocate(arena, v, d);
+            unembedding.columns(0, null, uBuffer);
+            backend.retain(uBuffer.segment());   // the same for every head: a GPU keeps one copy
         }
         return uBuffer;
     }
 
-    /** W_EE [V, d] scaled by the layer's g1. */
-    private Matrix scaledWee(Matrix wee, int layer) {
-        if (weeBuffer == null) weeBuffer = buffer();
-        if (weeLayer != layer || weeSource != wee) {
-            RowAffine.scaled(g1(layer)).apply(wee, null, weeBuffer);
-            weeLayer = layer;
-            weeSource = wee;
+    /** diag(g1_layer) · w for a [d, k] weight w, in a reused buffer. */
+    private Matrix fold(int layer, Matrix w) {
+        if (folded == null || folded.rows() != w.rows() || folded.cols() != w.cols()) folded = Matrix.allocate(arena, w.rows(), w.cols());
+        float[] g = g1(layer);
+        float[] row = new float[w.cols()];
+        for (int i = 0; i < w.rows(); i++) {
+            Rows.read(w, i, row);
+            for (int j = 0; j < row.length; j++) row[j] *= g[i];
+            Rows.write(folded, i, row);
         }
-        return weeBuffer;
+        return folded;
     }
 
-    /** out [V, d_h] = (U[:, t]ᵀ * g1_l) @ op(w) for every token t; layer {@link #UNSCALED}: no g1. */
+    /** out [V, d_h] = (U[:, t]ᵀ * g1_l) @ op(w) for every token t; layer {@link #UNSCALED}: no g1 (then any op). */
     void fromUnembedding(int layer, Matrix w, Transpose tw, Matrix out) {
-        backend.gemm(1f, scaledU(layer), Transpose.NO, w, tw, 0f, out);
+        if (layer == UNSCALED) {
+            backend.gemm(1f, u(), Transpose.NO, w, tw, 0f, out);
+        } else {
+            if (tw != Transpose.NO) throw new IllegalArgumentException("g1 is folded into an untransposed [d, d_h] weight");
+            backend.gemm(1f, u(), Transpose.NO, fold(layer, w), Transpose.NO, 0f, out);
+        }
     }
 
     /** out [V, d_h] = (W_EE[t] * g1_l) @ w for every token t. */
     void fromEffectiveEmbedding(Matrix wee, int layer, Matrix w, Matrix out) {
-        backend.gemm(1f, scaledWee(wee, layer), Transpose.NO, w, Transpose.NO, 0f, out);
+        backend.gemm(1f, wee, Transpose.NO, fold(layer, w), Transpose.NO, 0f, out);
     }
 
     float[] g1(int layer) {
@@ -80,6 +84,7 @@ final class HeadFactors implements AutoCloseable {
 
     @Override
     public void close() {
+        if (uBuffer != null) backend.release(uBuffer.segment());
         arena.close();
     }
 }

@@ -80,7 +80,12 @@ public final class OvCircuit implements AutoCloseable {
         buffers.close();
     }
 
-    /** Milliseconds spent so far in the logit GEMMs and in the fused reductions. */
+    /** Bytes moved between host and device so far: [factors, logits] (zero on CPU backends). */
+    public Backend.Transfers[] phaseBytes() {
+        return timing.bytes();
+    }
+
+    /** Milliseconds spent so far in the logit GEMMs, the fused reductions and the factors. */
     public double[] phaseMs() {
         return new double[] {timing.gemmMs(), timing.reduceMs(), timing.factorMs()};
     }
@@ -88,9 +93,13 @@ public final class OvCircuit implements AutoCloseable {
     public HeadStats ranks(HeadId h, Progress progress) {
         h.checkIn(model.dims());
         long f0 = System.nanoTime();
+        Backend.Transfers b0 = backend.transfers();
         Matrix[] zp = factors(h);
         timing.factorNanos.addAndGet(System.nanoTime() - f0);
+        Backend.Transfers b1 = backend.transfers();
+        timing.addFactorBytes(b1.minus(b0));
         FactoredScores.RowResults rows = FactoredScores.reduce(backend, zp[0], zp[1], 1f, progress, reducer, timing, buffers);
+        timing.addScoreBytes(backend.transfers().minus(b1));
         return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
     }
 

@@ -100,6 +100,9 @@ final class FullVocabCommand implements Callable<Integer> {
                     err.printf(Locale.ROOT, "profile: total %.0f ms; score GEMMs %.0f ms; fused reductions (%s kernel) %.0f ms; "
                             + "Q/K factors %.0f ms; W_EE, start-up and the rest %.0f ms; total / GEMM = %.2f%n", totalMs, ph[0], qk.kernel(), ph[1],
                             ph[2], totalMs - ph[0] - ph[1] - ph[2], totalMs / Math.max(1e-9, ph[0]));
+                    var bytes = qk.phaseBytes();
+                    err.println("profile: transfers: Q/K factors " + bytes[0].describe() + "; scores " + bytes[1].describe()
+                            + "; whole run " + backend.transfers().describe());
                 }
                 root.put("variant", variant.id());
                 root.put("definition", "docs/science.md §4: S[t, s] = ((U[:, t] * g1) @ Wq) · ((W_EE[s] * g1) @ Wk) / sqrt(d_head); "
@@ -107,7 +110,8 @@ final class FullVocabCommand implements Callable<Integer> {
                 root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
                 root.put("backend", backend.describe());
                 root.put("wee_file", table.path().toString());
-                root.putObject("timings_ms").put("total", totalMs).put("score_gemm", ph[0]).put("fused_reduction", ph[1]);
+                root.putObject("timings_ms").put("total", totalMs).put("score_gemm", ph[0]).put("fused_reduction", ph[1]).put("factors", ph[2]);
+                root.set("transfers_bytes", Reports.transfers(qk.phaseBytes(), backend.transfers()));
                 root.put("kernel", qk.kernel());
                 if (json != null) Reports.writeJson(json, root);
             }

@@ -84,7 +84,9 @@ public final class Main {
      */
     static void preload(String[] args) {
         if (args.length == 0 || !COMPUTE_COMMANDS.contains(args[0]) || System.getenv("HEADSCAN_OPENBLAS") != null) return;
-        boolean probe = !"0".equals(System.getenv("HEADSCAN_GPU")) && System.getenv("HEADSCAN_CUDA_LIB") == null;
+        // score's auto stays on the CPU (Backends.Workload.SMALL): no GPU probe for it unless a GPU is asked for
+        boolean probe = !"0".equals(System.getenv("HEADSCAN_GPU")) && System.getenv("HEADSCAN_CUDA_LIB") == null
+                && (!args[0].equals("score") || java.util.Arrays.asList(args).contains("cublas") || java.util.Arrays.asList(args).contains("--backend=cublas"));
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.startsWith("--openblas") || a.equals("--backend=java") || (a.equals("--backend") && i + 1 < args.length && args[i + 1].equals("java"))) return;

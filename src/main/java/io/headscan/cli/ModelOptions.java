@@ -87,10 +87,15 @@ final class ModelOptions {
      * choice, so messages keep their order.
      */
     static PendingBackend backendLater(BackendOptions o) {
+        return backendLater(o, Backends.Workload.LARGE);
+    }
+
+    /** As {@link #backendLater(BackendOptions)}, for a workload that {@code auto} weighs. */
+    static PendingBackend backendLater(BackendOptions o, Backends.Workload workload) {
         o.check();
         var task = new java.util.concurrent.FutureTask<>(() -> {
             io.headscan.compute.kernels.NativeKernels.preferred().ifPresent(io.headscan.compute.kernels.NativeKernels::warmUp);
-            return Backends.open(o.kind(), o.options());
+            return Backends.open(o.kind(), o.options(), workload);
         });
         Thread.ofPlatform().daemon().name("headscan-backend-loader").start(task);
         return new PendingBackend(task);

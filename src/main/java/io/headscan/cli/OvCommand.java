@@ -120,8 +120,11 @@ final class OvCommand implements Callable<Integer> {
                 double[] ph = ov.phaseMs();
                 double totalMs = (System.nanoTime() - t0) / 1e6;
                 if (backendOptions.profile) {
-                    err.printf(Locale.ROOT, "profile: total %.0f ms; logit GEMMs %.0f ms; fused reductions %.0f ms; the rest %.0f ms%n",
-                            totalMs, ph[0], ph[1], totalMs - ph[0] - ph[1]);
+                    err.printf(Locale.ROOT, "profile: total %.0f ms; logit GEMMs %.0f ms; fused reductions %.0f ms; factors %.0f ms; the rest %.0f ms%n",
+                            totalMs, ph[0], ph[1], ph[2], totalMs - ph[0] - ph[1] - ph[2]);
+                    var bytes = ov.phaseBytes();
+                    err.println("profile: transfers: factors " + bytes[0].describe() + "; logits " + bytes[1].describe()
+                            + "; whole run " + backend.transfers().describe());
                 }
                 root.put("variant", variant.id());
                 root.put("definition", "docs/science.md §5: M[s, j] = ((W_EE[s] * g1) @ Wv @ Wo) · U[:, j]; negative rank #{j : M[s, j] < M[s, s]}, "
@@ -129,7 +132,8 @@ final class OvCommand implements Callable<Integer> {
                 root.putArray("names").addAll(nameTokens.keySet().stream().map(Reports.JSON.getNodeFactory()::textNode).toList());
                 root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
                 root.put("backend", backend.describe());
-                root.putObject("timings_ms").put("total", totalMs).put("logit_gemm", ph[0]).put("fused_reduction", ph[1]);
+                root.putObject("timings_ms").put("total", totalMs).put("logit_gemm", ph[0]).put("fused_reduction", ph[1]).put("factors", ph[2]);
+                root.set("transfers_bytes", Reports.transfers(ov.phaseBytes(), backend.transfers()));
                 if (json != null) Reports.writeJson(json, root);
             }
         }

@@ -71,6 +71,15 @@ final class Reports {
         return o;
     }
 
+    /** Bytes between host and device: per phase ({factors, scores}) and for the whole run; all zero on CPU backends. */
+    static ObjectNode transfers(io.headscan.compute.Backend.Transfers[] phases, io.headscan.compute.Backend.Transfers total) {
+        ObjectNode n = JSON.createObjectNode();
+        String[] names = {"factors", "scores"};
+        for (int i = 0; i < phases.length; i++) n.putObject(names[i]).put("to_device", phases[i].toDevice()).put("to_host", phases[i].toHost());
+        n.putObject("total").put("to_device", total.toDevice()).put("to_host", total.toHost());
+        return n;
+    }
+
     static ObjectNode timings(Map<String, Double> t) {
         ObjectNode n = JSON.createObjectNode();
         t.forEach((k, v) -> n.put(k, Math.round(v * 1000) / 1000.0));

@@ -118,7 +118,7 @@ final class ScoreCommand implements Callable<Integer> {
         Outputs.check(csv, "--csv", ".csv");
         Outputs.check(heatmap, "--heatmap", ".png", ".svg");
         for (Path p : plots.values()) Outputs.check(p, "--attention-plot", ".png", ".svg");
-        ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
+        ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions, io.headscan.compute.Backends.Workload.SMALL);
         try (Gpt2Model m = model.open(err)) {
             long opened = System.nanoTime();
             PredictionAttention.prefetch(m);
@@ -181,6 +181,7 @@ final class ScoreCommand implements Callable<Integer> {
                     StringBuilder sb = new StringBuilder("profile:");
                     timings.forEach((k, v) -> sb.append(String.format(Locale.ROOT, " %s %.1f ms;", k, v)));
                     err.println(sb);
+                    err.println("profile: transfers: " + backend.transfers().describe());
                 }
                 if (json != null) Reports.writeJson(json, json(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null), r, centered, ranking, src, bags, backend.describe(), timings));
                 if (csv != null) Reports.write(csv, csv(r, centered, ranking));

@@ -60,6 +60,39 @@ public interface Backend extends AutoCloseable {
                 beta, c.segment(), c.offset(), c.ld());
     }
 
+    /**
+     * Says that this host memory will not change until {@link #release}: a backend that computes elsewhere (a GPU)
+     * then keeps one copy of it there for every call that reads it, instead of copying it per call. Mapped weights
+     * (read-only segments) are treated so without asking. CPU backends use host memory in place: nothing to do.
+     */
+    default void retain(MemorySegment s) {}
+
+    /** Ends {@link #retain}: the backend's copy is freed (the host memory may change or go away after this). */
+    default void release(MemorySegment s) {}
+
+    /** Bytes this backend has moved between host and device memory so far (none for CPU backends). */
+    default Transfers transfers() {
+        return Transfers.NONE;
+    }
+
+    /** Bytes copied host → device and device → host. */
+    record Transfers(long toDevice, long toHost) {
+        public static final Transfers NONE = new Transfers(0, 0);
+
+        public Transfers minus(Transfers earlier) {
+            return new Transfers(toDevice - earlier.toDevice, toHost - earlier.toHost);
+        }
+
+        public Transfers plus(Transfers more) {
+            return new Transfers(toDevice + more.toDevice, toHost + more.toHost);
+        }
+
+        /** "host→device 12.3 MB, device→host 4.5 MB". */
+        public String describe() {
+            return String.format(java.util.Locale.ROOT, "host→device %.1f MB, device→host %.1f MB", toDevice / 1e6, toHost / 1e6);
+        }
+    }
+
     @Override
     void close();
 }

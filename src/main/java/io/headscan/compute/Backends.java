@@ -54,7 +54,34 @@ public final class Backends {
         return options.tf32() ? " (--tf32 has no effect on a CPU backend)" : "";
     }
 
+    /** What a command asks of a backend, for {@code auto}'s choice. */
+    public enum Workload {
+        /**
+         * A few small GEMMs (score's bags): done on the CPU in less time than a GPU takes to start (on an H200 host:
+         * the whole CPU score 0.98 s, cuBLAS's start-up alone 0.26–0.47 s and the command 1.4 s), so auto prefers OpenBLAS.
+         */
+        SMALL,
+        /** Full-vocabulary products (embed, fullvocab, ov): the GPU wins by far when there is one. */
+        LARGE
+    }
+
     public static Selection open(BackendKind kind, Options options) {
+        return open(kind, options, Workload.LARGE);
+    }
+
+    /** As {@link #open(BackendKind, Options)}; {@code auto} weighs the workload: small ones stay on the CPU when OpenBLAS works. */
+    public static Selection open(BackendKind kind, Options options, Workload workload) {
+        if (kind == BackendKind.AUTO && workload == Workload.SMALL) {
+            try {
+                return new Selection(OpenBlasBackend.open(options.openblasLibrary(), options.threads()),
+                        "auto: small products run on the CPU before a GPU would be ready", List.of(), tf32Note(options));
+            } catch (BackendException | LinkageError e) {
+                // no OpenBLAS: the usual order (GPU, then Java), with this reason kept
+                Selection s = open(kind, options, Workload.LARGE);
+                return new Selection(s.backend(), s.explanation() + "; openblas skipped: " + e.getMessage(), s.brief() + "; openblas skipped: "
+                        + firstClause(e.getMessage()));
+            }
+        }
         return switch (kind) {
             case JAVA -> new Selection(new JavaBackend(options.threads()), "requested", List.of(), "");
             case CUBLAS -> {

@@ -39,6 +39,9 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     private final boolean tf32;
     private final String description;
     private final Map<HostRange, MemorySegment> resident = new HashMap<>();
+    /** Writable host ranges the caller promised not to change ({@link #retain}): kept on the device like weights. */
+    private final java.util.Set<HostRange> retained = new java.util.HashSet<>();
+    private long toDevice, toHost;
 
     /** A read-only host range (a mapped tensor) and its device copy's key. */
     private record HostRange(long address, long bytes) {}
@@ -146,8 +149,30 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         return MemorySegment.ofAddress(devicePointer.address() + bytes);
     }
 
-    private static void copy(MemorySegment dst, MemorySegment src, long bytes, int kind, String what) {
-        if (bytes > 0) Cuda.check(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy (" + what + ")");
+    private void copy(MemorySegment dst, MemorySegment src, long bytes, int kind, String what) {
+        if (bytes <= 0) return;
+        Cuda.check(cudaMemcpy(dst, src, bytes, kind), "cudaMemcpy (" + what + ")");
+        if (kind == cudaMemcpyHostToDevice()) toDevice += bytes;
+        else if (kind == cudaMemcpyDeviceToHost()) toHost += bytes;
+    }
+
+    @Override
+    public synchronized Transfers transfers() {
+        return new Transfers(toDevice, toHost);
+    }
+
+    @Override
+    public synchronized void retain(MemorySegment s) {
+        ensureOpen();
+        retained.add(new HostRange(s.address(), s.byteSize()));
+    }
+
+    @Override
+    public synchronized void release(MemorySegment s) {
+        HostRange key = new HostRange(s.address(), s.byteSize());
+        retained.remove(key);
+        MemorySegment dev = resident.remove(key);
+        if (dev != null) cudaFree(dev);
     }
 
     /**
@@ -155,8 +180,8 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
      * there are needed: a read-only segment is uploaded whole once and kept; a writable one is copied into scratch.
      */
     private MemorySegment onDevice(MemorySegment s, long offset, long extent, int slot) {
-        if (s.isReadOnly()) {
-            HostRange key = new HostRange(s.address(), s.byteSize());
+        HostRange key = new HostRange(s.address(), s.byteSize());
+        if (s.isReadOnly() || retained.contains(key)) {
             MemorySegment dev = resident.get(key);
             if (dev == null) {
                 dev = malloc(s.byteSize());
@@ -171,7 +196,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     }
 
     /** Copies a mapped tensor to the device, registering its pages as pinned memory for the transfer when allowed. */
-    private static void uploadPinned(MemorySegment host, MemorySegment dev) {
+    private void uploadPinned(MemorySegment host, MemorySegment dev) {
         long page = 4096, start = host.address() / page * page, end = (host.address() + host.byteSize() + page - 1) / page * page;
         MemorySegment region = MemorySegment.ofAddress(start).reinterpret(end - start);
         boolean pinned = cudaHostRegister(region, end - start, cudaHostRegisterReadOnly()) == cudaSuccess();   // a refusal is not sticky
@@ -303,6 +328,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         closed = true;
         for (MemorySegment d : resident.values()) cudaFree(d);
         resident.clear();
+        retained.clear();
         for (MemorySegment d : scratch) if (d != null) cudaFree(d);
         cublasDestroy_v2(handle);
         kernel.close();

@@ -38,6 +38,17 @@ class GpuFallbackTest {
     }
 
     @Test
+    void autoKeepsSmallWorkloadsOnTheCpuWithoutProbingTheGpu() {
+        Backends.Selection s = Backends.open(BackendKind.AUTO, Backends.Options.defaults(), Backends.Workload.SMALL);
+        try (var b = s.backend()) {
+            assertEquals("openblas", b.name(), "on any machine, GPU or not");
+            assertTrue(s.brief().startsWith("backend: openblas (auto: small products run on the CPU"), s.brief());
+            assertFalse(s.explanation().contains("cublas"), "the GPU is not even asked: " + s.explanation());
+            assertEquals(0, b.transfers().toDevice() + b.transfers().toHost(), "a CPU backend moves nothing");
+        }
+    }
+
+    @Test
     void askingForCublasWithoutAGpuIsAClearError() {
         assumeFalse(gpuHere(), "this machine has a GPU");
         BackendException e = assertThrows(BackendException.class, () -> CublasBackend.open(Optional.empty(), false));
