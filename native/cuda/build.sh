@@ -26,3 +26,16 @@ else
   rm -f "$out/headscan_reduce.ptx"
   echo "[headscan] $nvcc could not build the CUDA kernel: the GPU backend will reduce on the CPU" >&2
 fi
+# A fat binary with machine code for Hopper (sm_90) and Ampere (sm_80), where nvcc can make it, and the PTX for any
+# other GPU: loaded first, it spares the driver's JIT compile at start-up on those cards.
+gencode=""
+for sm in 80 90; do
+  if "$nvcc" --list-gpu-code 2>/dev/null | grep -qx "sm_$sm"; then gencode="$gencode -gencode arch=compute_$sm,code=sm_$sm"; fi
+done
+# shellcheck disable=SC2086
+if [ -n "$gencode" ] && "$nvcc" -fatbin -O3 $gencode -gencode "arch=compute_$arch,code=compute_$arch" \
+     -o "$out/headscan_reduce.fatbin" "$here/headscan_reduce.cu"; then
+  echo "[headscan] built $out/headscan_reduce.fatbin ($gencode + compute_$arch PTX)"
+else
+  rm -f "$out/headscan_reduce.fatbin"
+fi

@@ -53,7 +53,7 @@ class TileEdgeParityTest {
     }
 
     static Stream<String> backendNames() {
-        return Stream.of("openblas", "java");
+        return ParityFixture.backendNames().stream();
     }
 
     static Backend backend(String name) {

@@ -35,7 +35,9 @@ class BackendParityTest {
 
     @BeforeAll
     static void open() {
-        backends = List.of(OpenBlasBackend.open(Optional.empty(), 2), new JavaBackend(2));
+        List<Backend> list = new java.util.ArrayList<>(List.of(OpenBlasBackend.open(Optional.empty(), 2), new JavaBackend(2)));
+        if (io.headscan.testing.ParityFixture.gpuPresent()) list.add(io.headscan.compute.cuda.CublasBackend.open(Optional.empty(), false));
+        backends = list;
     }
 
     @AfterAll
@@ -46,7 +48,7 @@ class BackendParityTest {
     static Stream<Arguments> cases() {
         int[][] sizes = {{1, 1, 1}, {7, 13, 5}, {33, 17, 65}, {129, 3, 64}, {5, 200, 768}, {64, 64, 0}};
         Stream.Builder<Arguments> b = Stream.builder();
-        for (String backend : List.of("openblas", "java")) {
+        for (String backend : io.headscan.testing.ParityFixture.backendNames()) {
             for (int[] s : sizes) {
                 for (Transpose ta : Transpose.values()) {
                     for (Transpose tb : Transpose.values()) b.add(Arguments.of(backend, s[0], s[1], s[2], ta, tb));
@@ -126,7 +128,7 @@ class BackendParityTest {
     }
 
     static Stream<String> names() {
-        return Stream.of("openblas", "java");
+        return io.headscan.testing.ParityFixture.backendNames().stream();
     }
 
     @ParameterizedTest

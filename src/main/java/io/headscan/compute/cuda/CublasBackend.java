@@ -79,7 +79,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             ReduceKernel k = ReduceKernel.load(libs);
             String desc = "cuBLAS " + version + " on " + device + ", " + (tf32 ? "TF32 tensor cores allowed" : "FP32")
                     + "; CUDA runtime " + Cuda.runtimeVersion() + " from " + runtime + "; cuBLAS from " + cublas
-                    + "; full-vocabulary kernel: " + k.describe();
+                    + "; full-vocabulary kernels: " + k.describe();
             return new CublasBackend(h, tf32, desc, k);
         }
     }
@@ -274,6 +274,122 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         return kernel.available();
     }
 
+    /** Which device reduction runs: "fused" (S never written), "tiles" (cuBLAS tiles + hs_reduce_tile), and why. */
+    public synchronized String reductionPath() {
+        if (!kernel.fusedAvailable()) return "tiles (the fused kernels are not in this build)";
+        if ("0".equals(System.getenv("HEADSCAN_FUSED"))) return "tiles (HEADSCAN_FUSED=0)";
+        if (fusedProblem == null) fusedProblem = verifyFused();
+        return fusedProblem.isEmpty() ? "fused (scores formed in registers, never written; checked on this GPU at start)"
+                : "tiles (the fused kernel failed its check on this GPU: " + fusedProblem + ")";
+    }
+
+    /** Empty when the fused kernel passed its check here; otherwise what went wrong. Null until checked. */
+    private String fusedProblem;
+
+    /** null: as {@link #reductionPath()} decides; true/false: forced (tests and benchmarks compare the two paths). */
+    private Boolean forcedFused;
+
+    /** Forces the fused (true) or the tile (false) device reduction, or restores the automatic choice (null). */
+    public synchronized void forceFused(Boolean fused) {
+        forcedFused = fused;
+    }
+
+    private boolean useFused(int r) {
+        if (r > ReduceKernel.FUSED_MAX_R) return false;
+        if (forcedFused != null) return forcedFused && kernel.fusedAvailable();
+        return reductionPath().startsWith("fused");
+    }
+
+    /** The fused kernel's own check on this GPU (see {@link #verifyFused}): empty when it passed. */
+    public synchronized String fusedCheck() {
+        return kernel.fusedAvailable() ? verifyFused() : "the fused kernels are not in this build";
+    }
+
+    /**
+     * Runs the fused kernel once on a small problem whose every score is exact in float (small integer factors, scale
+     * 1/8) and full of exact ties, and compares it with the same computation in Java doubles: counts must be equal,
+     * sums within 1e-6 relative. A kernel that disagrees is not used (the tile path is), and the reason is reported.
+     */
+    private String verifyFused() {
+        int v = 517, r = 64;   // several 64-row blocks and 64-key tiles, neither a multiple
+        float scale = 0.125f;
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
+        float[] ha = new float[v * r], hb = new float[v * r];
+        for (int i = 0; i < ha.length; i++) {
+            ha[i] = rnd.nextInt(-3, 4);
+            hb[i] = rnd.nextInt(-3, 4);
+        }
+        System.arraycopy(hb, 5 * r, hb, 9 * r, r);      // key 9 = key 5: S[5, 9] ties the diagonal S[5, 5]
+        System.arraycopy(ha, 100 * r, ha, 101 * r, r);  // two equal queries
+        double[] wantSum = new double[v];
+        long[] wantG = new long[v], wantL = new long[v];
+        for (int t = 0; t < v; t++) {
+            double ref = dot(ha, hb, t, t, r) * scale;
+            for (int s = 0; s < v; s++) {
+                double x = dot(ha, hb, t, s, r) * scale;
+                wantSum[t] += Math.exp(x - ref);
+                if (x > ref) wantG[t]++;
+                if (x < ref) wantL[t]++;
+            }
+        }
+        double[] sum = new double[v];
+        long[] g = new long[v], l = new long[v];
+        try (Arena host = Arena.ofConfined()) {
+            MemorySegment sa = host.allocate((long) v * r * Float.BYTES), sb = host.allocate((long) v * r * Float.BYTES);
+            MemorySegment.copy(ha, 0, sa, ValueLayout.JAVA_FLOAT, 0, ha.length);
+            MemorySegment.copy(hb, 0, sb, ValueLayout.JAVA_FLOAT, 0, hb.length);
+            MemorySegment dA = malloc(sa.byteSize()), dB = malloc(sb.byteSize());
+            try {
+                copy(dA, sa, sa.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
+                copy(dB, sb, sb.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
+                fusedRows(dA, r, dB, r, v, r, scale, sum, g, l, n -> { });
+            } finally {
+                cudaFree(dA);
+                cudaFree(dB);
+            }
+        } catch (RuntimeException e) {
+            return e.getMessage();
+        }
+        for (int t = 0; t < v; t++) {
+            if (g[t] != wantG[t] || l[t] != wantL[t]) {
+                return "row " + t + ": counts " + g[t] + "/" + l[t] + ", expected " + wantG[t] + "/" + wantL[t];
+            }
+            if (Math.abs(sum[t] - wantSum[t]) > 1e-6 * wantSum[t]) return "row " + t + ": sum " + sum[t] + ", expected " + wantSum[t];
+        }
+        return "";
+    }
+
+    private static double dot(float[] a, float[] b, int t, int s, int r) {
+        double acc = 0;
+        for (int k = 0; k < r; k++) acc += (double) a[t * r + k] * b[s * r + k];
+        return acc;
+    }
+
+    /** The fused kernel over all rows of device factors dA, dB [v, r], in chunks of rows; results into the host arrays. */
+    private void fusedRows(MemorySegment dA, long lda, MemorySegment dB, long ldb, int v, int r, float scale,
+                           double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
+        int chunk = Math.min(v, 16384);
+        MemorySegment dOut = malloc((long) chunk * (3 * Long.BYTES + Float.BYTES));
+        try (Arena s = Arena.ofConfined()) {
+            MemorySegment hostOut = s.allocate((long) chunk * 3 * Long.BYTES, 8);
+            MemorySegment dSum = dOut, dG = plus(dOut, (long) chunk * Long.BYTES), dL = plus(dOut, 2L * chunk * Long.BYTES);
+            MemorySegment dRef = plus(dOut, 3L * chunk * Long.BYTES);
+            for (int t0 = 0; t0 < v; t0 += chunk) {
+                int n = Math.min(chunk, v - t0);
+                kernel.launchFused(dA, lda, dB, ldb, v, r, scale, t0, n, dRef, dSum, dG, dL);
+                copy(hostOut, dOut, (long) chunk * 3 * Long.BYTES, cudaMemcpyDeviceToHost(), "row results to host");
+                for (int i = 0; i < n; i++) {
+                    sumExpRef[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+                    greater[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, chunk + i);
+                    less[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, 2L * chunk + i);
+                }
+                rowsDone.accept(n);
+            }
+        } finally {
+            cudaFree(dOut);
+        }
+    }
+
     @Override
     public synchronized void reduceScores(Matrix a, Matrix b, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
         ensureOpen();
@@ -283,6 +399,10 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
         MemorySegment dA = onDevice(a.segment(), a.offset(), extent(v, r, a.ld()), 0);
         MemorySegment dB = onDevice(b.segment(), b.offset(), extent(v, r, b.ld()), 1);
+        if (useFused(r)) {
+            fusedRows(dA, a.ld(), dB, b.ld(), v, r, scale, sumExpRef, greater, less, rowsDone);
+            return;
+        }
         int tile = tileRows(v);
         MemorySegment dS = scratch(2, (long) tile * v * Float.BYTES);
         MemorySegment dOut = malloc((long) tile * 3 * Long.BYTES);

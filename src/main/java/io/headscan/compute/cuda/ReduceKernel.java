@@ -10,30 +10,54 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 
 /**
- * The CUDA kernel {@code hs_reduce_tile} ({@code native/cuda/headscan_reduce.cu}), loaded through the driver API:
- * the PTX that the build made with nvcc (shipped in the jar) goes to {@code cuModuleLoadData}, which compiles it
- * for the GPU at hand. When the jar has no PTX (built without nvcc) or the driver library cannot be loaded, the
- * kernel is unavailable and the cuBLAS backend computes score tiles on the GPU and reduces them on the CPU.
+ * The CUDA kernels of {@code native/cuda/headscan_reduce.cu}, loaded through the driver API: {@code hs_reduce_tile}
+ * (reduces a score tile that cuBLAS wrote) and the fused pair {@code hs_fused_diag} / {@code hs_fused_rows} (forms the
+ * scores in registers and reduces them, never writing S). The build's fat binary (sm_90 and sm_80 code, plus PTX that
+ * the driver compiles for any other GPU) or, failing that, its PTX goes to {@code cuModuleLoadData}. When the jar has
+ * neither (built without nvcc) or the driver library cannot be loaded, the kernels are unavailable and the cuBLAS
+ * backend computes score tiles on the GPU and reduces them on the CPU.
  */
 final class ReduceKernel implements AutoCloseable {
 
     static final String PTX = "io/headscan/native/cuda/headscan_reduce.ptx";
+    static final String FATBIN = "io/headscan/native/cuda/headscan_reduce.fatbin";
     private static final int THREADS = 256;
+    /** Rows per block of hs_fused_rows, and the largest factor width it takes. */
+    static final int FUSED_ROWS = 64, FUSED_MAX_R = 64;
 
-    private final MemorySegment module, function;
+    private final MemorySegment module, function, fusedDiag, fusedRows;
     private final String state;
 
     private ReduceKernel(MemorySegment module, MemorySegment function, String state) {
+        this(module, function, null, null, state);
+    }
+
+    private ReduceKernel(MemorySegment module, MemorySegment function, MemorySegment fusedDiag, MemorySegment fusedRows, String state) {
         this.module = module;
         this.function = function;
+        this.fusedDiag = fusedDiag;
+        this.fusedRows = fusedRows;
         this.state = state;
     }
 
+    private static byte[] resource(String name) throws IOException {
+        try (InputStream in = ReduceKernel.class.getClassLoader().getResourceAsStream(name)) {
+            return in == null ? null : in.readAllBytes();
+        }
+    }
+
     static ReduceKernel load(CudaLibraries libs) {
-        byte[] ptx;
-        try (InputStream in = ReduceKernel.class.getClassLoader().getResourceAsStream(PTX)) {
-            if (in == null) return new ReduceKernel(null, null, "unavailable (this build had no nvcc; tiles are reduced on the CPU)");
-            ptx = in.readAllBytes();
+        byte[] image;
+        String kind;
+        try {
+            image = resource(FATBIN);
+            kind = "fat binary";
+            if (image == null) {
+                byte[] ptx = resource(PTX);
+                if (ptx == null) return new ReduceKernel(null, null, "unavailable (this build had no nvcc; tiles are reduced on the CPU)");
+                image = java.util.Arrays.copyOf(ptx, ptx.length + 1);   // NUL-terminated PTX text
+                kind = "PTX";
+            }
         } catch (IOException e) {
             return new ReduceKernel(null, null, "unavailable (" + e.getMessage() + ")");
         }
@@ -42,13 +66,49 @@ final class ReduceKernel implements AutoCloseable {
         Cuda.load(driver);
         check(cuInit(0), "cuInit");
         try (Arena a = Arena.ofConfined()) {
-            byte[] image = java.util.Arrays.copyOf(ptx, ptx.length + 1);   // NUL-terminated PTX text
             MemorySegment mp = a.allocate(ValueLayout.ADDRESS), fp = a.allocate(ValueLayout.ADDRESS);
-            check(cuModuleLoadData(mp, a.allocateFrom(ValueLayout.JAVA_BYTE, image)), "cuModuleLoadData (headscan_reduce.ptx)");
+            check(cuModuleLoadData(mp, a.allocateFrom(ValueLayout.JAVA_BYTE, image)), "cuModuleLoadData (headscan_reduce, " + kind + ")");
             MemorySegment mod = mp.get(ValueLayout.ADDRESS, 0);
             check(cuModuleGetFunction(fp, mod, a.allocateFrom("hs_reduce_tile")), "cuModuleGetFunction(hs_reduce_tile)");
-            return new ReduceKernel(mod, fp.get(ValueLayout.ADDRESS, 0), "CUDA hs_reduce_tile (PTX from nvcc, driver " + driver + ")");
+            MemorySegment tile = fp.get(ValueLayout.ADDRESS, 0);
+            MemorySegment diag = null, rows = null;
+            if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_diag")) == CUDA_SUCCESS()) diag = fp.get(ValueLayout.ADDRESS, 0);
+            if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_rows")) == CUDA_SUCCESS()) rows = fp.get(ValueLayout.ADDRESS, 0);
+            return new ReduceKernel(mod, tile, diag, rows, "CUDA kernels from the build's " + kind + " (driver " + driver + ")");
         }
+    }
+
+    /** Whether the fused kernels (scores formed in registers, never written) are in the module. */
+    boolean fusedAvailable() {
+        return fusedDiag != null && fusedRows != null;
+    }
+
+    /**
+     * The fused reduction of query rows t0 .. t0+rows-1 of S = scale · A·Bᵀ (A, B device [V, r], r <= 64) against all V
+     * keys: {@code ref} (device, rows floats) receives S[t, t]; the outputs as for {@link #launch}.
+     */
+    void launchFused(MemorySegment a, long lda, MemorySegment b, long ldb, long v, int r, float scale, long t0, long rows,
+                     MemorySegment ref, MemorySegment sumOut, MemorySegment greaterOut, MemorySegment lessOut) {
+        if (!fusedAvailable()) throw new IllegalStateException("the fused CUDA kernels are not loaded: " + state);
+        if (r > FUSED_MAX_R) throw new IllegalArgumentException("factor width " + r + " > " + FUSED_MAX_R);
+        try (Arena s = Arena.ofConfined()) {
+            call(s, fusedDiag, (int) ((rows + THREADS - 1) / THREADS), 1, THREADS, 1, "hs_fused_diag",
+                    s.allocateFrom(ValueLayout.ADDRESS, a), s.allocateFrom(ValueLayout.JAVA_LONG, lda), s.allocateFrom(ValueLayout.ADDRESS, b),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, ldb), s.allocateFrom(ValueLayout.JAVA_INT, r), s.allocateFrom(ValueLayout.JAVA_FLOAT, scale),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, t0), s.allocateFrom(ValueLayout.JAVA_LONG, rows), s.allocateFrom(ValueLayout.ADDRESS, ref));
+            call(s, fusedRows, (int) ((rows + FUSED_ROWS - 1) / FUSED_ROWS), 1, 16, 16, "hs_fused_rows",
+                    s.allocateFrom(ValueLayout.ADDRESS, a), s.allocateFrom(ValueLayout.JAVA_LONG, lda), s.allocateFrom(ValueLayout.ADDRESS, b),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, ldb), s.allocateFrom(ValueLayout.JAVA_LONG, v), s.allocateFrom(ValueLayout.JAVA_INT, r),
+                    s.allocateFrom(ValueLayout.JAVA_FLOAT, scale), s.allocateFrom(ValueLayout.JAVA_LONG, t0), s.allocateFrom(ValueLayout.JAVA_LONG, rows),
+                    s.allocateFrom(ValueLayout.ADDRESS, ref), s.allocateFrom(ValueLayout.ADDRESS, sumOut),
+                    s.allocateFrom(ValueLayout.ADDRESS, greaterOut), s.allocateFrom(ValueLayout.ADDRESS, lessOut));
+        }
+    }
+
+    private static void call(Arena s, MemorySegment function, int gridX, int gridY, int blockX, int blockY, String name, MemorySegment... args) {
+        MemorySegment params = s.allocate(ValueLayout.ADDRESS, args.length);
+        for (int i = 0; i < args.length; i++) params.setAtIndex(ValueLayout.ADDRESS, i, args[i]);
+        check(cuLaunchKernel(function, gridX, gridY, 1, blockX, blockY, 1, 0, MemorySegment.NULL, params, MemorySegment.NULL), "cuLaunchKernel(" + name + ")");
     }
 
     boolean available() {

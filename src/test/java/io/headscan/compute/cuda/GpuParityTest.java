@@ -28,7 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * cuBLAS against OpenBLAS (itself checked against the double-precision reference in ScienceParityTest), in FP32 and
- * TF32. Runs only where a GPU works; elsewhere every test is skipped with the reason cuBLAS gave.
+ * TF32, and the fused full-vocabulary kernel against exact arithmetic. Skipped only where the machine has no GPU
+ * device; where it has one, a cuBLAS or kernel that fails to load fails these tests. (ScienceParityTest,
+ * TileEdgeParityTest and BackendParityTest also run every command's computation on cuBLAS there.)
  */
 class GpuParityTest {
 
@@ -36,11 +38,79 @@ class GpuParityTest {
     Path dir;
 
     private static CublasBackend cublas(boolean tf32) {
-        try {
-            return CublasBackend.open(Optional.empty(), tf32);
-        } catch (RuntimeException | LinkageError e) {
-            assumeTrue(false, "no GPU here: " + e.getMessage());
-            throw e;
+        assumeTrue(io.headscan.testing.ParityFixture.gpuPresent(), "no GPU device on this machine (/dev/nvidia0)");
+        return CublasBackend.open(Optional.empty(), tf32);   // a GPU is there: a load error is a failure
+    }
+
+    @Test
+    void theFusedKernelLoadsAndPassesItsExactCheck() {
+        try (CublasBackend gpu = cublas(false)) {
+            assertEquals("", gpu.fusedCheck(), gpu.describe());
+            assertTrue(gpu.reductionPath().startsWith("fused"), gpu.reductionPath());
+        }
+    }
+
+    /**
+     * Factors of small integers and scale 1/8 make every score exact in float, so the fused kernel, the tile path and
+     * a Java double computation must agree exactly on every count, with exact ties everywhere (planted: a key equal to
+     * the diagonal's, equal queries), at V = 3237 (not a multiple of the 64-row blocks or 64-key tiles).
+     */
+    @Test
+    void fusedAndTilePathsAgreeExactlyWithTies() {
+        int v = 3237, r = 64;
+        try (CublasBackend gpu = cublas(false); Arena arena = Arena.ofShared()) {
+            Random rnd = new Random(11);
+            Matrix a = Matrix.allocate(arena, v, r), b = Matrix.allocate(arena, v, r);
+            for (int t = 0; t < v; t++) for (int k = 0; k < r; k++) {
+                a.set(t, k, rnd.nextInt(7) - 3);
+                b.set(t, k, rnd.nextInt(7) - 3);
+            }
+            for (int k = 0; k < r; k++) {
+                b.set(2000, k, b.get(70, k));   // S[70, 2000] = S[70, 70]: a tie with the diagonal
+                a.set(3236, k, a.get(0, k));    // the last query equals the first
+            }
+            double[] s1 = new double[v], s2 = new double[v];
+            long[] g1 = new long[v], g2 = new long[v], l1 = new long[v], l2 = new long[v];
+            gpu.forceFused(true);
+            gpu.reduceScores(a, b, 0.125f, s1, g1, l1, n -> { });
+            gpu.forceFused(false);
+            gpu.reduceScores(a, b, 0.125f, s2, g2, l2, n -> { });
+            for (int t = 0; t < v; t++) {
+                long wantG = 0, wantL = 0;
+                double ref = dot(a, b, t, t, r) * 0.125, sum = 0;
+                for (int s = 0; s < v; s++) {
+                    double x = dot(a, b, t, s, r) * 0.125;
+                    sum += Math.exp(x - ref);
+                    if (x > ref) wantG++;
+                    if (x < ref) wantL++;
+                }
+                assertEquals(wantG, g1[t], "fused greater, row " + t);
+                assertEquals(wantL, l1[t], "fused less, row " + t);
+                assertEquals(wantG, g2[t], "tile greater, row " + t);
+                assertEquals(wantL, l2[t], "tile less, row " + t);
+                assertEquals(sum, s1[t], 1e-6 * sum, "fused sum, row " + t);
+                assertEquals(sum, s2[t], 1e-5 * sum, "tile sum, row " + t);
+            }
+        }
+    }
+
+    private static double dot(Matrix a, Matrix b, int t, int s, int r) {
+        double acc = 0;
+        for (int k = 0; k < r; k++) acc += (double) a.get(t, k) * b.get(s, k);
+        return acc;
+    }
+
+    @Test
+    void transfersAreCountedPerPhase() throws IOException {
+        try (Gpt2Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2); CublasBackend gpu = cublas(false);
+             EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
+             FullVocabQK qk = new FullVocabQK(m, gpu, t.matrix())) {
+            for (HeadId h : List.of(new HeadId(0, 0), new HeadId(1, 2), new HeadId(2, 3))) qk.head(h, Progress.NONE);
+            var moved = gpu.transfers();
+            assertTrue(moved.toDevice() > 0 && moved.toHost() > 0, moved.describe());
+            // reported per phase, and the phases add up to what the backend counted
+            var phases = qk.phaseBytes();
+            assertEquals(moved.toDevice(), phases[0].toDevice() + phases[1].toDevice(), moved.describe());
         }
     }
 
