@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The GPU check, run on the GPU machine through the device tool, with gpu-bundle/ (bench/gpu/prepare.sh) carried:
+#   run(command="bash bench/gpu/check.sh", carry=["gpu-bundle"], timeout_s=540)
+# Every step has a timeout; the whole output goes to $OUT/gpu-check.log, JSON results to $OUT. On a machine without a
+# GPU the GPU steps fail quickly and the rest still runs (try it there first).
+set -u
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu-check.log") 2>&1
+cd "$(dirname "$0")/../.."
+B=$PWD/gpu-bundle
+export HEADSCAN_CACHE=/tmp/hs-cache HEADSCAN_PROGRESS=0
+J=/tmp/jre25/bin/java
+M=/tmp/hs-model
+HEADS4=10.7,11.10,3.4,0.0
+
+step() {   # step NAME TIMEOUT COMMAND...
+  local name=$1 t=$2 start rc
+  shift 2
+  echo "=== $name"
+  start=$(date +%s%N)
+  timeout "$t" "$@"
+  rc=$?
+  echo "=== $name: exit $rc, $(( ($(date +%s%N) - start) / 1000000 )) ms"
+  return 0
+}
+hs() { "$J" -jar "$B/headscan.jar" "$@"; }
+
+step "machine" 30 bash -c 'nvidia-smi -L; nproc; free -g | head -2'
+step "unpack the Java runtime" 60 tar xJf "$B/jre25.tar.xz" -C /tmp
+step "backends" 60 "$J" -jar "$B/headscan.jar" backends
+
+mkdir -p /tmp/hs-tests && tar xf "$B/test/classes.tar" -C /tmp/hs-tests
+cp=$B/headscan.jar:/tmp/hs-tests/test-classes
+for f in "$B"/test/lib/*.jar; do cp=$cp:$f; done
+step "GPU tests (parity of every computation on cuBLAS, the fused kernel, transfers)" 240 \
+  "$J" --enable-native-access=ALL-UNNAMED -Xmx2g -jar "$B"/test/junit-platform-console-standalone-*.jar execute \
+  --class-path "$cp" --select-class io.headscan.compute.cuda.GpuParityTest --select-class io.headscan.compute.cuda.GpuFallbackTest \
+  --select-class io.headscan.circuits.ScienceParityTest --select-class io.headscan.circuits.TileEdgeParityTest \
+  --select-class io.headscan.compute.BackendParityTest --details=summary --disable-banner
+
+step "synth GPT-2 Small size, planted 10.7 and 11.10" 60 "$J" -jar "$B/headscan.jar" synth --out "$M" --plant 10.7,11.10
+for backend in auto openblas cublas auto openblas cublas; do
+  step "score --backend $backend" 60 "$J" -jar "$B/headscan.jar" score "$M" --backend "$backend" --top 3 --profile
+done
+step "embed --wee full on cuBLAS" 120 "$J" -jar "$B/headscan.jar" embed "$M" --wee full --backend cublas --profile
+step "fullvocab all heads, cuBLAS, FP32 (fused kernel)" 300 "$J" -jar "$B/headscan.jar" fullvocab "$M" --backend cublas --profile \
+  --json "$OUT/fv-fused.json"
+step "fullvocab 4 heads, cuBLAS, tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$B/headscan.jar" fullvocab "$M" --heads "$HEADS4" \
+  --backend cublas --profile --json "$OUT/fv-tiles.json"
+step "fullvocab all heads, cuBLAS, TF32 tile path" 300 env HEADSCAN_FUSED=0 "$J" -jar "$B/headscan.jar" fullvocab "$M" --backend cublas \
+  --tf32 --profile --json "$OUT/fv-tf32.json"
+step "fullvocab 4 heads, OpenBLAS" 240 "$J" -jar "$B/headscan.jar" fullvocab "$M" --heads "$HEADS4" --backend openblas --profile \
+  --json "$OUT/fv-cpu.json"
+step "ov 10.7, cuBLAS" 120 "$J" -jar "$B/headscan.jar" ov "$M" --heads 10.7 --backend cublas --profile --top 3
+step "PyTorch peer, all heads, FP32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --out "$OUT/torch.json"
+step "PyTorch peer, all heads, TF32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --tf32 --out "$OUT/torch-tf32.json"
+
+step "agreement" 60 python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def heads(name):
+    p = os.path.join(out, name)
+    return json.load(open(p))["heads"] if os.path.exists(p) else None
+fused, tiles, cpu, torch_ = heads("fv-fused.json"), heads("fv-tiles.json"), heads("fv-cpu.json"), heads("torch.json")
+keys = ["mean_diag_prob", "frac_rank0", "frac_rank_lt10", "median_rank", "mean_rank"]
+def fmt(s):
+    return "%.6f %.4f %.4f %.1f %.2f" % tuple(s[k] for k in keys)
+def compare(a, b, label):
+    if not a or not b:
+        print(label + ": missing"); return
+    common = [h for h in a if h in b and a[h].get("mean_diag_prob") is not None]
+    bad = [h for h in common if fmt(a[h]) != fmt(b[h])]
+    print("%s: %d heads compared, %d differ at the printed digits %s" % (label, len(common), len(bad), bad[:5]))
+    for h in bad[:5]:
+        print("  %s: %s | %s" % (h, fmt(a[h]), fmt(b[h])))
+compare(fused, cpu, "fused vs OpenBLAS")
+compare(tiles, cpu, "tiles vs OpenBLAS")
+compare(fused, torch_, "fused vs PyTorch")
+for name in ["fv-fused.json", "fv-tiles.json", "fv-tf32.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
+    p = os.path.join(out, name)
+    if os.path.exists(p):
+        d = json.load(open(p))
+        print(name, json.dumps(d.get("timings_ms") or d.get("timings_s")), json.dumps(d.get("transfers_bytes", {}).get("total", {})))
+PY
+echo "=== done"
