@@ -166,3 +166,17 @@ extern "C" __global__ void hs_fused_rows(const float *__restrict__ a, long long 
         }
     }
 }
+
+/*
+ * hs_fold_rows: out[i, j] = g[i] · w[i, j] for a row-major d x r weight w (leading dimension ldw) into a dense d x r
+ * out: a LayerNorm weight folded into the weight that follows it, (x ⊙ g) @ w = x @ (diag(g) · w), on the device.
+ * g may be null (then out is w, densely copied). Launch: 1-D, one thread per element.
+ */
+extern "C" __global__ void hs_fold_rows(const float *__restrict__ w, long long ldw, const float *__restrict__ g, long long d, long long r,
+                                        float *__restrict__ out) {
+    long long e = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= d * r) return;
+    long long i = e / r, j = e % r;
+    float x = w[i * ldw + j];
+    out[e] = g ? __fmul_rn(x, g[i]) : x;
+}

@@ -2,6 +2,7 @@ package io.headscan.circuits;
 
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
+import io.headscan.compute.FusedReduction;
 import io.headscan.compute.Transpose;
 import io.headscan.compute.kernels.RowReducer;
 import io.headscan.model.Matrix;
@@ -116,6 +117,40 @@ final class FactoredScores {
         }
     }
 
+    /**
+     * Whether {@code backend} forms the factors and reduces them where it computes ({@link FusedReduction#reduceFactored}),
+     * so that the caller should hand it the inputs rather than the factors.
+     */
+    static boolean factorsOnDevice(Backend backend) {
+        return backend instanceof FusedReduction f && f.factoredReductionAvailable();
+    }
+
+    /** The reduction of S = scale · (x1 · diag(g1) · op(w1)) · (x2 · diag(g2) · op(w2))ᵀ, factors formed on the device. */
+    static RowResults reduceFactored(Backend backend, Matrix x1, Matrix g1, Matrix w1, io.headscan.compute.Transpose t1, Matrix x2, Matrix g2,
+                                     Matrix w2, io.headscan.compute.Transpose t2, float scale, Progress progress, Timing timing) {
+        int v = x1.rows();
+        double[] sum = new double[v];
+        long[] gr = new long[v], le = new long[v];
+        long t = System.nanoTime();
+        Backend.Transfers before = backend.transfers();
+        ((FusedReduction) backend).reduceFactored(x1, g1, w1, t1, x2, g2, w2, t2, scale, sum, gr, le, progress::advance);
+        timing.gemmNanos.addAndGet(System.nanoTime() - t);   // factors, GEMM and reduction all on the device
+        timing.addScoreBytes(backend.transfers().minus(before));
+        return fromSums(sum, gr, le);
+    }
+
+    private static RowResults fromSums(double[] sum, long[] gr, long[] le) {
+        int v = sum.length;
+        double[] diag = new double[v];
+        int[] greater = new int[v], less = new int[v];
+        for (int i = 0; i < v; i++) {
+            diag[i] = 1 / sum[i];
+            greater[i] = (int) gr[i];
+            less[i] = (int) le[i];
+        }
+        return new RowResults(diag, greater, less);
+    }
+
     static RowResults reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing) {
         try (Buffers buffers = new Buffers()) {
             return reduce(backend, a, b, scale, progress, reducer, timing, buffers);
@@ -141,12 +176,7 @@ final class FactoredScores {
             long t = System.nanoTime();
             f.reduceScores(a, b, scale, sum, gr, le, progress::advance);
             if (timing != null) timing.gemmNanos.addAndGet(System.nanoTime() - t);   // GEMM and reduction overlap on the device
-            for (int i = 0; i < v; i++) {
-                diag[i] = 1 / sum[i];
-                greater[i] = (int) gr[i];
-                less[i] = (int) le[i];
-            }
-            return new RowResults(diag, greater, less);
+            return fromSums(sum, gr, le);
         }
         int rowTile = Math.min(ROW_TILE, v), block = Math.min(COLUMN_BLOCK, v);
         int workers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), (v + rowTile - 1) / rowTile));

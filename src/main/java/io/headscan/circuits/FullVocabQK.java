@@ -63,6 +63,12 @@ public final class FullVocabQK implements AutoCloseable {
     public HeadStats head(HeadId h, Progress progress) {
         h.checkIn(model.dims());
         int v = model.dims().vocab(), dh = model.dims().dHead();
+        if (FactoredScores.factorsOnDevice(backend)) {   // a GPU forms Q and K itself: only per-row results come back
+            Matrix g1 = factors.g1Matrix(h.layer());
+            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.u(), g1, model.wq(h), Transpose.NO, wee, g1,
+                    model.wk(h), Transpose.NO, (float) (1 / Math.sqrt(dh)), progress, timing);
+            return stats(h, rows);
+        }
         Matrix q = buffers.factor(true, v, dh);
         Matrix k = buffers.factor(false, v, dh);
         long f0 = System.nanoTime();
@@ -74,8 +80,12 @@ public final class FullVocabQK implements AutoCloseable {
         timing.addFactorBytes(b1.minus(b0));
         FactoredScores.RowResults rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing, buffers);
         timing.addScoreBytes(backend.transfers().minus(b1));
+        return stats(h, rows);
+    }
+
+    private static HeadStats stats(HeadId h, FactoredScores.RowResults rows) {
         double sum = 0;
         for (double p : rows.diagProb()) sum += p;
-        return new HeadStats(h, sum / v, RankStatistics.of(rows.greater()));
+        return new HeadStats(h, sum / rows.diagProb().length, RankStatistics.of(rows.greater()));
     }
 }

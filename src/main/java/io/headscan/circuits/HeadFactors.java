@@ -35,8 +35,8 @@ final class HeadFactors implements AutoCloseable {
         this.unembedding = unembedding;
     }
 
-    /** Uᵀ [V, d], built on first use. */
-    private Matrix u() {
+    /** Uᵀ [V, d] (no ln_1 weight), built on first use and retained by the backend. */
+    Matrix u() {
         if (uBuffer == null) {
             int v = model.dims().vocab(), d = model.dims().dModel();
             uBuffer = Matrix.allocate(arena, v, d);
@@ -72,6 +72,11 @@ final class HeadFactors implements AutoCloseable {
     /** out [V, d_h] = (W_EE[t] * g1_l) @ w for every token t. */
     void fromEffectiveEmbedding(Matrix wee, int layer, Matrix w, Matrix out) {
         backend.gemm(1f, wee, Transpose.NO, fold(layer, w), Transpose.NO, 0f, out);
+    }
+
+    /** The layer's ln_1 weight as a 1 × d view of the checkpoint (for backends that fold it in themselves). */
+    Matrix g1Matrix(int layer) {
+        return model.matrix(Gpt2Layout.ln1Weight(layer));
     }
 
     float[] g1(int layer) {

@@ -16,4 +16,16 @@ public interface FusedReduction {
 
     /** Reduces every row; {@code rowsDone} hears of progress in rows. */
     void reduceScores(Matrix a, Matrix b, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone);
+
+    /** Whether {@link #reduceFactored} can run here. */
+    boolean factoredReductionAvailable();
+
+    /**
+     * The same reduction with the factors formed where the backend computes, so that nothing but per-row results
+     * crosses to the host: {@code a = x1 · diag(g1) · op(w1)} and {@code b = x2 · diag(g2) · op(w2)}, each [V, r], with
+     * x [V, d], g a 1 × d LayerNorm weight (or null: none; only with an untransposed w) and op(w) [d, r]. Inputs that
+     * do not change ({@link io.headscan.compute.Backend#retain retained} buffers, mapped weights) cross once per run.
+     */
+    void reduceFactored(Matrix x1, Matrix g1, Matrix w1, io.headscan.compute.Transpose t1, Matrix x2, Matrix g2, Matrix w2,
+                        io.headscan.compute.Transpose t2, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone);
 }

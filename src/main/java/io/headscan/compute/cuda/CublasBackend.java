@@ -45,8 +45,9 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
 
     /** A read-only host range (a mapped tensor) and its device copy's key. */
     private record HostRange(long address, long bytes) {}
-    private final MemorySegment[] scratch = new MemorySegment[3];
-    private final long[] scratchBytes = new long[3];
+    /** Device scratch buffers by slot: 0-2 GEMM operands, 3-4 folded weights, 5-6 factors, 7-10 writable weights/LN weights. */
+    private final MemorySegment[] scratch = new MemorySegment[11];
+    private final long[] scratchBytes = new long[11];
     private final ReduceKernel kernel;
     private boolean closed;
 
@@ -311,6 +312,16 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
      * sums within 1e-6 relative. A kernel that disagrees is not used (the tile path is), and the reason is reported.
      */
     private String verifyFused() {
+        long toDeviceBefore = toDevice, toHostBefore = toHost;   // the check's own copies are not the work's: not counted
+        try {
+            return checkFusedKernel();
+        } finally {
+            toDevice = toDeviceBefore;
+            toHost = toHostBefore;
+        }
+    }
+
+    private String checkFusedKernel() {
         int v = 517, r = 64;   // several 64-row blocks and 64-key tiles, neither a multiple
         float scale = 0.125f;
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
@@ -391,6 +402,59 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     }
 
     @Override
+    public synchronized boolean factoredReductionAvailable() {
+        return kernel.available() && kernel.foldAvailable();
+    }
+
+    @Override
+    public synchronized void reduceFactored(Matrix x1, Matrix g1, Matrix w1, Transpose t1, Matrix x2, Matrix g2, Matrix w2, Transpose t2,
+                                            float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
+        ensureOpen();
+        int v = x1.rows(), d = x1.cols();
+        int r = t1.on() ? w1.rows() : w1.cols();
+        if (x2.rows() != v || x2.cols() != d) throw new IllegalArgumentException("x2 is " + x2.rows() + "x" + x2.cols() + ", expected " + v + "x" + d);
+        for (Object[] w : new Object[][] {{w1, t1, "w1"}, {w2, t2, "w2"}}) {
+            Matrix m = (Matrix) w[0];
+            boolean tr = ((Transpose) w[1]).on();
+            if ((tr ? m.cols() : m.rows()) != d || (tr ? m.rows() : m.cols()) != r) {
+                throw new IllegalArgumentException("op(" + w[2] + ") is not [" + d + ", " + r + "]");
+            }
+        }
+        if (sumExpRef.length < v || greater.length < v || less.length < v) throw new IllegalArgumentException("result arrays shorter than V = " + v);
+        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        MemorySegment dX1 = onDevice(x1.segment(), x1.offset(), extent(v, d, x1.ld()), 0);
+        MemorySegment dX2 = onDevice(x2.segment(), x2.offset(), extent(v, d, x2.ld()), 1);
+        MemorySegment dA = scratch(5, (long) v * r * Float.BYTES), dB = scratch(6, (long) v * r * Float.BYTES);
+        factorOnDevice(dX1, x1.ld(), g1, w1, t1, v, d, r, dA, 3, 7, 9);
+        factorOnDevice(dX2, x2.ld(), g2, w2, t2, v, d, r, dB, 4, 8, 10);
+        if (useFused(r)) fusedRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
+        else tileRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
+    }
+
+    /** out [v, r] (device, dense) = x · diag(g) · op(w): g folded into w on the device, then one GEMM. */
+    private void factorOnDevice(MemorySegment dX, int ldx, Matrix g, Matrix w, Transpose tw, int v, int d, int r, MemorySegment out,
+                                int foldSlot, int wSlot, int gSlot) {
+        MemorySegment dW = onDevice(w.segment(), w.offset(), extent(w.rows(), w.cols(), w.ld()), wSlot);
+        MemorySegment effective = dW;
+        int ldw = w.ld();
+        Transpose op = tw;
+        if (g != null) {
+            if (tw.on()) throw new IllegalArgumentException("a LayerNorm weight folds into an untransposed [d, r] weight only");
+            if (g.rows() * g.cols() != d) throw new IllegalArgumentException("g has " + g.rows() * g.cols() + " entries, expected " + d);
+            MemorySegment dG = onDevice(g.segment(), g.offset(), d, gSlot);
+            effective = scratch(foldSlot, (long) d * r * Float.BYTES);
+            kernel.launchFold(dW, w.ld(), dG, d, r, effective);
+            ldw = r;
+            op = Transpose.NO;
+        }
+        // row-major out [v, r] = X [v, d] · op(W): column-major outᵀ = op(W)ᵀ · Xᵀ
+        try (Arena s = Arena.ofConfined()) {
+            checkBlas(cublasSgemm_v2(handle, op(op), CUBLAS_OP_N(), r, v, d, s.allocateFrom(ValueLayout.JAVA_FLOAT, 1f), effective, ldw,
+                    dX, ldx, s.allocateFrom(ValueLayout.JAVA_FLOAT, 0f), out, r), "cublasSgemm (factor)");
+        }
+    }
+
+    @Override
     public synchronized void reduceScores(Matrix a, Matrix b, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
         ensureOpen();
         int v = a.rows(), r = a.cols();
@@ -403,6 +467,12 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             fusedRows(dA, a.ld(), dB, b.ld(), v, r, scale, sumExpRef, greater, less, rowsDone);
             return;
         }
+        tileRows(dA, a.ld(), dB, b.ld(), v, r, scale, sumExpRef, greater, less, rowsDone);
+    }
+
+    /** The tile path over device factors: cuBLAS writes tiles of S into device memory, hs_reduce_tile reduces them there. */
+    private void tileRows(MemorySegment dA, int lda, MemorySegment dB, int ldb, int v, int r, float scale,
+                          double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
         int tile = tileRows(v);
         MemorySegment dS = scratch(2, (long) tile * v * Float.BYTES);
         MemorySegment dOut = malloc((long) tile * 3 * Long.BYTES);
@@ -412,8 +482,8 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             for (int t0 = 0; t0 < v; t0 += tile) {
                 int n = Math.min(tile, v - t0);
                 // S[t0 .. t0+n) = scale · A[t0 ..] · Bᵀ, row-major n × V (ld V): column-major Sᵀ = op_T(B) · op_N(A rows)
-                checkBlas(cublasSgemm_v2(handle, CUBLAS_OP_T(), CUBLAS_OP_N(), v, n, r, alpha, dB, b.ld(),
-                        plus(dA, (long) t0 * a.ld() * Float.BYTES), a.ld(), zero, dS, v), "cublasSgemm (score tile)");
+                checkBlas(cublasSgemm_v2(handle, CUBLAS_OP_T(), CUBLAS_OP_N(), v, n, r, alpha, dB, ldb,
+                        plus(dA, (long) t0 * lda * Float.BYTES), lda, zero, dS, v), "cublasSgemm (score tile)");
                 kernel.launch(dS, n, v, v, t0, dOut, plus(dOut, (long) tile * Long.BYTES), plus(dOut, 2L * tile * Long.BYTES));
                 copy(hostOut, dOut, (long) tile * 3 * Long.BYTES, cudaMemcpyDeviceToHost(), "row results to host");
                 for (int i = 0; i < n; i++) {

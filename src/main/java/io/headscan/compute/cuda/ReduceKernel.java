@@ -26,6 +26,7 @@ final class ReduceKernel implements AutoCloseable {
     static final int FUSED_ROWS = 64, FUSED_MAX_R = 64;
 
     private final MemorySegment module, function, fusedDiag, fusedRows;
+    private MemorySegment foldRows;
     private final String state;
 
     private ReduceKernel(MemorySegment module, MemorySegment function, String state) {
@@ -74,7 +75,25 @@ final class ReduceKernel implements AutoCloseable {
             MemorySegment diag = null, rows = null;
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_diag")) == CUDA_SUCCESS()) diag = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_rows")) == CUDA_SUCCESS()) rows = fp.get(ValueLayout.ADDRESS, 0);
-            return new ReduceKernel(mod, tile, diag, rows, "CUDA kernels from the build's " + kind + " (driver " + driver + ")");
+            ReduceKernel k = new ReduceKernel(mod, tile, diag, rows, "CUDA kernels from the build's " + kind + " (driver " + driver + ")");
+            if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fold_rows")) == CUDA_SUCCESS()) k.foldRows = fp.get(ValueLayout.ADDRESS, 0);
+            return k;
+        }
+    }
+
+    /** Whether hs_fold_rows (a LayerNorm weight folded into a [d, r] weight on the device) is in the module. */
+    boolean foldAvailable() {
+        return foldRows != null;
+    }
+
+    /** out (device, dense d × r) = diag(g) · w for a device [d, r] weight w with leading dimension ldw; g null: a plain copy. */
+    void launchFold(MemorySegment w, long ldw, MemorySegment g, long d, long r, MemorySegment out) {
+        if (!foldAvailable()) throw new IllegalStateException("hs_fold_rows is not loaded: " + state);
+        try (Arena s = Arena.ofConfined()) {
+            call(s, foldRows, (int) ((d * r + THREADS - 1) / THREADS), 1, THREADS, 1, "hs_fold_rows",
+                    s.allocateFrom(ValueLayout.ADDRESS, w), s.allocateFrom(ValueLayout.JAVA_LONG, ldw),
+                    s.allocateFrom(ValueLayout.ADDRESS, g == null ? MemorySegment.NULL : g), s.allocateFrom(ValueLayout.JAVA_LONG, d),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, r), s.allocateFrom(ValueLayout.ADDRESS, out));
         }
     }
 
