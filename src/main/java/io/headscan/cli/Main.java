@@ -33,6 +33,7 @@ public final class Main {
         m.put("embed", EmbedCommand::new);
         m.put("fullvocab", FullVocabCommand::new);
         m.put("ov", OvCommand::new);
+        m.put("sweep", SweepCommand::new);
         m.put("download", DownloadCommand::new);
         m.put("synth", SynthCommand::new);
         m.put("inspect", InspectCommand::new);
@@ -162,7 +163,7 @@ public final class Main {
     }
 
     private static boolean isUnexpected(Throwable t) {
-        return !(t instanceof OutOfMemoryError || t instanceof SafetensorsException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
+        return !(t instanceof OutOfMemoryError || t instanceof java.sql.SQLException || t instanceof SafetensorsException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
                 || t instanceof IllegalArgumentException || t instanceof IOException || t instanceof UncheckedIOException);
     }
 
@@ -173,6 +174,7 @@ public final class Main {
         if (t instanceof java.nio.file.NoSuchFileException e) return e.getFile() + ": no such file";
         if (t instanceof java.nio.file.AccessDeniedException e) return e.getFile() + ": permission denied";
         if (t instanceof UncheckedIOException e) return describe(e.getCause());
+        if (t instanceof java.sql.SQLException e) return "database: " + String.valueOf(e.getMessage()).strip().replaceAll("\\s*\\n\\s*", " ");
         if (t instanceof IOException e) return e.getClass() == IOException.class ? e.getMessage() : "I/O error: " + e.getMessage();
         if (t instanceof OutOfMemoryError e) {
             return "out of Java heap (" + e.getMessage() + ", max heap " + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB); "

@@ -48,6 +48,10 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--plant", paramLabel = "L.H[,L.H...]", description = "Heads to plant, e.g. 10.7,11.10.")
     String plant;
 
+    @Option(names = "--dtype", defaultValue = "F32", paramLabel = "F32|F16|BF16",
+            description = "Storage type of the weights (default: ${DEFAULT-VALUE}); F16 and BF16 are rounded from the same F32 values.")
+    String dtype;
+
     @Option(names = "--threads", paramLabel = "N", description = "Writer threads, 1 to the number of cores (default: all cores).")
     Integer threads;
 
@@ -63,7 +67,16 @@ final class SynthCommand implements Callable<Integer> {
         List<HeadId> plants = plant == null || plant.isBlank() ? List.of() : ModelOptions.heads("--plant", plant, dims);
         int writers = BackendOptions.threadCount(threads, "--threads");
         long t0 = System.nanoTime();
-        SyntheticGpt2 synth = new SyntheticGpt2(dims, seed, plants);
+        io.headscan.format.DType stored;
+        try {
+            stored = io.headscan.format.DType.valueOf(dtype.toUpperCase(Locale.ROOT));
+            if (stored != io.headscan.format.DType.F32 && stored != io.headscan.format.DType.F16 && stored != io.headscan.format.DType.BF16) {
+                throw new IllegalArgumentException();
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--dtype " + dtype + ": choose F32, F16 or BF16");
+        }
+        SyntheticGpt2 synth = new SyntheticGpt2(dims, seed, plants).storedAs(stored);
         SyntheticGpt2.Result r = synth.write(out, writers <= 0 ? Runtime.getRuntime().availableProcessors() : writers);
         double secs = (System.nanoTime() - t0) / 1e9;
         var o = spec.commandLine().getOut();

@@ -55,6 +55,17 @@ public final class SyntheticGpt2 {
     private final long seed;
     private final List<HeadId> planted;
     private final Map<String, float[][]> cache = new HashMap<>();
+    private DType dtype = DType.F32;
+
+    /**
+     * Stores the weights as F16 or BF16 (each F32 value rounded to nearest, ties to even), as fine-tuned checkpoints
+     * often are; the same seed gives the same F32 values before rounding. The 4-D mask buffers stay F32.
+     */
+    public SyntheticGpt2 storedAs(DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) throw new IllegalArgumentException("synth writes F32, F16 or BF16, not " + dtype);
+        this.dtype = dtype;
+        return this;
+    }
 
     public SyntheticGpt2(Gpt2Dims dims, long seed, List<HeadId> plant) {
         this.dims = dims;
@@ -84,7 +95,8 @@ public final class SyntheticGpt2 {
             long[] shape = e.shape();
             int rows = shape.length == 4 ? (int) (shape[2]) : shape.length == 2 ? (int) shape[0] : 1;
             int cols = (int) shape[shape.length - 1];
-            w.add(e.name(), DType.F32, shape, seg -> fillRows(seg, rows, cols, r -> row(e.name(), r, plants)));
+            DType t = shape.length == 4 ? DType.F32 : dtype;
+            w.add(e.name(), t, shape, seg -> fillRows(seg, rows, cols, t, r -> row(e.name(), r, plants)));
         }
         Path weights = dir.resolve("model.safetensors");
         Path config = dir.resolve("config.json");
@@ -97,11 +109,26 @@ public final class SyntheticGpt2 {
         float[] row(int r);
     }
 
-    private static void fillRows(MemorySegment seg, int rows, int cols, RowSource src) {
+    private static void fillRows(MemorySegment seg, int rows, int cols, DType t, RowSource src) {
         java.util.stream.IntStream.range(0, rows).parallel().forEach(r -> {
             float[] v = src.row(r);
-            MemorySegment.copy(v, 0, seg, SafetensorsFile.F32_LE, (long) r * cols * Float.BYTES, cols);
+            if (t == DType.F32) {
+                MemorySegment.copy(v, 0, seg, SafetensorsFile.F32_LE, (long) r * cols * Float.BYTES, cols);
+                return;
+            }
+            for (int j = 0; j < cols; j++) {
+                short bits = t == DType.F16 ? Float.floatToFloat16(v[j]) : toBfloat16(v[j]);
+                seg.setAtIndex(SafetensorsFile.I16_LE, (long) r * cols + j, bits);
+            }
         });
+    }
+
+    /** The BF16 nearest to x (ties to even): the upper half of its F32 bits, rounded. */
+    static short toBfloat16(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        if (Float.isNaN(x)) return (short) ((bits >>> 16) | 0x40);
+        int rounding = 0x7fff + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
     }
 
     /** Row r of a tensor, with planted heads applied. */

@@ -1,0 +1,210 @@
+package io.headscan.cli;
+
+import io.headscan.circuits.Variant;
+import io.headscan.compute.Backends;
+import io.headscan.hub.HubEnvironment;
+import io.headscan.hub.ModelResolver;
+import io.headscan.model.HeadId;
+import io.headscan.sweep.Analyses;
+import io.headscan.sweep.Checkpoint;
+import io.headscan.sweep.Checkpoints;
+import io.headscan.sweep.DuckDbSink;
+import io.headscan.sweep.ModelInfo;
+import io.headscan.sweep.Sweep;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+@Command(name = "sweep", mixinStandardHelpOptions = true, sortOptions = false,
+        header = "Score many checkpoints in one process into a DuckDB database.",
+        description = "Checkpoints are paths, globs (runs/*/checkpoint-*), Hugging Face ids (gpt2, gpt2-medium@main) or the lines of "
+                + "--models-from. Each checkpoint's rows are written in one transaction; running the same sweep again skips what is "
+                + "done. A checkpoint that fails is recorded in the errors table and the sweep goes on (exit code 1 at the end).")
+final class SweepCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(paramLabel = "MODEL", arity = "0..*", description = "Checkpoints: paths, globs, Hugging Face ids with an optional @revision.")
+    List<String> models = new ArrayList<>();
+
+    @Option(names = "--models-from", paramLabel = "FILE", description = "More checkpoints, one per line (# comments allowed).")
+    Path modelsFrom;
+
+    @Option(names = "--label-from", paramLabel = "REGEX",
+            description = "Label of a checkpoint: the first group of this regex on its name (default: a step in the name, "
+                    + "checkpoint-1200, step_1200, global_step1200).")
+    String labelFrom;
+
+    @Option(names = "--score", description = "The Prediction-Attention score of every head (docs/science.md §3).")
+    boolean score;
+
+    @Option(names = "--wee", defaultValue = "hackathon", paramLabel = "LIST", split = ",",
+            description = "W_EE variants for --score, comma-separated (default: ${DEFAULT-VALUE}).")
+    List<String> wee;
+
+    @Option(names = "--seeds", defaultValue = "0", paramLabel = "LIST", description = "Bag seeds for --score: 0-9, or 0,3,7 (default: ${DEFAULT-VALUE}).")
+    String seeds;
+
+    @Option(names = "--bag-size", defaultValue = "128", paramLabel = "N", description = "Tokens per bag (default: ${DEFAULT-VALUE}).")
+    int bagSize;
+
+    @Option(names = "--bag-count", defaultValue = "8", paramLabel = "N", description = "Bags per seed (default: ${DEFAULT-VALUE}).")
+    int bagCount;
+
+    @Option(names = "--with-replacement", description = "Draw bags with replacement, as the original code did.")
+    boolean withReplacement;
+
+    @Option(names = "--weights", description = "Per-tensor statistics and per-head Frobenius norms of W_Q, W_K, W_V, W_O.")
+    boolean weights;
+
+    @Option(names = "--db", defaultValue = "sweep.duckdb", paramLabel = "FILE", description = "The results database (default: ${DEFAULT-VALUE}).")
+    Path db;
+
+    @Option(names = "--export", paramLabel = "FILE", description = "Also write the long results table as .parquet, .csv or .jsonl.")
+    Path export;
+
+    @Option(names = "--fail-fast", description = "Stop at the first checkpoint that fails.")
+    boolean failFast;
+
+    @Option(names = "--revision", defaultValue = "main", paramLabel = "REV", description = "Hub revision for ids without @REV (default: ${DEFAULT-VALUE}).")
+    String revision;
+
+    @Mixin
+    NonFiniteOption nonFinite;
+
+    @Mixin
+    BackendOptions backendOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (models.isEmpty() && modelsFrom == null) throw new UsageException("sweep: name at least one MODEL (or --models-from FILE)");
+        List<Variant> variants = new ArrayList<>();
+        for (String w : wee) variants.add(ModelOptions.variant(w));
+        Analyses analyses;
+        try {
+            analyses = new Analyses(score, variants, seeds(seeds), bagSize, bagCount, withReplacement, weights, nonFinite.allow);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("sweep: " + e.getMessage());
+        }
+        Optional<Pattern> label;
+        try {
+            label = Optional.ofNullable(labelFrom).map(Pattern::compile);
+        } catch (PatternSyntaxException e) {
+            throw new UsageException("--label-from: " + e.getDescription());
+        }
+        Outputs.check(export, "--export", ".parquet", ".csv", ".jsonl");
+        Outputs.check(db, "--db", ".duckdb", ".db");
+        List<Checkpoint> checkpoints;
+        try {
+            checkpoints = Checkpoints.expand(models, Optional.ofNullable(modelsFrom), label);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        checkpoints = checkpoints.stream().map(c -> c.revision().equals("main") && !revision.equals("main")
+                ? new Checkpoint(c.spec(), revision, c.label(), c.step()) : c).toList();
+
+        ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions,
+                score ? Backends.Workload.SMALL : Backends.Workload.LARGE);
+        ModelResolver resolver = new ModelResolver(HubEnvironment.fromEnvironment(), new TerminalProgress(System.err), s -> {
+            err.println(s);
+            err.flush();
+        });
+        int total = checkpoints.size();
+        int[] index = {0};
+        TerminalProgress progress = new TerminalProgress(System.err);
+        Sweep.Listener listener = new Sweep.Listener() {
+            @Override
+            public void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, double seconds) {
+                int i = ++index[0];
+                progress.above(() -> {
+                    out.printf(Locale.ROOT, "[%d/%d] %s%s: %s%n", i, total, c.display(), c.label() == null ? "" : " (" + c.label() + ")",
+                            skipped ? "already in " + db.getFileName() + ", skipped"
+                                    : String.format(Locale.ROOT, "%s, %dx%d, %s in %.2f s%s", info.architecture(), info.layers(), info.heads(),
+                                    info.dtypes(), seconds, top.isEmpty() ? "" : "; top heads " + String.join(", ", top.stream().map(HeadId::toString).toList())));
+                    out.flush();
+                });
+            }
+
+            @Override
+            public void failed(Checkpoint c, String message) {
+                int i = ++index[0];
+                progress.above(() -> {
+                    out.printf(Locale.ROOT, "[%d/%d] %s: FAILED: %s%n", i, total, c.display(), message);
+                    out.flush();
+                });
+            }
+        };
+        Backends.Selection sel = pending.await(err, backendOptions.profile);
+        try (var backend = sel.backend(); DuckDbSink sink = DuckDbSink.open(db)) {
+            sink.begin(String.join(" ", spec.commandLine().getParseResult().originalArgs()), version(), backend.describe(), machine());
+            Sweep sweep = new Sweep(backend, analyses, sink, c -> resolver.resolve(c.spec(), c.revision()).path(), listener, failFast);
+            Sweep.Summary s = sweep.run(checkpoints, progress);
+            long rows;
+            try (var st = sink.connection().createStatement(); var rs = st.executeQuery("SELECT count(*) FROM results")) {
+                rs.next();
+                rows = rs.getLong(1);
+            }
+            out.printf(Locale.ROOT, "sweep: %d checkpoint%s: %d computed, %d skipped, %d failed in %.1f s; %,d result rows in %s%n", total,
+                    total == 1 ? "" : "s", s.computed(), s.skipped(), s.failed(), s.seconds(), rows, db);
+            if (export != null) {
+                sink.export(export);
+                out.println("exported to " + export);
+            }
+            out.flush();
+            return s.failed() > 0 ? 1 : 0;
+        }
+    }
+
+    /** "0-9", "0,3,7", "1-3,8". */
+    static List<Long> seeds(String spec) {
+        List<Long> out = new ArrayList<>();
+        try {
+            for (String part : spec.split(",")) {
+                String p = part.strip();
+                int dash = p.indexOf('-', 1);
+                if (dash > 0) {
+                    long a = Long.parseLong(p.substring(0, dash)), b = Long.parseLong(p.substring(dash + 1));
+                    if (b < a || b - a > 10_000) throw new NumberFormatException();
+                    for (long s = a; s <= b; s++) out.add(s);
+                } else {
+                    out.add(Long.parseLong(p));
+                }
+            }
+        } catch (NumberFormatException e) {
+            throw new UsageException("--seeds " + spec + ": expected numbers and ranges such as 0-9 or 0,3,7");
+        }
+        return out.stream().distinct().toList();
+    }
+
+    private static String version() {
+        String v = Main.class.getPackage().getImplementationVersion();
+        return "headscan " + (v == null ? "(development build)" : v) + ", Java " + Runtime.version();
+    }
+
+    private static String machine() {
+        String cpu = "";
+        try {
+            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name")).findFirst()
+                    .map(l -> l.substring(l.indexOf(':') + 1).strip() + ", ").orElse("");
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux
+        }
+        return cpu + Runtime.getRuntime().availableProcessors() + " cores, " + System.getProperty("os.name") + " " + System.getProperty("os.arch");
+    }
+}

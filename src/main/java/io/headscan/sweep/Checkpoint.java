@@ -1,0 +1,15 @@
+package io.headscan.sweep;
+
+import java.util.OptionalLong;
+
+/**
+ * One member of a sweep: what the user named ({@code spec}: a path, or a Hugging Face id), the revision for an id, and
+ * its label in a series (a training step read from its name, or what {@code --label-from} extracted), if any.
+ */
+public record Checkpoint(String spec, String revision, String label, OptionalLong step) {
+
+    /** "spec" or "spec@revision" (for hub ids whose revision is not main). */
+    public String display() {
+        return revision == null || revision.equals("main") ? spec : spec + "@" + revision;
+    }
+}

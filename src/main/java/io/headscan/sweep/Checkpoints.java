@@ -1,0 +1,107 @@
+package io.headscan.sweep;
+
+import java.io.IOException;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.PathMatcher;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * Expands what a user names into the checkpoints of a sweep: paths, globs ({@code runs/*\/checkpoint-*}), Hugging Face
+ * ids with an optional {@code @revision}, and files listing one of those per line ({@code --models-from}; blank lines
+ * and {@code #} comments skipped). A checkpoint's label comes from {@code --label-from REGEX} (its first group, or the
+ * whole match) or from a step in its name: {@code checkpoint-1200}, {@code step_1200}, {@code step1200},
+ * {@code global_step1200}. A series sorts by step; names without one keep the order given.
+ */
+public final class Checkpoints {
+
+    private static final Pattern STEP = Pattern.compile("(?:global_step|checkpoint|step|iter|ckpt)[-_]?(\\d+)", Pattern.CASE_INSENSITIVE);
+
+    private Checkpoints() {}
+
+    /** The checkpoints named by {@code specs} and the lines of {@code modelsFrom}, de-duplicated, in order. */
+    public static List<Checkpoint> expand(List<String> specs, Optional<Path> modelsFrom, Optional<Pattern> labelFrom) throws IOException {
+        List<String> all = new ArrayList<>(specs);
+        if (modelsFrom.isPresent()) {
+            for (String line : Files.readAllLines(modelsFrom.get())) {
+                String s = line.strip();
+                if (!s.isEmpty() && !s.startsWith("#")) all.add(s);
+            }
+        }
+        LinkedHashSet<String> seen = new LinkedHashSet<>();
+        List<Checkpoint> out = new ArrayList<>();
+        for (String spec : all) {
+            for (String one : glob(spec)) {
+                if (!seen.add(one)) continue;
+                String name = one, revision = "main";
+                int at = one.lastIndexOf('@');
+                if (at > 0 && !Files.exists(Path.of(one))) {
+                    name = one.substring(0, at);
+                    revision = one.substring(at + 1);
+                }
+                String label = label(name, labelFrom);
+                OptionalLong step = label == null ? OptionalLong.empty() : number(label);
+                out.add(new Checkpoint(name, revision, label, step));
+            }
+        }
+        if (!out.isEmpty() && out.stream().allMatch(c -> c.step().isPresent())) {
+            out.sort(Comparator.comparingLong(c -> c.step().getAsLong()));
+        }
+        return out;
+    }
+
+    private static OptionalLong number(String label) {
+        try {
+            return OptionalLong.of(Long.parseLong(label));
+        } catch (NumberFormatException e) {
+            Matcher m = Pattern.compile("\\d+").matcher(label);
+            return m.find() ? OptionalLong.of(Long.parseLong(m.group())) : OptionalLong.empty();
+        }
+    }
+
+    /** The label of a checkpoint named {@code name}, or null. */
+    static String label(String name, Optional<Pattern> labelFrom) {
+        if (labelFrom.isPresent()) {
+            Matcher m = labelFrom.get().matcher(name);
+            if (!m.find()) return null;
+            return m.groupCount() >= 1 && m.group(1) != null ? m.group(1) : m.group();
+        }
+        Matcher m = STEP.matcher(name);
+        String last = null;
+        while (m.find()) last = m.group(1);   // the innermost folder's step wins (runs/step_9/checkpoint-1200)
+        return last;
+    }
+
+    /** A spec without glob characters as it is; with them, the matching paths in name order (none: an error). */
+    static List<String> glob(String spec) throws IOException {
+        if (spec.chars().noneMatch(c -> c == '*' || c == '?' || c == '[' || c == '{')) return List.of(spec);
+        Path p = Path.of(spec);
+        int firstGlob = 0;
+        while (firstGlob < p.getNameCount() && p.getName(firstGlob).toString().chars().noneMatch(c -> c == '*' || c == '?' || c == '[' || c == '{')) firstGlob++;
+        Path base = p.isAbsolute() ? p.getRoot() : Path.of("");
+        if (firstGlob > 0) base = base.resolve(p.subpath(0, firstGlob));
+        int depth = p.getNameCount() - firstGlob;
+        Path absBase = base.toString().isEmpty() ? Path.of(".") : base;
+        PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + (p.isAbsolute() ? p.toString() : p.normalize().toString()));
+        List<String> out = new ArrayList<>();
+        if (Files.isDirectory(absBase)) {
+            try (Stream<Path> s = Files.walk(absBase, depth)) {
+                for (Path q : s.sorted(Comparator.comparing(Path::toString)).toList()) {
+                    Path rel = base.toString().isEmpty() ? absBase.relativize(q) : q;
+                    if (q.getNameCount() > 0 && matcher.matches(rel.normalize())) out.add(rel.toString());
+                }
+            }
+        }
+        if (out.isEmpty()) throw new IllegalArgumentException(spec + ": matches no file or folder");
+        return out;
+    }
+}

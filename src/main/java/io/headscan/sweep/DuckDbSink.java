@@ -1,0 +1,199 @@
+package io.headscan.sweep;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Types;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * A sweep's results in one DuckDB database file. Tables:
+ * <ul>
+ *   <li>{@code runs}: one row per sweep run (options, headscan version, backend, machine, start time);</li>
+ *   <li>{@code models}: one row per checkpoint computed in a run (what was named, revision, path, size, SHA-256 where
+ *       known, label and step, architecture, dimensions, dtypes);</li>
+ *   <li>{@code done}: which definitions each of those rows completed (what a rerun checks to skip work);</li>
+ *   <li>{@code results}: the numbers in long form (model_id, analysis, definition, variant, seed, layer, head, tensor,
+ *       metric, value); NULL values for heads that non-finite weights reach;</li>
+ *   <li>{@code errors}: checkpoints that failed, with the one-line message;</li>
+ *   <li>view {@code scores}: results joined with their model's spec, label and step.</li>
+ * </ul>
+ * A checkpoint's rows go in one transaction: after an interruption only whole checkpoints are there.
+ */
+public final class DuckDbSink implements ResultSink {
+
+    private final Connection db;
+    private long runId = -1;
+
+    private DuckDbSink(Connection db) {
+        this.db = db;
+    }
+
+    /** Opens (or creates) the database file and its tables. */
+    public static DuckDbSink open(Path file) throws SQLException {
+        Connection c = DuckDb.connect(file);
+        try (Statement s = c.createStatement()) {
+            s.execute("CREATE SEQUENCE IF NOT EXISTS run_ids START 1");
+            s.execute("CREATE SEQUENCE IF NOT EXISTS model_ids START 1");
+            s.execute("CREATE TABLE IF NOT EXISTS runs (run_id BIGINT PRIMARY KEY, started TIMESTAMP, options VARCHAR, version VARCHAR, "
+                    + "backend VARCHAR, machine VARCHAR)");
+            s.execute("CREATE TABLE IF NOT EXISTS models (model_id BIGINT PRIMARY KEY, run_id BIGINT, spec VARCHAR, revision VARCHAR, "
+                    + "path VARCHAR, size_bytes BIGINT, file_key VARCHAR, sha256 VARCHAR, label VARCHAR, step BIGINT, architecture VARCHAR, "
+                    + "layers INTEGER, heads INTEGER, d_model INTEGER, vocab INTEGER, dtypes VARCHAR, computed TIMESTAMP)");
+            s.execute("CREATE TABLE IF NOT EXISTS done (model_id BIGINT, definition VARCHAR)");
+            s.execute("CREATE TABLE IF NOT EXISTS results (model_id BIGINT, analysis VARCHAR, definition VARCHAR, variant VARCHAR, seed BIGINT, "
+                    + "layer INTEGER, head INTEGER, tensor VARCHAR, metric VARCHAR, value DOUBLE)");
+            s.execute("CREATE TABLE IF NOT EXISTS errors (run_id BIGINT, spec VARCHAR, revision VARCHAR, message VARCHAR, failed_at TIMESTAMP)");
+            s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.label, m.step, m.architecture, r.* "
+                    + "FROM results r JOIN models m USING (model_id)");
+        } catch (SQLException e) {
+            c.close();
+            throw e;
+        }
+        return new DuckDbSink(c);
+    }
+
+    /** The open connection (for exports and for tests). */
+    public Connection connection() {
+        return db;
+    }
+
+    @Override
+    public void begin(String options, String version, String backend, String machine) throws SQLException {
+        try (Statement s = db.createStatement(); ResultSet rs = s.executeQuery("SELECT nextval('run_ids')")) {
+            rs.next();
+            runId = rs.getLong(1);
+        }
+        try (PreparedStatement p = db.prepareStatement("INSERT INTO runs VALUES (?, now(), ?, ?, ?, ?)")) {
+            p.setLong(1, runId);
+            p.setString(2, options);
+            p.setString(3, version);
+            p.setString(4, backend);
+            p.setString(5, machine);
+            p.executeUpdate();
+        }
+    }
+
+    @Override
+    public boolean isDone(ModelInfo m, String definition) throws SQLException {
+        try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM done d JOIN models m USING (model_id) WHERE m.spec = ? AND m.revision = ? "
+                + "AND m.file_key = ? AND d.definition = ? LIMIT 1")) {
+            p.setString(1, m.spec());
+            p.setString(2, m.revision());
+            p.setString(3, m.fileKey());
+            p.setString(4, definition);
+            try (ResultSet rs = p.executeQuery()) {
+                return rs.next();
+            }
+        }
+    }
+
+    @Override
+    public void write(ModelInfo m, List<String> definitions, List<ResultRow> rows) throws SQLException {
+        if (runId < 0) throw new IllegalStateException("begin() first");
+        db.setAutoCommit(false);
+        try {
+            long modelId;
+            try (Statement s = db.createStatement(); ResultSet rs = s.executeQuery("SELECT nextval('model_ids')")) {
+                rs.next();
+                modelId = rs.getLong(1);
+            }
+            try (PreparedStatement p = db.prepareStatement("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())")) {
+                p.setLong(1, modelId);
+                p.setLong(2, runId);
+                p.setString(3, m.spec());
+                p.setString(4, m.revision());
+                p.setString(5, m.path());
+                p.setLong(6, m.sizeBytes());
+                p.setString(7, m.fileKey());
+                p.setString(8, m.sha256());
+                p.setString(9, m.label());
+                if (m.step() == null) p.setNull(10, Types.BIGINT);
+                else p.setLong(10, m.step());
+                p.setString(11, m.architecture());
+                p.setInt(12, m.layers());
+                p.setInt(13, m.heads());
+                p.setInt(14, m.dModel());
+                p.setInt(15, m.vocab());
+                p.setString(16, m.dtypes());
+                p.executeUpdate();
+            }
+            try (PreparedStatement p = db.prepareStatement("INSERT INTO done VALUES (?, ?)")) {
+                for (String d : definitions) {
+                    p.setLong(1, modelId);
+                    p.setString(2, d);
+                    p.addBatch();
+                }
+                p.executeBatch();
+            }
+            try (PreparedStatement p = db.prepareStatement("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+                int n = 0;
+                for (ResultRow r : rows) {
+                    p.setLong(1, modelId);
+                    p.setString(2, r.analysis());
+                    p.setString(3, r.definition());
+                    p.setString(4, r.variant());
+                    if (r.seed() == null) p.setNull(5, Types.BIGINT);
+                    else p.setLong(5, r.seed());
+                    p.setInt(6, r.layer());
+                    p.setInt(7, r.head());
+                    p.setString(8, r.tensor());
+                    p.setString(9, r.metric());
+                    if (Double.isFinite(r.value())) p.setDouble(10, r.value());
+                    else p.setNull(10, Types.DOUBLE);
+                    p.addBatch();
+                    if (++n % 4096 == 0) p.executeBatch();
+                }
+                p.executeBatch();
+            }
+            db.commit();
+        } catch (SQLException | RuntimeException e) {
+            db.rollback();
+            throw e;
+        } finally {
+            db.setAutoCommit(true);
+        }
+    }
+
+    @Override
+    public void error(String spec, String revision, String message) throws SQLException {
+        try (PreparedStatement p = db.prepareStatement("INSERT INTO errors VALUES (?, ?, ?, ?, now())")) {
+            p.setLong(1, runId);
+            p.setString(2, spec);
+            p.setString(3, revision);
+            p.setString(4, message);
+            p.executeUpdate();
+        }
+    }
+
+    /**
+     * Writes the long table (every result with its model's spec, revision, label and step) to {@code file}: Parquet,
+     * CSV (with a header) or JSON lines, by its extension. Written under a temporary name and renamed into place.
+     */
+    public void export(Path file) throws Exception {
+        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        String format = name.endsWith(".parquet") ? "(FORMAT parquet)" : name.endsWith(".csv") ? "(FORMAT csv, HEADER)"
+                : name.endsWith(".jsonl") ? "(FORMAT json)" : null;
+        if (format == null) throw new IllegalArgumentException(file + ": export files end in .parquet, .csv or .jsonl");
+        Path tmp = io.headscan.AtomicFiles.tempName(file);
+        try {
+            try (Statement s = db.createStatement()) {
+                s.execute("COPY (SELECT spec, revision, label, step, analysis, definition, variant, seed, layer, head, tensor, metric, value "
+                        + "FROM scores ORDER BY step NULLS LAST, spec, analysis, definition, layer, head, tensor, metric) TO '"
+                        + tmp.toAbsolutePath().toString().replace("'", "''") + "' " + format);
+            }
+            io.headscan.AtomicFiles.move(tmp, file);
+        } finally {
+            io.headscan.AtomicFiles.discard(tmp);
+        }
+    }
+
+    @Override
+    public void close() throws SQLException {
+        db.close();
+    }
+}

@@ -1,0 +1,25 @@
+package io.headscan.sweep;
+
+import java.util.List;
+
+/**
+ * Where a sweep's rows go. A checkpoint's rows for one definition arrive in one {@link #write} call, which a sink
+ * stores atomically (all or nothing), so an interrupted sweep leaves only whole checkpoints.
+ */
+public interface ResultSink extends AutoCloseable {
+
+    /** Records the run (options, version, backend, machine) before the first checkpoint. */
+    void begin(String options, String version, String backend, String machine) throws Exception;
+
+    /** Whether this checkpoint (by spec and revision, and its file when known) is already done for this definition. */
+    boolean isDone(ModelInfo model, String definition) throws Exception;
+
+    /** Stores a checkpoint's rows for the given definitions, atomically. */
+    void write(ModelInfo model, List<String> definitions, List<ResultRow> rows) throws Exception;
+
+    /** Records that a checkpoint failed, with its one-line message. */
+    void error(String spec, String revision, String message) throws Exception;
+
+    @Override
+    void close() throws Exception;
+}
