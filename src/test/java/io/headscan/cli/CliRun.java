@@ -12,7 +12,6 @@ record CliRun(int code, String out, String err) {
         return new CliRun(code, out.toString(), err.toString());
     }
 
-    /** Error output has exactly one line. */
     /** One line naming the problem (a usage error may add the "Try '... --help'" hint). */
     boolean oneLineError() {
         return err.strip().lines().filter(l -> !l.startsWith("Try '")).count() == 1 && err.startsWith("headscan: ");
