@@ -145,7 +145,7 @@ final class SweepCommand implements Callable<Integer> {
             public void failed(Checkpoint c, String message) {
                 int i = ++index[0];
                 progress.above(() -> {
-                    out.printf(Locale.ROOT, "[%d/%d] %s: FAILED: %s%n", i, total, c.display(), message);
+                    out.printf(Locale.ROOT, "[%d/%d] %s%s: FAILED: %s%n", i, total, c.display(), c.label() == null ? "" : " (" + c.label() + ")", message);
                     out.flush();
                 });
             }

@@ -6,6 +6,7 @@ import java.util.List;
  * Where a sweep's rows go. A checkpoint's rows for one definition arrive in one {@link #write} call, which a sink
  * stores atomically (all or nothing), so an interrupted sweep leaves only whole checkpoints.
  */
+@SuppressWarnings("try")   // close() may throw what a sink's store throws
 public interface ResultSink extends AutoCloseable {
 
     /** Records the run (options, version, backend, machine) before the first checkpoint. */
