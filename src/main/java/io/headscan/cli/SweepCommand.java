@@ -77,6 +77,14 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--export", paramLabel = "FILE", description = "Also write the long results table as .parquet, .csv or .jsonl.")
     Path export;
 
+    @Option(names = "--plot", paramLabel = "FILE",
+            description = "A figure of the scores (.png or .svg): for a series (every checkpoint labelled with a step, same shape) the top "
+                    + "heads' score against the step; otherwise one heatmap per checkpoint, side by side.")
+    Path plot;
+
+    @Option(names = "--plot-top", defaultValue = "6", paramLabel = "K", description = "Heads drawn in a series plot (default: ${DEFAULT-VALUE}).")
+    int plotTop;
+
     @Option(names = "--fail-fast", description = "Stop at the first checkpoint that fails.")
     boolean failFast;
 
@@ -109,6 +117,9 @@ final class SweepCommand implements Callable<Integer> {
             throw new UsageException("--label-from: " + e.getDescription());
         }
         Outputs.check(export, "--export", ".parquet", ".csv", ".jsonl");
+        Outputs.check(plot, "--plot", ".png", ".svg");
+        if (plot != null && !score) throw new UsageException("--plot draws scores: add --score");
+        ModelOptions.atLeast(plotTop, 1, "--plot-top");
         Outputs.check(db, "--db", ".duckdb", ".db");
         List<Checkpoint> checkpoints;
         try {
@@ -165,6 +176,10 @@ final class SweepCommand implements Callable<Integer> {
             if (export != null) {
                 sink.export(export);
                 out.println("exported to " + export);
+            }
+            if (plot != null && SweepPlot.draw(sink.connection(), checkpoints, analyses.scoreKey(variants.getFirst(), analyses.seeds().getFirst()),
+                    plotTop, plot)) {
+                out.println("plot written to " + plot);
             }
             out.flush();
             return s.failed() > 0 ? 1 : 0;

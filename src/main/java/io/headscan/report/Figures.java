@@ -76,6 +76,113 @@ public final class Figures {
         });
     }
 
+    /** One curve of a line chart. */
+    public record Line(String name, double[] x, double[] y) {}
+
+    private static final Color[] PALETTE = {new Color(31, 119, 180), new Color(214, 39, 40), new Color(44, 160, 44), new Color(148, 103, 189),
+            new Color(255, 127, 14), new Color(140, 86, 75), new Color(227, 119, 194), new Color(23, 190, 207)};
+
+    /**
+     * Curves against a shared x axis (a training step, say), logarithmic when {@code logX} (x must then be positive),
+     * with a legend. Non-finite points are left out.
+     */
+    public static void lines(Path out, String title, String xLabel, String yLabel, boolean logX, List<Line> lines) throws IOException {
+        double xlo = Double.POSITIVE_INFINITY, xhi = Double.NEGATIVE_INFINITY, ylo = Double.POSITIVE_INFINITY, yhi = Double.NEGATIVE_INFINITY;
+        for (Line l : lines) {
+            for (int i = 0; i < l.x().length; i++) {
+                if (!Double.isFinite(l.y()[i]) || (logX && l.x()[i] <= 0)) continue;
+                double x = logX ? Math.log10(l.x()[i]) : l.x()[i];
+                xlo = Math.min(xlo, x);
+                xhi = Math.max(xhi, x);
+                ylo = Math.min(ylo, l.y()[i]);
+                yhi = Math.max(yhi, l.y()[i]);
+            }
+        }
+        if (!(xhi > xlo)) {
+            xlo = Double.isFinite(xlo) ? xlo - 1 : 0;
+            xhi = xlo + 2;
+        }
+        if (!(yhi > ylo)) {
+            ylo = Double.isFinite(ylo) ? ylo - 0.5 : 0;
+            yhi = ylo + 1;
+        }
+        double pad = (yhi - ylo) * 0.05;
+        final double x0 = xlo, x1 = xhi, y0 = ylo - pad, y1 = yhi + pad;
+        double left = 80, top = 56, plotW = 620, plotH = 380, legendW = 150;
+        int width = (int) Math.max(left + plotW + legendW + 20, 9.6 * title.length() + 40), height = (int) (top + plotH + 70);
+        render(out, width, height, c -> {
+            c.text(width / 2.0, 28, title, 15, Canvas.Anchor.MIDDLE, 0, Color.BLACK, true);
+            c.rect(left, top, plotW, plotH, null, Color.DARK_GRAY);
+            for (int k = 0; k <= 4; k++) {   // y ticks and grid
+                double v = y0 + (y1 - y0) * k / 4, yy = top + plotH - plotH * k / 4;
+                c.line(left, yy, left + plotW, yy, new Color(230, 230, 230), 1);
+                c.line(left - 4, yy, left, yy, Color.DARK_GRAY, 1);
+                c.text(left - 7, yy + 4, label(v), 10, Canvas.Anchor.END, 0, Color.BLACK, false);
+            }
+            int ticks = logX ? (int) Math.max(1, Math.ceil(x1) - Math.floor(x0)) : 5;
+            for (int k = 0; k <= ticks; k++) {   // x ticks: powers of ten on a log axis
+                double v = logX ? Math.floor(x0) + k : x0 + (x1 - x0) * k / ticks;
+                if (v < x0 - 1e-9 || v > x1 + 1e-9) continue;
+                double xx = left + plotW * (v - x0) / (x1 - x0);
+                c.line(xx, top + plotH, xx, top + plotH + 4, Color.DARK_GRAY, 1);
+                String t = logX ? (v >= 0 && v < 7 ? String.valueOf((long) Math.pow(10, v)) : "1e" + (long) v) : label(v);
+                c.text(xx, top + plotH + 17, t, 10, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
+            }
+            c.text(left + plotW / 2, top + plotH + 40, xLabel + (logX ? " (log scale)" : ""), 13, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
+            c.text(22, top + plotH / 2, yLabel, 13, Canvas.Anchor.MIDDLE, -90, Color.BLACK, false);
+            for (int li = 0; li < lines.size(); li++) {
+                Line l = lines.get(li);
+                Color col = PALETTE[li % PALETTE.length];
+                double px = Double.NaN, py = Double.NaN;
+                for (int i = 0; i < l.x().length; i++) {
+                    if (!Double.isFinite(l.y()[i]) || (logX && l.x()[i] <= 0)) continue;
+                    double x = logX ? Math.log10(l.x()[i]) : l.x()[i];
+                    double xx = left + plotW * (x - x0) / (x1 - x0), yy = top + plotH - plotH * (l.y()[i] - y0) / (y1 - y0);
+                    if (!Double.isNaN(px)) c.line(px, py, xx, yy, col, 2);
+                    c.rect(xx - 2.5, yy - 2.5, 5, 5, col, null);
+                    px = xx;
+                    py = yy;
+                }
+                double ly = top + 14 + 18 * li;
+                c.line(left + plotW + 16, ly - 4, left + plotW + 40, ly - 4, col, 2);
+                c.text(left + plotW + 46, ly, l.name(), 11, Canvas.Anchor.START, 0, Color.BLACK, false);
+            }
+        });
+    }
+
+    /** Several layer × head heatmaps side by side (one per model of a family), on one diverging colour scale. */
+    public static void heatmaps(Path out, String title, List<String> titles, List<double[][]> values, String colourLabel) throws IOException {
+        double maxAbs = 1e-12;
+        int maxLayers = 1;
+        for (double[][] v : values) {
+            maxLayers = Math.max(maxLayers, v.length);
+            for (double[] row : v) for (double x : row) if (Double.isFinite(x)) maxAbs = Math.max(maxAbs, Math.abs(x));
+        }
+        double cell = Math.max(5, Math.min(18, 420.0 / maxLayers));
+        double left = 50, top = 70, gap = 40;
+        double[] widths = values.stream().mapToDouble(v -> Math.max(90, v[0].length * cell)).toArray();
+        double gridsW = java.util.Arrays.stream(widths).sum() + gap * (values.size() - 1);
+        double barH = Math.min(maxLayers * cell, 300);
+        int width = (int) Math.max(left + gridsW + 110, 9.6 * title.length() + 40), height = (int) (top + maxLayers * cell + 60);
+        final double lim = maxAbs;
+        render(out, width, height, c -> {
+            c.text(width / 2.0, 28, title, 15, Canvas.Anchor.MIDDLE, 0, Color.BLACK, true);
+            double x = left;
+            for (int m = 0; m < values.size(); m++) {
+                double[][] v = values.get(m);
+                c.text(x + v[0].length * cell / 2, top - 12, titles.get(m), 11, Canvas.Anchor.MIDDLE, 0, Color.BLACK, true);
+                for (int l = 0; l < v.length; l++) {
+                    for (int h = 0; h < v[l].length; h++) c.rect(x + h * cell, top + l * cell, cell, cell, colour(v[l][h], -lim, lim, true), null);
+                }
+                c.rect(x, top, v[0].length * cell, v.length * cell, null, Color.DARK_GRAY);
+                c.text(x + v[0].length * cell / 2, top + v.length * cell + 16, v.length + " layers x " + v[0].length + " heads", 10,
+                        Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
+                x += widths[m] + gap;
+            }
+            colourBar(c, left + gridsW + 20, top, 14, barH, -lim, lim, true, colourLabel);
+        });
+    }
+
     /**
      * The attention matrix P[query, key] of one head over one bag, with the tokens on both axes (up to 256 tokens: the
      * cells grow to fit a readable label; beyond that, or without tokens, positions only).

@@ -53,9 +53,23 @@ class SweepCliTest {
         assertEquals(3 * 8 * 4 + 1, Files.readAllLines(csv).size(), "3 checkpoints x 8 heads x 4 metrics, and the header");
         assertEquals(1, count(db, "SELECT count(*) FROM errors"));
 
-        CliRun again = CliRun.of("sweep", run + "/step_1*", run + "/step_2*", run + "/step_3*", "--score", "--bag-size", "16", "--db", db.toString());
+        Path png = dir.resolve("series.png");
+        CliRun again = CliRun.of("sweep", run + "/step_1*", run + "/step_2*", run + "/step_3*", "--score", "--bag-size", "16", "--db", db.toString(),
+                "--plot", png.toString());
         assertEquals(1, again.code(), "the broken member still fails");
-        assertTrue(again.out().contains("3 skipped"), again.out());
+        assertTrue(again.out().contains("3 skipped") && again.out().contains("plot written to " + png), again.out());
+        assertTrue(javax.imageio.ImageIO.read(png.toFile()).getWidth() > 1000, "a series plot of the three labelled checkpoints");
+
+        // not a series (no steps, other shapes): one heatmap per checkpoint, side by side
+        Path a = dir.resolve("fam").resolve("small"), b = dir.resolve("fam").resolve("deep");
+        new SyntheticGpt2(new Gpt2Dims(300, 24, 2, 6, 48, 8), 1, List.of(new HeadId(1, 5))).write(a, 2);
+        new SyntheticGpt2(new Gpt2Dims(300, 32, 5, 8, 64, 8), 2, List.of(new HeadId(4, 7))).write(b, 2);
+        Path svg = dir.resolve("family.svg");
+        CliRun fam = CliRun.of("sweep", a.toString(), b.toString(), "--score", "--bag-size", "16", "--db", dir.resolve("f.duckdb").toString(),
+                "--plot", svg.toString());
+        assertEquals(0, fam.code(), fam.out() + fam.err());
+        String doc = Files.readString(svg);
+        assertTrue(doc.contains("2 layers x 6 heads") && doc.contains("5 layers x 8 heads") && doc.contains(">small<") && doc.contains(">deep<"), doc);
     }
 
     @Test
