@@ -92,7 +92,7 @@ public final class Sweep {
                 continue;
             }
             if (prefetch != null) prefetch.interrupt();
-            prefetch = i + 1 < checkpoints.size() ? prefetch(checkpoints.get(i + 1)) : null;
+            prefetch = i + 1 < checkpoints.size() && PREFETCH ? prefetch(checkpoints.get(i + 1)) : null;
             try {
                 Outcome o = one(c, path);
                 if (o.skipped) skipped++;
@@ -124,6 +124,9 @@ public final class Sweep {
     }
 
     private record Outcome(ModelInfo info, boolean skipped, List<HeadId> top) {}
+
+    /** Whether the next checkpoint's file is read ahead (HEADSCAN_SWEEP_PREFETCH=0 turns it off, for measurements). */
+    private static final boolean PREFETCH = !"0".equals(System.getenv("HEADSCAN_SWEEP_PREFETCH"));
 
     /** Reads the next checkpoint's weights into the page cache on a daemon thread (for paths; hub ids resolve later). */
     private Thread prefetch(Checkpoint next) {
