@@ -71,6 +71,16 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--weights", description = "Per-tensor statistics and per-head Frobenius norms of W_Q, W_K, W_V, W_O.")
     boolean weights;
 
+    @Option(names = "--fullvocab", paramLabel = "all|L.H,...", description = "Full-vocabulary QK statistics of these heads (docs/science.md §4).")
+    String fullvocab;
+
+    @Option(names = "--ov", paramLabel = "all|L.H,...", description = "OV copying statistics of these heads (docs/science.md §5).")
+    String ov;
+
+    @Option(names = "--fullvocab-wee", defaultValue = "full", paramLabel = "hackathon|full|noattn",
+            description = "W_EE variant for --fullvocab and --ov (default: ${DEFAULT-VALUE}).")
+    String fullWee;
+
     @Option(names = "--db", defaultValue = "sweep.duckdb", paramLabel = "FILE", description = "The results database (default: ${DEFAULT-VALUE}).")
     Path db;
 
@@ -106,7 +116,8 @@ final class SweepCommand implements Callable<Integer> {
         for (String w : wee) variants.add(ModelOptions.variant(w));
         Analyses analyses;
         try {
-            analyses = new Analyses(score, variants, seeds(seeds), bagSize, bagCount, withReplacement, weights, nonFinite.allow);
+            analyses = new Analyses(score, variants, seeds(seeds), bagSize, bagCount, withReplacement, weights, nonFinite.allow, fullvocab, ov,
+                    ModelOptions.variant(fullWee));
         } catch (IllegalArgumentException e) {
             throw new UsageException("sweep: " + e.getMessage());
         }

@@ -86,10 +86,21 @@ public final class Gpt2Model implements AutoCloseable {
     public static Path resolveWeights(Path fileOrDir) {
         if (Files.isDirectory(fileOrDir)) {
             Path p = fileOrDir.resolve("model.safetensors");
-            if (!Files.exists(p)) throw new ModelException(fileOrDir, "folder has no model.safetensors");
+            if (!Files.exists(p)) {
+                if (Files.exists(fileOrDir.resolve("pytorch_model.bin"))) {
+                    throw new ModelException(fileOrDir, "has only pytorch_model.bin, a pickle (loading one can run code, so headscan never does); "
+                            + "convert it once, where you trust it: python -c \"import torch, safetensors.torch as s; "
+                            + "s.save_file({k: v.clone() for k, v in torch.load('pytorch_model.bin', weights_only=True).items()}, 'model.safetensors')\"");
+                }
+                throw new ModelException(fileOrDir, "folder has no model.safetensors");
+            }
             return p;
         }
         if (!Files.exists(fileOrDir)) throw new ModelException(fileOrDir, "no such file or folder");
+        if (fileOrDir.getFileName() != null && fileOrDir.getFileName().toString().endsWith(".bin")) {
+            throw new ModelException(fileOrDir, "a PyTorch pickle (loading one can run code, so headscan never does); convert it to model.safetensors first "
+                    + "(see docs/sweep.md)");
+        }
         return fileOrDir;
     }
 

@@ -1,23 +1,38 @@
 package io.headscan.sweep;
 
 import io.headscan.circuits.Variant;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.HeadId;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * What a sweep computes for every checkpoint. {@code score}: the Prediction-Attention score (docs/science.md §3) for
  * each W_EE variant and each bag seed, over random bags of {@code bagCount × bagSize} tokens drawn once per vocabulary
- * size and seed; {@code weights}: per-tensor statistics and per-head Frobenius norms of W_Q, W_K, W_V, W_O. Each part has
- * a {@link #key definition key}: a checkpoint already done for the same key is skipped when a sweep is run again.
+ * size and seed; {@code weights}: per-tensor statistics and per-head Frobenius norms of W_Q, W_K, W_V, W_O;
+ * {@code fullvocabHeads} / {@code ovHeads} ("all" or "10.7,11.10", null for none): the full-vocabulary QK statistics
+ * (§4) and the OV copying statistics (§5) of those heads, with W_EE variant {@code fullVariant}. Each part has a
+ * definition key: a checkpoint already done for the same key is skipped when a sweep is run again.
  */
 public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
-                       boolean weights, boolean allowNonFinite) {
+                       boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant) {
 
     public Analyses {
         variants = List.copyOf(variants);
         seeds = List.copyOf(seeds);
-        if (!score && !weights) throw new IllegalArgumentException("nothing to compute: give --score and/or --weights");
+        if (!score && !weights && fullvocabHeads == null && ovHeads == null) {
+            throw new IllegalArgumentException("nothing to compute: give --score, --weights, --fullvocab or --ov");
+        }
         if (score && (variants.isEmpty() || seeds.isEmpty())) throw new IllegalArgumentException("--score needs at least one variant and one seed");
         if (bagSize < 1 || bagCount < 1) throw new IllegalArgumentException("bag size and count must be at least 1");
+        if (fullvocabHeads != null) heads(fullvocabHeads, null);
+        if (ovHeads != null) heads(ovHeads, null);
+    }
+
+    /** Score and weights only. */
+    public Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
+                    boolean weights, boolean allowNonFinite) {
+        this(score, variants, seeds, bagSize, bagCount, withReplacement, weights, allowNonFinite, null, null, Variant.FULL);
     }
 
     /** The definition of the score part for one variant and seed, as stored with its rows. */
@@ -27,11 +42,32 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
 
     public static final String WEIGHTS_KEY = "weights v1";
 
-    /** Every definition key this sweep produces per checkpoint. */
-    public List<String> keys() {
-        List<String> k = new java.util.ArrayList<>();
+    public String fullvocabKey(HeadId h) {
+        return "fullvocab wee=" + fullVariant.id() + " head=" + h;
+    }
+
+    public String ovKey(HeadId h) {
+        return "ov wee=" + fullVariant.id() + " head=" + h;
+    }
+
+    /** "all" or a list of heads; checked against {@code dims} when given (an unknown head: an error naming it). */
+    public static List<HeadId> heads(String spec, Gpt2Dims dims) {
+        List<HeadId> out = new ArrayList<>();
+        if (spec.strip().equalsIgnoreCase("all")) {
+            if (dims != null) for (int l = 0; l < dims.layers(); l++) for (int h = 0; h < dims.heads(); h++) out.add(new HeadId(l, h));
+            return out;
+        }
+        for (HeadId h : HeadId.parseList(spec)) out.add(dims == null ? h : h.checkIn(dims));
+        return out;
+    }
+
+    /** Every definition key this sweep produces for a checkpoint of these dimensions. */
+    public List<String> keys(Gpt2Dims dims) {
+        List<String> k = new ArrayList<>();
         if (score) for (Variant v : variants) for (long s : seeds) k.add(scoreKey(v, s));
         if (weights) k.add(WEIGHTS_KEY);
+        if (fullvocabHeads != null) for (HeadId h : heads(fullvocabHeads, dims)) k.add(fullvocabKey(h));
+        if (ovHeads != null) for (HeadId h : heads(ovHeads, dims)) k.add(ovKey(h));
         return k;
     }
 }

@@ -153,12 +153,13 @@ public final class Sweep {
         try (Gpt2Model m = Gpt2Model.open(path)) {
             ModelInfo info = info(c, m);
             List<String> todo = new ArrayList<>();
-            for (String k : analyses.keys()) if (!sink.isDone(info, k)) todo.add(k);
+            for (String k : analyses.keys(m.dims())) if (!sink.isDone(info, k)) todo.add(k);
             if (todo.isEmpty()) return new Outcome(info, true, List.of());
             List<ResultRow> rows = new ArrayList<>();
             List<HeadId> top = List.of();
             if (analyses.score() && todo.stream().anyMatch(k -> k.startsWith("score"))) top = score(m, todo, rows);
             if (analyses.weights() && todo.contains(Analyses.WEIGHTS_KEY)) weights(m, rows);
+            if (todo.stream().anyMatch(k -> k.startsWith("fullvocab ") || k.startsWith("ov "))) fullVocabulary(m, todo, rows);
             sink.write(info, todo, rows);
             return new Outcome(info, false, top);
         }
@@ -216,6 +217,53 @@ public final class Sweep {
             }
         }
         return top == null ? List.of() : top;
+    }
+
+    /**
+     * Full-vocabulary QK and OV statistics of the heads still to do. W_EE is computed into off-heap memory for this
+     * checkpoint alone (no cache file: a sweep may see hundreds of checkpoints) and freed with it.
+     */
+    private void fullVocabulary(Gpt2Model m, List<String> todo, List<ResultRow> rows) {
+        Gpt2Dims d = m.dims();
+        Variant v = analyses.fullVariant();
+        NonFinite.Report nf = NonFinite.check(m, NonFinite.Circuit.QK, v);
+        NonFinite.Report nfOv = NonFinite.check(m, NonFinite.Circuit.OV, v);
+        if ((!nf.clean() || !nfOv.clean()) && !analyses.allowNonFinite()) {
+            throw new IllegalArgumentException((nf.clean() ? nfOv : nf).describe(d) + " (--allow-nonfinite to compute the other heads)");
+        }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            Matrix wee = Matrix.dense(io.headscan.OffHeap.allocate(arena, (long) d.vocab() * d.dModel() * Float.BYTES), d.vocab(), d.dModel());
+            new io.headscan.circuits.EffectiveEmbedding(m, backend, v).computeAll(wee, Progress.NONE);
+            if (analyses.fullvocabHeads() != null) {
+                try (var qk = new io.headscan.circuits.FullVocabQK(m, backend, wee)) {
+                    for (HeadId h : Analyses.heads(analyses.fullvocabHeads(), d)) {
+                        String key = analyses.fullvocabKey(h);
+                        if (!todo.contains(key) || nf.heads().contains(h)) continue;
+                        var s = qk.head(h, Progress.NONE);
+                        rows.add(new ResultRow("fullvocab", key, v.id(), null, h.layer(), h.head(), null, "mean_diag_prob", s.meanDiagProb()));
+                        ranks(rows, "fullvocab", key, v, h, "", s.ranks());
+                    }
+                }
+            }
+            if (analyses.ovHeads() != null) {
+                try (var ov = new io.headscan.circuits.OvCircuit(m, backend, wee)) {
+                    for (HeadId h : Analyses.heads(analyses.ovHeads(), d)) {
+                        String key = analyses.ovKey(h);
+                        if (!todo.contains(key) || nfOv.heads().contains(h)) continue;
+                        var s = ov.ranks(h, Progress.NONE);
+                        ranks(rows, "ov", key, v, h, "negative_", s.negative());
+                        ranks(rows, "ov", key, v, h, "positive_", s.positive());
+                    }
+                }
+            }
+        }
+    }
+
+    private static void ranks(List<ResultRow> rows, String analysis, String key, Variant v, HeadId h, String prefix, io.headscan.circuits.RankStatistics r) {
+        rows.add(new ResultRow(analysis, key, v.id(), null, h.layer(), h.head(), null, prefix + "frac_rank0", r.fracRank0()));
+        rows.add(new ResultRow(analysis, key, v.id(), null, h.layer(), h.head(), null, prefix + "frac_rank_lt10", r.fracRankLt10()));
+        rows.add(new ResultRow(analysis, key, v.id(), null, h.layer(), h.head(), null, prefix + "median_rank", r.medianRank()));
+        rows.add(new ResultRow(analysis, key, v.id(), null, h.layer(), h.head(), null, prefix + "mean_rank", r.meanRank()));
     }
 
     /** Per-tensor statistics of every float tensor, and per-head Frobenius norms of W_Q, W_K, W_V, W_O. */

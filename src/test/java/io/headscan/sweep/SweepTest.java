@@ -228,4 +228,36 @@ class SweepTest {
             }
         }
     }
+
+    @Test
+    void fullVocabularyAndOvStatisticsPerHeadAreResumedHeadByHead() throws Exception {
+        Path run = series("fullvocab");
+        List<Checkpoint> cs = Checkpoints.expand(List.of(run + "/checkpoint-*"), Optional.empty(), Optional.empty());
+        try (DuckDbSink sink = DuckDbSink.open(dir.resolve("fullvocab.duckdb"))) {
+            sink.begin("test", "test", backend.describe(), "test");
+            Analyses one = new Analyses(false, List.of(), List.of(), 16, 4, false, false, false, "2.1", "2.1", Variant.FULL);
+            assertEquals(3, new Sweep(backend, one, sink, c -> Path.of(c.spec()), new Seen(), false).run(cs, Progress.NONE).computed());
+            // the same numbers as a direct computation, and the planted head of checkpoint-100 (2.1) is found
+            try (Gpt2Model m = Gpt2Model.open(run.resolve("checkpoint-100"));
+                 java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+                var wee = io.headscan.model.Matrix.dense(arena.allocate(500L * 32 * 4), 500, 32);
+                new io.headscan.circuits.EffectiveEmbedding(m, backend, Variant.FULL).computeAll(wee, Progress.NONE);
+                try (var qk = new io.headscan.circuits.FullVocabQK(m, backend, wee)) {
+                    double want = qk.head(new HeadId(2, 1), Progress.NONE).meanDiagProb();
+                    try (Statement st = sink.connection().createStatement();
+                         ResultSet rs = st.executeQuery("SELECT value FROM scores WHERE step = 100 AND metric = 'mean_diag_prob' AND layer = 2 AND head = 1")) {
+                        assertTrue(rs.next());
+                        assertEquals(want, rs.getDouble(1), 1e-12);
+                        assertTrue(want > 25.0 / 500, "the planted head attends to its own token far above 1/V: " + want);
+                    }
+                }
+            }
+            assertEquals(3, count(sink, "SELECT count(*) FROM scores WHERE analysis = 'ov' AND metric = 'negative_frac_rank0'"));
+            // asking for one more head later computes only that head
+            Analyses two = new Analyses(false, List.of(), List.of(), 16, 4, false, false, false, "2.1,0.0", "2.1", Variant.FULL);
+            new Sweep(backend, two, sink, c -> Path.of(c.spec()), new Seen(), false).run(cs, Progress.NONE);
+            assertEquals(3, count(sink, "SELECT count(*) FROM scores WHERE metric = 'mean_diag_prob' AND layer = 0 AND head = 0"));
+            assertEquals(3, count(sink, "SELECT count(*) FROM scores WHERE metric = 'mean_diag_prob' AND layer = 2 AND head = 1"), "not twice");
+        }
+    }
 }
