@@ -21,10 +21,11 @@ public final class Posix {
     public static final int O_RDWR = 2, O_CREAT = 0100, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 
     private static final String UNAVAILABLE;
-    private static final MethodHandle MMAP, MUNMAP, MADVISE, OPEN, FLOCK, CLOSE, SETENV;
+    private static final MethodHandle MMAP, MUNMAP, MADVISE, OPEN, FLOCK, CLOSE, SETENV, FADVISE;
+    public static final int O_RDONLY = 0, POSIX_FADV_WILLNEED = 3;
 
     static {
-        MethodHandle mmap = null, munmap = null, madvise = null, open = null, flock = null, close = null, setenv = null;
+        MethodHandle mmap = null, munmap = null, madvise = null, open = null, flock = null, close = null, setenv = null, fadvise = null;
         String why = null;
         String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
         if (!os.contains("linux")) {
@@ -41,8 +42,9 @@ public final class Posix {
                 flock = linker.downcallHandle(libc.findOrThrow("flock"), FunctionDescriptor.of(I, I, I));
                 close = linker.downcallHandle(libc.findOrThrow("close"), FunctionDescriptor.of(I, I));
                 setenv = linker.downcallHandle(libc.findOrThrow("setenv"), FunctionDescriptor.of(I, A, A, I));
+                fadvise = linker.downcallHandle(libc.findOrThrow("posix_fadvise"), FunctionDescriptor.of(I, I, L, L, I));
             } catch (RuntimeException | LinkageError e) {
-                mmap = munmap = madvise = open = flock = close = setenv = null;
+                mmap = munmap = madvise = open = flock = close = setenv = fadvise = null;
                 why = "cannot link libc: " + e;
             }
         }
@@ -54,6 +56,7 @@ public final class Posix {
         FLOCK = flock;
         CLOSE = close;
         SETENV = setenv;
+        FADVISE = fadvise;
     }
 
     private Posix() {}
@@ -131,6 +134,23 @@ public final class Posix {
             return (int) SETENV.invokeExact(arena.allocateFrom(name), arena.allocateFrom(value), overwrite ? 1 : 0);
         } catch (Throwable t) {
             throw rethrow(t);
+        }
+    }
+
+    /**
+     * Asks the kernel to read a file into the page cache in the background (posix_fadvise WILLNEED): returns at once,
+     * costs nothing for a file already cached, and copies nothing into this process. False when it could not ask.
+     */
+    public static boolean readAhead(java.nio.file.Path file) {
+        if (UNAVAILABLE != null) return false;
+        int fd = open(file.toString(), O_RDONLY, 0);
+        if (fd < 0) return false;
+        try {
+            return (int) FADVISE.invokeExact(fd, 0L, 0L, POSIX_FADV_WILLNEED) == 0;
+        } catch (Throwable t) {
+            return false;
+        } finally {
+            close(fd);
         }
     }
 

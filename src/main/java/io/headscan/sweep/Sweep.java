@@ -16,11 +16,8 @@ import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -31,8 +28,8 @@ import java.util.function.Function;
 
 /**
  * Runs {@link Analyses} over many checkpoints in one process: the backend and the bags are set up once; checkpoints are
- * opened (mapped) one at a time, the next one's file read into the page cache on another thread while the current is
- * computed, and each is closed before the one after it, so memory does not grow with their number. A checkpoint that
+ * opened (mapped) one at a time, the kernel asked to read the next one's file ahead while the current is computed, and
+ * each is closed before the one after it, so memory does not grow with their number. A checkpoint that
  * cannot be opened or computed becomes an error (its one-line message) and the sweep goes on, unless {@code failFast}.
  * Library code: it reports through {@link Listener} and never prints.
  */
@@ -77,7 +74,6 @@ public final class Sweep {
         long t0 = System.nanoTime();
         int computed = 0, skipped = 0, failed = 0;
         progress.start("sweep", checkpoints.size(), "checkpoints");
-        Thread prefetch = null;
         for (int i = 0; i < checkpoints.size(); i++) {
             Checkpoint c = checkpoints.get(i);
             long c0 = System.nanoTime();
@@ -91,8 +87,7 @@ public final class Sweep {
                 if (failFast) break;
                 continue;
             }
-            if (prefetch != null) prefetch.interrupt();
-            prefetch = i + 1 < checkpoints.size() && PREFETCH ? prefetch(checkpoints.get(i + 1)) : null;
+            if (i + 1 < checkpoints.size()) readAhead(checkpoints.get(i + 1));
             try {
                 Outcome o = one(c, path);
                 if (o.skipped) skipped++;
@@ -107,7 +102,6 @@ public final class Sweep {
                 progress.advance(1);
             }
         }
-        if (prefetch != null) prefetch.interrupt();
         progress.done();
         return new Summary(computed, skipped, failed, (System.nanoTime() - t0) / 1e9);
     }
@@ -125,28 +119,11 @@ public final class Sweep {
 
     private record Outcome(ModelInfo info, boolean skipped, List<HeadId> top) {}
 
-    /** Whether the next checkpoint's file is read ahead (HEADSCAN_SWEEP_PREFETCH=0 turns it off, for measurements). */
-    private static final boolean PREFETCH = !"0".equals(System.getenv("HEADSCAN_SWEEP_PREFETCH"));
-
-    /** Reads the next checkpoint's weights into the page cache on a daemon thread (for paths; hub ids resolve later). */
-    private Thread prefetch(Checkpoint next) {
+    /** Asks the kernel to read the next checkpoint's file ahead (for paths; hub ids resolve later): free when it is cached. */
+    private static void readAhead(Checkpoint next) {
         Path p = Path.of(next.spec());
         Path file = Files.isDirectory(p) ? p.resolve("model.safetensors") : p;
-        if (!Files.isRegularFile(file)) return null;
-        return Thread.ofPlatform().daemon().name("headscan-sweep-prefetch").start(() -> {
-            ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-                long pos = 0;
-                while (!Thread.currentThread().isInterrupted()) {
-                    buf.clear();
-                    int n = ch.read(buf, pos);
-                    if (n <= 0) break;
-                    pos += n;
-                }
-            } catch (IOException e) {
-                // only a warm-up: the sweep reads the file itself
-            }
-        });
+        if (Files.isRegularFile(file)) io.headscan.Posix.readAhead(file);
     }
 
     private Outcome one(Checkpoint c, Path path) throws Exception {
@@ -183,6 +160,7 @@ public final class Sweep {
     /** The score rows of every variant and seed still to do; returns the top two heads of the first. */
     private List<HeadId> score(Gpt2Model m, List<String> todo, List<ResultRow> rows) {
         Gpt2Dims d = m.dims();
+        PredictionAttention.prefetch(m);   // the layer weights, paged in on another thread while U and W_EE are computed
         List<HeadId> top = null;
         for (Variant v : analyses.variants()) {
             Set<HeadId> marked = Set.of();
