@@ -40,6 +40,12 @@ final class ModelOptions {
     Gpt2Model open(PrintWriter err) {
         if (nHead != null && nHead < 1) throw new UsageException("--n-head " + nHead + ": must be at least 1");
         Gpt2Model m = Gpt2Model.open(resolve(err), nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
+        if (!m.zeroCopy()) {
+            java.util.TreeSet<String> types = new java.util.TreeSet<>();
+            for (var t : m.tensors()) if (t.dtype() != io.headscan.format.DType.F32) types.add(t.dtype().name());
+            err.println("note: " + String.join("/", types) + " weights: each tensor is widened to F32 off-heap when first used (up to twice the file's size)");
+            err.flush();
+        }
         if (m.headCountSource() == Gpt2Model.HeadCountSource.DEFAULT_D_HEAD_64) {
             err.println("note: no config.json beside " + m.path().getFileName() + ": assuming d_head = 64, so " + m.dims().heads()
                     + " heads per layer (pass --n-head N if that is wrong)");

@@ -37,6 +37,7 @@ final class Reports {
         n.put("d_head", d.dHead());
         n.put("d_mlp", d.dMlp());
         n.put("vocab", d.vocab());
+        n.put("weights", m.zeroCopy() ? "F32, used in place" : "widened to F32 off-heap");
         if (sha256 != null) n.put("sha256", sha256);
         else n.putNull("sha256");
         return n;
