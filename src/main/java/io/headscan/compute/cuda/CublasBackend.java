@@ -388,12 +388,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             for (int t0 = 0; t0 < v; t0 += chunk) {
                 int n = Math.min(chunk, v - t0);
                 kernel.launchFused(dA, lda, dB, ldb, v, r, scale, t0, n, dRef, dSum, dG, dL);
-                copy(hostOut, dOut, (long) chunk * 3 * Long.BYTES, cudaMemcpyDeviceToHost(), "row results to host");
-                for (int i = 0; i < n; i++) {
-                    sumExpRef[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
-                    greater[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, chunk + i);
-                    less[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, 2L * chunk + i);
-                }
+                rowResults(hostOut, dOut, chunk, t0, n, sumExpRef, greater, less);
                 rowsDone.accept(n);
             }
         } finally {
@@ -470,6 +465,19 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         tileRows(dA, a.ld(), dB, b.ld(), v, r, scale, sumExpRef, greater, less, rowsDone);
     }
 
+    /**
+     * Brings back a chunk's three numbers per row (device layout: {@code capacity} sums, then as many greater counts,
+     * then as many less counts) and stores rows t0 .. t0+n-1 of them.
+     */
+    private void rowResults(MemorySegment hostOut, MemorySegment dOut, int capacity, int t0, int n, double[] sumExpRef, long[] greater, long[] less) {
+        copy(hostOut, dOut, (long) capacity * 3 * Long.BYTES, cudaMemcpyDeviceToHost(), "row results to host");
+        for (int i = 0; i < n; i++) {
+            sumExpRef[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+            greater[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, capacity + i);
+            less[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, 2L * capacity + i);
+        }
+    }
+
     /** The tile path over device factors: cuBLAS writes tiles of S into device memory, hs_reduce_tile reduces them there. */
     private void tileRows(MemorySegment dA, int lda, MemorySegment dB, int ldb, int v, int r, float scale,
                           double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
@@ -485,12 +493,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
                 checkBlas(cublasSgemm_v2(handle, CUBLAS_OP_T(), CUBLAS_OP_N(), v, n, r, alpha, dB, ldb,
                         plus(dA, (long) t0 * lda * Float.BYTES), lda, zero, dS, v), "cublasSgemm (score tile)");
                 kernel.launch(dS, n, v, v, t0, dOut, plus(dOut, (long) tile * Long.BYTES), plus(dOut, 2L * tile * Long.BYTES));
-                copy(hostOut, dOut, (long) tile * 3 * Long.BYTES, cudaMemcpyDeviceToHost(), "row results to host");
-                for (int i = 0; i < n; i++) {
-                    sumExpRef[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
-                    greater[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, tile + i);
-                    less[t0 + i] = hostOut.getAtIndex(ValueLayout.JAVA_LONG, 2L * tile + i);
-                }
+                rowResults(hostOut, dOut, tile, t0, n, sumExpRef, greater, less);
                 rowsDone.accept(n);
             }
         } finally {
