@@ -68,6 +68,14 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--with-replacement", description = "Draw bags with replacement, as the original code did.")
     boolean withReplacement;
 
+    @Option(names = "--bags", paramLabel = "FILE", description = "Fixed bags for --score instead of random ones: a JSON array of arrays of "
+            + "token ids, or a score --json report (the same bags for every checkpoint; --seeds then does not apply).")
+    Path bagsFile;
+
+    @Option(names = "--corpus", paramLabel = "PATH", description = "Fixed bags for --score from a corpus, as score --corpus: one bag per "
+            + "document, its first --bag-size distinct GPT-2 tokens, --bag-count documents.")
+    Path corpus;
+
     @Option(names = "--weights", description = "Per-tensor statistics and per-head Frobenius norms of W_Q, W_K, W_V, W_O.")
     boolean weights;
 
@@ -116,8 +124,16 @@ final class SweepCommand implements Callable<Integer> {
         for (String w : wee) variants.add(ModelOptions.variant(w));
         Analyses analyses;
         try {
+            if (bagsFile != null && corpus != null) throw new UsageException("--bags and --corpus: give one");
+            Analyses.FixedBags fixed = null;
+            if (bagsFile != null) {
+                fixed = new Analyses.FixedBags("file " + bagsFile.getFileName(), io.headscan.circuits.Bags.fromFile(bagsFile, Integer.MAX_VALUE, withReplacement));
+            } else if (corpus != null) {
+                fixed = new Analyses.FixedBags("corpus " + corpus.getFileName() + " " + bagCount + "x" + bagSize,
+                        io.headscan.circuits.Bags.fromCorpus(corpus, bagSize, bagCount));
+            }
             analyses = new Analyses(score, variants, seeds(seeds), bagSize, bagCount, withReplacement, weights, nonFinite.allow, fullvocab, ov,
-                    ModelOptions.variant(fullWee));
+                    ModelOptions.variant(fullWee), fixed);
         } catch (IllegalArgumentException e) {
             throw new UsageException("sweep: " + e.getMessage());
         }

@@ -15,7 +15,22 @@ import java.util.List;
  * definition key: a checkpoint already done for the same key is skipped when a sweep is run again.
  */
 public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
-                       boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant) {
+                       boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant, FixedBags fixedBags) {
+
+    /**
+     * Bags given by the user instead of random ones (a bags file, or a corpus), the same for every checkpoint;
+     * {@code what} names them ("file bags.json", "corpus owt.jsonl 100x10") and their CRC32 tells two sets apart.
+     */
+    public record FixedBags(String what, List<int[]> bags) {
+        public String digest() {
+            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+            for (int[] b : bags) {
+                for (int t : b) crc.update(java.nio.ByteBuffer.allocate(4).putInt(t).array());
+                crc.update(0xff);
+            }
+            return Long.toHexString(crc.getValue());
+        }
+    }
 
     public Analyses {
         variants = List.copyOf(variants);
@@ -32,12 +47,24 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
     /** Score and weights only. */
     public Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
                     boolean weights, boolean allowNonFinite) {
-        this(score, variants, seeds, bagSize, bagCount, withReplacement, weights, allowNonFinite, null, null, Variant.FULL);
+        this(score, variants, seeds, bagSize, bagCount, withReplacement, weights, allowNonFinite, null, null, Variant.FULL, null);
+    }
+
+    /** Random bags. */
+    public Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
+                    boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant) {
+        this(score, variants, seeds, bagSize, bagCount, withReplacement, weights, allowNonFinite, fullvocabHeads, ovHeads, fullVariant, null);
     }
 
     /** The definition of the score part for one variant and seed, as stored with its rows. */
     public String scoreKey(Variant v, long seed) {
+        if (fixedBags != null) return "score wee=" + v.id() + " bags=" + fixedBags.what() + " crc=" + fixedBags.digest();
         return "score wee=" + v.id() + " seed=" + seed + " bags=random " + bagCount + "x" + bagSize + (withReplacement ? " with-replacement" : "");
+    }
+
+    /** The seeds the score part runs: one pass (seed 0, not recorded) when the bags are fixed. */
+    public List<Long> scoreSeeds() {
+        return fixedBags != null ? List.of(0L) : seeds;
     }
 
     public static final String WEIGHTS_KEY = "weights v1";
@@ -64,7 +91,7 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
     /** Every definition key this sweep produces for a checkpoint of these dimensions. */
     public List<String> keys(Gpt2Dims dims) {
         List<String> k = new ArrayList<>();
-        if (score) for (Variant v : variants) for (long s : seeds) k.add(scoreKey(v, s));
+        if (score) for (Variant v : variants) for (long s : scoreSeeds()) k.add(scoreKey(v, s));
         if (weights) k.add(WEIGHTS_KEY);
         if (fullvocabHeads != null) for (HeadId h : heads(fullvocabHeads, dims)) k.add(fullvocabKey(h));
         if (ovHeads != null) for (HeadId h : heads(ovHeads, dims)) k.add(ovKey(h));

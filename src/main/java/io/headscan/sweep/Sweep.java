@@ -170,11 +170,18 @@ public final class Sweep {
                 marked = nf.heads();
             }
             PredictionAttention pa = new PredictionAttention(m, backend, v, marked.isEmpty());
-            for (long seed : analyses.seeds()) {
+            for (long seed : analyses.scoreSeeds()) {
                 String key = analyses.scoreKey(v, seed);
                 if (!todo.contains(key)) continue;
-                List<int[]> b = bags.computeIfAbsent(d.vocab() + "/" + seed,
-                        k -> Bags.random(d.vocab(), analyses.bagSize(), analyses.bagCount(), seed, analyses.withReplacement()));
+                List<int[]> b;
+                if (analyses.fixedBags() != null) {
+                    b = analyses.fixedBags().bags();
+                    Bags.validate(b, d.vocab());   // token ids outside this checkpoint's vocabulary: an error for it alone
+                } else {
+                    b = bags.computeIfAbsent(d.vocab() + "/" + seed,
+                            k -> Bags.random(d.vocab(), analyses.bagSize(), analyses.bagCount(), seed, analyses.withReplacement()));
+                }
+                Long recorded = analyses.fixedBags() != null ? null : seed;
                 PredictionAttention.Result r = pa.score(b, Progress.NONE);
                 Set<HeadId> bad = r.unreliable(marked);
                 double[][] centered = r.centered(marked);
@@ -185,10 +192,10 @@ public final class Sweep {
                     for (int h = 0; h < d.heads(); h++) {
                         HeadId id = new HeadId(l, h);
                         boolean ok = !bad.contains(id);
-                        rows.add(new ResultRow("score", key, v.id(), seed, l, h, null, "score", ok ? r.scores()[l][h] : Double.NaN));
-                        rows.add(new ResultRow("score", key, v.id(), seed, l, h, null, "centered", centered[l][h]));
-                        rows.add(new ResultRow("score", key, v.id(), seed, l, h, null, "std_over_bags", ok ? r.perBagStd()[l][h] : Double.NaN));
-                        rows.add(new ResultRow("score", key, v.id(), seed, l, h, null, "rank", ok ? rank.get(id) : Double.NaN));
+                        rows.add(new ResultRow("score", key, v.id(), recorded, l, h, null, "score", ok ? r.scores()[l][h] : Double.NaN));
+                        rows.add(new ResultRow("score", key, v.id(), recorded, l, h, null, "centered", centered[l][h]));
+                        rows.add(new ResultRow("score", key, v.id(), recorded, l, h, null, "std_over_bags", ok ? r.perBagStd()[l][h] : Double.NaN));
+                        rows.add(new ResultRow("score", key, v.id(), recorded, l, h, null, "rank", ok ? rank.get(id) : Double.NaN));
                     }
                 }
                 if (top == null) top = ranking.subList(0, Math.min(2, ranking.size()));

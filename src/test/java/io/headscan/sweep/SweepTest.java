@@ -260,4 +260,26 @@ class SweepTest {
             assertEquals(3, count(sink, "SELECT count(*) FROM scores WHERE metric = 'mean_diag_prob' AND layer = 2 AND head = 1"), "not twice");
         }
     }
+
+    @Test
+    void fixedBagsAreScoredForEveryCheckpointAndNamedInTheDefinition() throws Exception {
+        Path run = series("fixed");
+        List<int[]> given = List.of(new int[] {1, 5, 9, 13, 17, 21, 25, 29}, new int[] {100, 200, 300, 400, 450, 460, 470, 480});
+        Analyses.FixedBags fixed = new Analyses.FixedBags("file mine.json", given);
+        Analyses a = new Analyses(true, List.of(Variant.HACKATHON), List.of(0L, 1L, 2L), 16, 4, false, false, false, null, null, Variant.FULL, fixed);
+        assertEquals(1, a.keys(DIMS).size(), "seeds do not apply to fixed bags");
+        try (DuckDbSink sink = DuckDbSink.open(dir.resolve("fixed.duckdb"))) {
+            sink.begin("test", "test", backend.describe(), "test");
+            new Sweep(backend, a, sink, c -> Path.of(c.spec()), new Seen(), false)
+                    .run(Checkpoints.expand(List.of(run + "/checkpoint-*"), Optional.empty(), Optional.empty()), Progress.NONE);
+            assertEquals(3 * 12, count(sink, "SELECT count(*) FROM scores WHERE metric = 'score' AND seed IS NULL AND definition LIKE '%bags=file mine.json crc=%'"));
+            try (Gpt2Model m = Gpt2Model.open(run.resolve("checkpoint-300"));
+                 Statement st = sink.connection().createStatement();
+                 ResultSet rs = st.executeQuery("SELECT value FROM scores WHERE step = 300 AND metric = 'score' AND layer = 2 AND head = 3")) {
+                assertTrue(rs.next());
+                assertEquals(new PredictionAttention(m, backend, Variant.HACKATHON).score(given, Progress.NONE).scores()[2][3], rs.getDouble(1), 1e-12);
+            }
+        }
+        assertNotEquals(fixed.digest(), new Analyses.FixedBags("file mine.json", List.of(given.get(1), given.get(0))).digest(), "another order, other bags");
+    }
 }
