@@ -27,10 +27,81 @@ import java.util.Locale;
 public final class DuckDbSink implements ResultSink {
 
     private final Connection db;
+    private final Appender appender;
     private long runId = -1;
 
     private DuckDbSink(Connection db) {
         this.db = db;
+        this.appender = Appender.of(db);
+    }
+
+    /**
+     * DuckDB's appender for the results table, reached by reflection (the driver is loaded by its own class loader): it
+     * writes rows straight into the table, within the connection's transaction, about 50 times faster than SQL. Null
+     * when this driver has none (then rows go in as VALUES lists).
+     */
+    private record Appender(Connection db, java.lang.invoke.MethodHandle create, java.lang.invoke.MethodHandle begin,
+                            java.lang.invoke.MethodHandle end, java.lang.invoke.MethodHandle appendLong, java.lang.invoke.MethodHandle appendInt,
+                            java.lang.invoke.MethodHandle appendDouble, java.lang.invoke.MethodHandle appendString,
+                            java.lang.invoke.MethodHandle appendNull, java.lang.invoke.MethodHandle close) {
+
+        static Appender of(Connection db) {
+            try {
+                var l = java.lang.invoke.MethodHandles.publicLookup();
+                Class<?> c = db.getClass();
+                java.lang.invoke.MethodHandle create = l.findVirtual(c, "createAppender",
+                        java.lang.invoke.MethodType.methodType(Class.forName("org.duckdb.DuckDBAppender", false, c.getClassLoader()), String.class, String.class));
+                Class<?> a = create.type().returnType();
+                java.util.function.BiFunction<String, Class<?>, java.lang.invoke.MethodHandle> m = (name, arg) -> {
+                    try {
+                        return arg == null ? l.findVirtual(a, name, java.lang.invoke.MethodType.methodType(a))
+                                : l.findVirtual(a, name, java.lang.invoke.MethodType.methodType(a, arg));
+                    } catch (ReflectiveOperationException e) {
+                        throw new IllegalStateException(e);
+                    }
+                };
+                return new Appender(db, create, m.apply("beginRow", null), m.apply("endRow", null), m.apply("append", long.class),
+                        m.apply("append", int.class), m.apply("append", double.class), m.apply("append", String.class), m.apply("appendNull", null),
+                        l.findVirtual(a, "close", java.lang.invoke.MethodType.methodType(void.class)));
+            } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+                return null;
+            }
+        }
+
+        void append(long modelId, List<ResultRow> rows) throws SQLException {
+            try {
+                Object app = create.invoke(db, "main", "results");
+                try {
+                    for (ResultRow r : rows) {
+                        begin.invoke(app);
+                        appendLong.invoke(app, modelId);
+                        string(app, r.analysis());
+                        string(app, r.definition());
+                        string(app, r.variant());
+                        if (r.seed() == null) appendNull.invoke(app);
+                        else appendLong.invoke(app, (long) r.seed());
+                        appendInt.invoke(app, r.layer());
+                        appendInt.invoke(app, r.head());
+                        string(app, r.tensor());
+                        string(app, r.metric());
+                        if (Double.isFinite(r.value())) appendDouble.invoke(app, r.value());
+                        else appendNull.invoke(app);
+                        end.invoke(app);
+                    }
+                } finally {
+                    close.invoke(app);   // flushes into the table, inside the connection's transaction
+                }
+            } catch (SQLException | RuntimeException | Error e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new SQLException(t);
+            }
+        }
+
+        private void string(Object app, String s) throws Throwable {
+            if (s == null) appendNull.invoke(app);
+            else appendString.invoke(app, s);
+        }
     }
 
     /** Opens (or creates) the database file and its tables. */
@@ -130,24 +201,7 @@ public final class DuckDbSink implements ResultSink {
                 }
                 p.executeBatch();
             }
-            // many rows per statement: DuckDB's JDBC batches run row by row (about 0.5 ms a row), a VALUES list is parsed once
-            try (Statement st = db.createStatement()) {
-                StringBuilder sql = new StringBuilder();
-                for (int i = 0; i < rows.size(); i++) {
-                    if (sql.isEmpty()) sql.append("INSERT INTO results VALUES ");
-                    else sql.append(',');
-                    ResultRow r = rows.get(i);
-                    sql.append('(').append(modelId).append(',').append(literal(r.analysis())).append(',').append(literal(r.definition())).append(',')
-                            .append(literal(r.variant())).append(',').append(r.seed() == null ? "NULL" : r.seed().toString()).append(',')
-                            .append(r.layer()).append(',').append(r.head()).append(',').append(literal(r.tensor())).append(',')
-                            .append(literal(r.metric())).append(',').append(Double.isFinite(r.value()) ? Double.toString(r.value()) + "::DOUBLE" : "NULL")
-                            .append(')');
-                    if ((i + 1) % 2000 == 0 || i == rows.size() - 1) {
-                        st.execute(sql.toString());
-                        sql.setLength(0);
-                    }
-                }
-            }
+            insertResults(modelId, rows);
             db.commit();
         } catch (SQLException | RuntimeException e) {
             db.rollback();
@@ -155,6 +209,39 @@ public final class DuckDbSink implements ResultSink {
         } finally {
             db.setAutoCommit(true);
         }
+    }
+
+    /** The rows of one checkpoint into {@code results}, in the connection's current transaction. */
+    void insertResults(long modelId, List<ResultRow> rows) throws SQLException {
+        if (appender != null) {
+            // the driver begins a transaction lazily, at the next statement: one first, so the appender writes inside it
+            try (Statement st = db.createStatement()) {
+                st.execute("SELECT 1");
+            }
+            appender.append(modelId, rows);
+        } else try (Statement st = db.createStatement()) {
+            // many rows per statement: DuckDB's JDBC batches run row by row (about 0.5 ms a row), a VALUES list is parsed once
+            StringBuilder sql = new StringBuilder();
+            for (int i = 0; i < rows.size(); i++) {
+                if (sql.isEmpty()) sql.append("INSERT INTO results VALUES ");
+                else sql.append(',');
+                ResultRow r = rows.get(i);
+                sql.append('(').append(modelId).append(',').append(literal(r.analysis())).append(',').append(literal(r.definition())).append(',')
+                        .append(literal(r.variant())).append(',').append(r.seed() == null ? "NULL" : r.seed().toString()).append(',')
+                        .append(r.layer()).append(',').append(r.head()).append(',').append(literal(r.tensor())).append(',')
+                        .append(literal(r.metric())).append(',').append(Double.isFinite(r.value()) ? Double.toString(r.value()) + "::DOUBLE" : "NULL")
+                        .append(')');
+                if ((i + 1) % 2000 == 0 || i == rows.size() - 1) {
+                    st.execute(sql.toString());
+                    sql.setLength(0);
+                }
+            }
+        }
+    }
+
+    /** Whether rows go in through DuckDB's appender (else as VALUES lists). */
+    boolean usesAppender() {
+        return appender != null;
     }
 
     /** A SQL string literal (quotes doubled), or NULL. */

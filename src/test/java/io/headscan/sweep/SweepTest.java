@@ -282,4 +282,23 @@ class SweepTest {
         }
         assertNotEquals(fixed.digest(), new Analyses.FixedBags("file mine.json", List.of(given.get(1), given.get(0))).digest(), "another order, other bags");
     }
+
+    @Test
+    void rowsAppendedInATransactionThatRollsBackAreGone() throws Exception {
+        try (DuckDbSink sink = DuckDbSink.open(dir.resolve("rollback.duckdb"))) {
+            assertTrue(sink.usesAppender(), "DuckDB's appender is reached");
+            List<ResultRow> rows = List.of(new ResultRow("score", "d", "hackathon", 0L, 1, 2, null, "score", 0.5),
+                    new ResultRow("weights", "w", null, null, -1, -1, "wte.weight", "nan", Double.NaN));
+            var c = sink.connection();
+            c.setAutoCommit(false);
+            sink.insertResults(77, rows);
+            c.rollback();
+            assertEquals(0, count(sink, "SELECT count(*) FROM results WHERE model_id = 77"), "the appender writes inside the transaction");
+            sink.insertResults(78, rows);
+            c.commit();
+            c.setAutoCommit(true);
+            assertEquals(2, count(sink, "SELECT count(*) FROM results WHERE model_id = 78"));
+            assertEquals(1, count(sink, "SELECT count(*) FROM results WHERE model_id = 78 AND value IS NULL AND seed IS NULL AND tensor = 'wte.weight'"));
+        }
+    }
 }
