@@ -76,7 +76,8 @@ Same numbers: ${same}.
 Speed-up of the sweep over separate runs on checkpoints never seen: $(python3 -c "print('%.2fx' % ($separate_fresh / $sweep_score))").
 
 Where a checkpoint's time goes: the score itself (U and W_EE of the bag tokens, 24 projection GEMMs of 1.2 GFLOP,
-the bag scores) about 0.3 s; writing its rows in one transaction about 0.07 s; and, for a checkpoint never seen, the
+the bag scores) about 0.3 s; writing its rows in one transaction a few milliseconds (DuckDB's appender; SQL inserts
+took 0.07-0.29 s); and, for a checkpoint never seen, the
 first touch of the ~270 MB its non-finite check and vocabulary mean read (on this VM a first touch of a mapped page
 costs microseconds; reading through the file instead was slower still here), about 0.15 s more than a checkpoint seen
 before. The targets of issue 12 (0.4 s per checkpoint, 2x separate runs) are not reached on this machine: see the
