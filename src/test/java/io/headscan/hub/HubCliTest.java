@@ -81,6 +81,14 @@ class HubCliTest {
         assertEquals(0, offline.code(), offline.out());
         assertTrue(offline.out().contains("2 layers x 2 heads (config.json n_head)"), offline.out());
         assertEquals(calls, hub.requests.size(), "offline: zero HTTP calls");
+        // sweep resolves hub ids the same way (here from the cache, offline), with a revision
+        Path db = home.resolve("hub.duckdb");
+        Result sweep = finish(start(Map.of("HF_HUB_OFFLINE", "1"), "sweep", "gpt2@main", "openai-community/gpt2", "--score", "--bag-size", "16",
+                "--db", db.toString()));
+        assertEquals(0, sweep.code(), sweep.out());
+        assertTrue(sweep.out().contains("[1/2] gpt2: ") && sweep.out().contains("[2/2] openai-community/gpt2: "), sweep.out());
+        assertTrue(sweep.out().contains("2 computed"), sweep.out());
+        assertEquals(calls, hub.requests.size(), "offline: zero HTTP calls");
     }
 
     @Test
