@@ -8,7 +8,6 @@ import io.headscan.hub.HubEnvironment;
 import io.headscan.hub.ModelResolver;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
 import picocli.CommandLine.Option;
@@ -71,20 +70,11 @@ final class ModelOptions {
 
     /** "all" or a list such as 10.7,11.10 given with {@code flag}, checked against the model (a usage error otherwise). */
     static List<HeadId> heads(String flag, String spec, Gpt2Dims dims) {
-        List<HeadId> out = new ArrayList<>();
-        if (spec.trim().equalsIgnoreCase("all")) {
-            for (int l = 0; l < dims.layers(); l++) for (int h = 0; h < dims.heads(); h++) out.add(new HeadId(l, h));
-            return out;
-        }
         try {
-            for (HeadId h : HeadId.parseList(spec)) {
-                if (out.contains(h)) throw new IllegalArgumentException("head " + h + " is named twice");
-                out.add(h.checkIn(dims));
-            }
+            return HeadId.select(spec, dims);
         } catch (IllegalArgumentException e) {
             throw new UsageException(flag + " " + spec + ": " + e.getMessage());
         }
-        return out;
     }
 
     /**

@@ -30,6 +30,23 @@ public record HeadId(int layer, int head) implements Comparable<HeadId> {
         return out;
     }
 
+    /**
+     * "all" (every head of a model of these dimensions; none when {@code dims} is null) or a list such as "10.7,11.10",
+     * each head checked against {@code dims} when given; a head named twice is an error.
+     */
+    public static List<HeadId> select(String spec, Gpt2Dims dims) {
+        List<HeadId> out = new ArrayList<>();
+        if (spec.strip().equalsIgnoreCase("all")) {
+            if (dims != null) for (int l = 0; l < dims.layers(); l++) for (int h = 0; h < dims.heads(); h++) out.add(new HeadId(l, h));
+            return out;
+        }
+        for (HeadId h : parseList(spec)) {
+            if (out.contains(h)) throw new IllegalArgumentException("head " + h + " is named twice");
+            out.add(dims == null ? h : h.checkIn(dims));
+        }
+        return out;
+    }
+
     /** Throws when the head does not exist in a model of these dimensions. */
     public HeadId checkIn(Gpt2Dims dims) {
         if (layer >= dims.layers() || head >= dims.heads()) {

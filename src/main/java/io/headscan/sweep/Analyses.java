@@ -79,13 +79,7 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
 
     /** "all" or a list of heads; checked against {@code dims} when given (an unknown head: an error naming it). */
     public static List<HeadId> heads(String spec, Gpt2Dims dims) {
-        List<HeadId> out = new ArrayList<>();
-        if (spec.strip().equalsIgnoreCase("all")) {
-            if (dims != null) for (int l = 0; l < dims.layers(); l++) for (int h = 0; h < dims.heads(); h++) out.add(new HeadId(l, h));
-            return out;
-        }
-        for (HeadId h : HeadId.parseList(spec)) out.add(dims == null ? h : h.checkIn(dims));
-        return out;
+        return HeadId.select(spec, dims);
     }
 
     /** Every definition key this sweep produces for a checkpoint of these dimensions. */

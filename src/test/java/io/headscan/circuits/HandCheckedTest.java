@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.Progress;
 import io.headscan.compute.JavaBackend;
-import io.headscan.format.DType;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;

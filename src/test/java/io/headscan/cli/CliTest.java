@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.headscan.format.DType;
 import io.headscan.format.SafetensorsWriter;
 import io.headscan.model.KnownCheckpoint;
 import java.io.IOException;

@@ -2,17 +2,14 @@ package io.headscan.hub;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.cli.Main;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
