@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The GPU check, run on the GPU machine through the device tool, with gpu-bundle/ (bench/gpu/prepare.sh) carried:
+# The GPU check. On the GPU machine, through the device tool, with gpu-bundle/ (bench/gpu/prepare.sh) carried:
 #   run(command="bash bench/gpu/check.sh", carry=["gpu-bundle"], timeout_s=540)
-# Every step has a timeout; the whole output goes to $OUT/gpu-check.log, JSON results to $OUT. On a machine without a
+# On a machine with a GPU and a JDK and no gpu-bundle/ it uses this checkout (bench/run runs it so). Every step has a timeout; the whole output goes to $OUT/gpu-check.log, JSON results to $OUT. On a machine without a
 # GPU the GPU steps fail quickly and the rest still runs (try it there first).
 set -u
 OUT=${OUT:-/tmp/gpu-out}
@@ -10,9 +10,9 @@ exec > >(tee "$OUT/gpu-check.log") 2>&1
 cd "$(dirname "$0")/../.."
 B=$PWD/gpu-bundle
 export HEADSCAN_CACHE=/tmp/hs-cache HEADSCAN_PROGRESS=0
-J=/tmp/jre25/bin/java
 M=/tmp/hs-model
 HEADS4=10.7,11.10,3.4,0.0
+GPU_TESTS="GpuParityTest GpuFallbackTest WorkspaceTest ScienceParityTest TileEdgeParityTest BackendParityTest"
 
 step() {   # step NAME TIMEOUT COMMAND...
   local name=$1 t=$2 start rc
@@ -24,35 +24,59 @@ step() {   # step NAME TIMEOUT COMMAND...
   echo "=== $name: exit $rc, $(( ($(date +%s%N) - start) / 1000000 )) ms"
   return 0
 }
-hs() { "$J" -jar "$B/headscan.jar" "$@"; }
 
 step "machine" 30 bash -c 'nvidia-smi -L; nproc; free -g | head -2'
-step "unpack the Java runtime" 60 tar xJf "$B/jre25.tar.xz" -C /tmp
-step "backends" 60 "$J" -jar "$B/headscan.jar" backends
+if [ -d "$B" ]; then
+  # the GPU machine: the bundle's own Java runtime, jar and test classes
+  J=/tmp/jre25/bin/java
+  JAR=$B/headscan.jar
+  step "unpack the Java runtime" 60 tar xJf "$B/jre25.tar.xz" -C /tmp
+  mkdir -p /tmp/hs-tests && tar xf "$B/test/classes.tar" -C /tmp/hs-tests
+  cp=$JAR:/tmp/hs-tests/test-classes
+  for f in "$B"/test/lib/*.jar; do cp=$cp:$f; done
+  select=""
+  for t in $GPU_TESTS; do select="$select --select-class $(cd /tmp/hs-tests/test-classes && find . -name "$t.class" | sed 's|^./||; s|\.class$||; s|/|.|g')"; done
+  # shellcheck disable=SC2086
+  step "GPU tests (parity of every computation on cuBLAS, the fused kernel, workspaces, transfers)" 240 \
+    "$J" --enable-native-access=ALL-UNNAMED -Xmx2g -jar "$B"/test/junit-platform-console-standalone-*.jar execute \
+    --class-path "$cp" $select --details=summary --disable-banner
+else
+  # a workstation with a GPU and a JDK (bench/run's GPU section): this checkout's build
+  . .mvn/find-jdk.sh
+  jdk=$(headscan_find_jdk) || { headscan_no_jdk_message; exit 1; }
+  J=$jdk/bin/java
+  JAR=$PWD/target/headscan.jar
+  step "GPU tests (parity of every computation on cuBLAS, the fused kernel, workspaces, transfers)" 600 \
+    ./mvnw -q -B test -Dtest="$(echo $GPU_TESTS | tr ' ' ,)" -Dsurefire.failIfNoSpecifiedTests=false
+  [ -f "$JAR" ] || ./mvnw -q -B -DskipTests package
+fi
+step "backends" 60 "$J" -jar "$JAR" backends
 
-mkdir -p /tmp/hs-tests && tar xf "$B/test/classes.tar" -C /tmp/hs-tests
-cp=$B/headscan.jar:/tmp/hs-tests/test-classes
-for f in "$B"/test/lib/*.jar; do cp=$cp:$f; done
-step "GPU tests (parity of every computation on cuBLAS, the fused kernel, transfers)" 240 \
-  "$J" --enable-native-access=ALL-UNNAMED -Xmx2g -jar "$B"/test/junit-platform-console-standalone-*.jar execute \
-  --class-path "$cp" --select-class io.headscan.compute.cuda.GpuParityTest --select-class io.headscan.compute.cuda.GpuFallbackTest \
-  --select-class io.headscan.circuits.ScienceParityTest --select-class io.headscan.circuits.TileEdgeParityTest \
-  --select-class io.headscan.compute.BackendParityTest --details=summary --disable-banner
-
-step "synth GPT-2 Small size, planted 10.7 and 11.10" 60 "$J" -jar "$B/headscan.jar" synth --out "$M" --plant 10.7,11.10
+step "synth GPT-2 Small size, planted 10.7 and 11.10" 60 "$J" -jar "$JAR" synth --out "$M" --plant 10.7,11.10
 for backend in auto openblas cublas auto openblas cublas; do
-  step "score --backend $backend" 60 "$J" -jar "$B/headscan.jar" score "$M" --backend "$backend" --top 3 --profile
+  step "score --backend $backend" 60 "$J" -jar "$JAR" score "$M" --backend "$backend" --top 3 --profile
 done
-step "embed --wee full on cuBLAS" 120 "$J" -jar "$B/headscan.jar" embed "$M" --wee full --backend cublas --profile
-step "fullvocab all heads, cuBLAS, FP32 (fused kernel)" 300 "$J" -jar "$B/headscan.jar" fullvocab "$M" --backend cublas --profile \
+step "embed --wee full on cuBLAS" 120 "$J" -jar "$JAR" embed "$M" --wee full --backend cublas --profile
+step "fullvocab all heads, cuBLAS, FP32 (fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas --profile \
   --json "$OUT/fv-fused.json"
-step "fullvocab 4 heads, cuBLAS, tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$B/headscan.jar" fullvocab "$M" --heads "$HEADS4" \
+step "fullvocab 4 heads, cuBLAS, tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
   --backend cublas --profile --json "$OUT/fv-tiles.json"
-step "fullvocab all heads, cuBLAS, TF32 tile path" 300 env HEADSCAN_FUSED=0 "$J" -jar "$B/headscan.jar" fullvocab "$M" --backend cublas \
+step "fullvocab all heads, cuBLAS, TF32 tile path" 300 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --backend cublas \
   --tf32 --profile --json "$OUT/fv-tf32.json"
-step "fullvocab 4 heads, OpenBLAS" 240 "$J" -jar "$B/headscan.jar" fullvocab "$M" --heads "$HEADS4" --backend openblas --profile \
+step "fullvocab 4 heads, OpenBLAS" 240 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" --backend openblas --profile \
   --json "$OUT/fv-cpu.json"
-step "ov 10.7, cuBLAS" 120 "$J" -jar "$B/headscan.jar" ov "$M" --heads 10.7 --backend cublas --profile --top 3
+step "ov 10.7, cuBLAS" 120 "$J" -jar "$JAR" ov "$M" --heads 10.7 --backend cublas --profile --top 3
+step "cuBLAS FP32 GEMM rate at embed's shapes (PyTorch)" 120 python3 - <<'PY'
+import time, torch
+torch.backends.cuda.matmul.allow_tf32 = False
+for m, k, n in [(8192, 768, 768), (8192, 768, 3072), (8192, 3072, 768)]:
+    a, b = torch.randn(m, k, device="cuda"), torch.randn(k, n, device="cuda")
+    for _ in range(3): a @ b
+    torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(50): a @ b
+    torch.cuda.synchronize(); s = (time.perf_counter() - t) / 50
+    print("sgemm %dx%dx%d: %.1f TFLOP/s" % (m, k, n, 2 * m * k * n / s / 1e12))
+PY
 step "PyTorch peer, all heads, FP32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --out "$OUT/torch.json"
 step "PyTorch peer, all heads, TF32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --tf32 --out "$OUT/torch-tf32.json"
 

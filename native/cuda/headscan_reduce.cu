@@ -1,5 +1,5 @@
 /*
- * headscan's CUDA kernel: the fused full-vocabulary reduction (docs/science.md §4/§5) on a device tile of scores,
+ * headscan's CUDA kernels. First the full-vocabulary reduction (docs/science.md §4/§5) on a device tile of scores,
  * the GPU twin of hs_reduce_block in native/kernels/headscan_kernels.c.
  *
  * hs_reduce_tile: S is a rows x cols row-major tile (leading dimension ld floats) of query rows t0 .. t0+rows-1
@@ -179,4 +179,82 @@ extern "C" __global__ void hs_fold_rows(const float *__restrict__ w, long long l
     long long i = e / r, j = e % r;
     float x = w[i * ldw + j];
     out[e] = g ? __fmul_rn(x, g[i]) : x;
+}
+
+/*
+ * The row steps of W_EE and U on the device (docs/science.md §0-§2), the twins of hs_rows_affine and hs_bias_gelu_new
+ * in native/kernels/headscan_kernels.c, so that a workspace on the GPU (io.headscan.compute.Workspace) computes them
+ * where its tensors live.
+ *
+ * hs_rows_affine_dev: for r in [0, rows), x_r = x[index ? index[r] : r] (leading dimension ldx):
+ *   v = x_r * pre_scale + pre_bias;  norm 1: v -= mean(v);  norm 2: v = (v - mean(v)) / sqrt(mean((v - mean)^2) + 1e-5)
+ *   y[r] = v * scale + bias + add[r]           (every vector optional: NULL skips it)
+ * One block of HS_ROW_THREADS threads per row (grid-strided over rows). Mean and sum of squares accumulate in double
+ * (per thread, then a tree in shared memory); the mean is applied as a float, as on the CPU. x, add and y may be the
+ * same memory row for row: every element is read and written by the same thread.
+ */
+#define HS_ROW_THREADS 256
+
+__device__ static float hs_pre(const float *xr, const float *pre_scale, const float *pre_bias, long long j) {
+    float t = xr[j];
+    if (pre_scale) t *= pre_scale[j];
+    if (pre_bias) t += pre_bias[j];
+    return t;
+}
+
+__device__ static double hs_block_sum(double v, double *red) {
+    int t = threadIdx.x;
+    red[t] = v;
+    __syncthreads();
+    for (int half = HS_ROW_THREADS / 2; half > 0; half >>= 1) {
+        if (t < half) red[t] += red[t + half];
+        __syncthreads();
+    }
+    double s = red[0];
+    __syncthreads();   /* red is reused by the next sum */
+    return s;
+}
+
+extern "C" __global__ void hs_rows_affine_dev(const float *x, long long ldx, const long long *__restrict__ index, long long rows,
+                                              long long cols, const float *__restrict__ pre_scale, const float *__restrict__ pre_bias,
+                                              int norm, const float *__restrict__ scale, const float *__restrict__ bias,
+                                              const float *add, long long ldadd, float *y, long long ldy) {
+    __shared__ double red[HS_ROW_THREADS];
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *xr = x + (index ? index[r] : r) * ldx;
+        float m = 0.0f, inv = 1.0f;
+        if (norm != 0) {
+            double s = 0.0;
+            for (long long j = threadIdx.x; j < cols; j += HS_ROW_THREADS) s += hs_pre(xr, pre_scale, pre_bias, j);
+            m = (float) (hs_block_sum(s, red) / (double) cols);
+            if (norm == 2) {
+                double q = 0.0;
+                for (long long j = threadIdx.x; j < cols; j += HS_ROW_THREADS) {
+                    float c = hs_pre(xr, pre_scale, pre_bias, j) - m;
+                    q += (double) c * c;
+                }
+                inv = (float) (1.0 / sqrt(hs_block_sum(q, red) / (double) cols + 1e-5));
+            }
+        }
+        for (long long j = threadIdx.x; j < cols; j += HS_ROW_THREADS) {
+            float t = hs_pre(xr, pre_scale, pre_bias, j);
+            if (norm != 0) t -= m;
+            if (norm == 2) t *= inv;
+            if (scale) t *= scale[j];
+            if (bias) t += bias[j];
+            if (add) t += add[r * ldadd + j];
+            y[r * ldy + j] = t;
+        }
+    }
+}
+
+/* hs_bias_gelu_dev: h = gelu_new(h + bias) in place over a rows x cols tile (leading dimension ld); the tanh form of
+ * §0. Launch: 1-D, grid-strided over the elements. */
+extern "C" __global__ void hs_bias_gelu_dev(float *h, long long rows, long long cols, long long ld, const float *__restrict__ bias) {
+    long long n = rows * cols;
+    for (long long e = (long long) blockIdx.x * blockDim.x + threadIdx.x; e < n; e += (long long) gridDim.x * blockDim.x) {
+        long long i = e / cols, j = e % cols;
+        float v = h[i * ld + j] + bias[j];
+        h[i * ld + j] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
 }

@@ -61,6 +61,14 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * A new {@link Workspace}: tensors that live where this backend computes (host memory for the CPU backends, device
+     * memory for cuBLAS), freed when it closes. Close it before the backend.
+     */
+    default Workspace workspace() {
+        return Workspace.onHost(this);
+    }
+
+    /**
      * Says that this host memory will not change until {@link #release}: a backend that computes elsewhere (a GPU)
      * then keeps one copy of it there for every call that reads it, instead of copying it per call. Mapped weights
      * (read-only segments) are treated so without asking. CPU backends use host memory in place: nothing to do.

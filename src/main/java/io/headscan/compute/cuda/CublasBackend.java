@@ -129,6 +129,52 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
 
     // ---- device memory ----
 
+    /**
+     * A workspace on the device when this build's CUDA row kernels loaded; otherwise (a jar built without nvcc) a host
+     * workspace whose GEMMs still run here, one copy per call.
+     */
+    @Override
+    public io.headscan.compute.Workspace workspace() {
+        ensureOpen();
+        return kernel.rowStepsAvailable() ? new DeviceWorkspace(this) : io.headscan.compute.Workspace.onHost(this);
+    }
+
+    MemorySegment handle() {
+        return handle;
+    }
+
+    ReduceKernel kernels() {
+        return kernel;
+    }
+
+    synchronized MemorySegment deviceMalloc(long bytes) {
+        ensureOpen();
+        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        return malloc(bytes);
+    }
+
+    synchronized void deviceZero(MemorySegment dev, long bytes) {
+        if (bytes > 0) Cuda.check(cudaMemset(dev, 0, bytes), "cudaMemset");
+    }
+
+    /** Host → device, counted; a read-only host range (a mapping) is pinned for the copy where the driver allows. */
+    synchronized void upload(MemorySegment host, MemorySegment dev, boolean readOnly) {
+        ensureOpen();
+        if (readOnly) uploadPinned(host, dev);
+        else copy(dev, host, host.byteSize(), cudaMemcpyHostToDevice(), "tensor to device");
+    }
+
+    /** Device → host, counted: {@code host.byteSize()} bytes from {@code dev}. */
+    synchronized void download(MemorySegment host, MemorySegment dev) {
+        ensureOpen();
+        copy(host, dev, host.byteSize(), cudaMemcpyDeviceToHost(), "tensor to host");
+    }
+
+    /** Waits for the device, so that a kernel's failure is reported by the call that launched it. */
+    synchronized void synchronize(String after) {
+        Cuda.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (after " + after + ")");
+    }
+
     private static MemorySegment malloc(long bytes) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment p = a.allocate(ValueLayout.ADDRESS);

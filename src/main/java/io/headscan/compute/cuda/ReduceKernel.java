@@ -26,7 +26,7 @@ final class ReduceKernel implements AutoCloseable {
     static final int FUSED_ROWS = 64, FUSED_MAX_R = 64;
 
     private final MemorySegment module, function, fusedDiag, fusedRows;
-    private MemorySegment foldRows;
+    private MemorySegment foldRows, rowsAffine, biasGelu;
     private final String state;
 
     private ReduceKernel(MemorySegment module, MemorySegment function, String state) {
@@ -77,6 +77,8 @@ final class ReduceKernel implements AutoCloseable {
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_rows")) == CUDA_SUCCESS()) rows = fp.get(ValueLayout.ADDRESS, 0);
             ReduceKernel k = new ReduceKernel(mod, tile, diag, rows, "CUDA kernels from the build's " + kind + " (driver " + driver + ")");
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fold_rows")) == CUDA_SUCCESS()) k.foldRows = fp.get(ValueLayout.ADDRESS, 0);
+            if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_rows_affine_dev")) == CUDA_SUCCESS()) k.rowsAffine = fp.get(ValueLayout.ADDRESS, 0);
+            if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_bias_gelu_dev")) == CUDA_SUCCESS()) k.biasGelu = fp.get(ValueLayout.ADDRESS, 0);
             return k;
         }
     }
@@ -95,6 +97,46 @@ final class ReduceKernel implements AutoCloseable {
                     s.allocateFrom(ValueLayout.ADDRESS, g == null ? MemorySegment.NULL : g), s.allocateFrom(ValueLayout.JAVA_LONG, d),
                     s.allocateFrom(ValueLayout.JAVA_LONG, r), s.allocateFrom(ValueLayout.ADDRESS, out));
         }
+    }
+
+    /** Whether the row steps (hs_rows_affine_dev, hs_bias_gelu_dev) are in the module: a device workspace needs them. */
+    boolean rowStepsAvailable() {
+        return rowsAffine != null && biasGelu != null;
+    }
+
+    /** Blocks for the row kernels: enough to fill any GPU, grid-strided beyond that. */
+    private static final int ROW_BLOCKS = 65535;
+
+    /**
+     * hs_rows_affine_dev over device memory (see native/cuda/headscan_reduce.cu): y[r] = step(x[index[r] or r]) + add[r].
+     * Null vectors, index or add are skipped; {@code norm} is {@link io.headscan.compute.kernels.RowAffine.Norm#ordinal()}.
+     */
+    void launchRows(MemorySegment x, long ldx, MemorySegment index, long rows, long cols, MemorySegment preScale, MemorySegment preBias,
+                    int norm, MemorySegment scale, MemorySegment bias, MemorySegment add, long ldadd, MemorySegment y, long ldy) {
+        if (!rowStepsAvailable()) throw new IllegalStateException("the CUDA row kernels are not loaded: " + state);
+        if (rows == 0) return;
+        try (Arena s = Arena.ofConfined()) {
+            call(s, rowsAffine, (int) Math.min(rows, ROW_BLOCKS), 1, 256, 1, "hs_rows_affine_dev",
+                    address(s, x), s.allocateFrom(ValueLayout.JAVA_LONG, ldx), address(s, index), s.allocateFrom(ValueLayout.JAVA_LONG, rows),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, cols), address(s, preScale), address(s, preBias), s.allocateFrom(ValueLayout.JAVA_INT, norm),
+                    address(s, scale), address(s, bias), address(s, add), s.allocateFrom(ValueLayout.JAVA_LONG, ldadd), address(s, y),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, ldy));
+        }
+    }
+
+    /** hs_bias_gelu_dev: h = gelu_new(h + bias) in place over a rows × cols device tile. */
+    void launchBiasGelu(MemorySegment h, long rows, long cols, long ld, MemorySegment bias) {
+        if (!rowStepsAvailable()) throw new IllegalStateException("the CUDA row kernels are not loaded: " + state);
+        if (rows == 0) return;
+        try (Arena s = Arena.ofConfined()) {
+            call(s, biasGelu, (int) Math.min((rows * cols + THREADS - 1) / THREADS, ROW_BLOCKS), 1, THREADS, 1, "hs_bias_gelu_dev",
+                    address(s, h), s.allocateFrom(ValueLayout.JAVA_LONG, rows), s.allocateFrom(ValueLayout.JAVA_LONG, cols),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, ld), address(s, bias));
+        }
+    }
+
+    private static MemorySegment address(Arena s, MemorySegment p) {
+        return s.allocateFrom(ValueLayout.ADDRESS, p == null ? MemorySegment.NULL : p);
     }
 
     /** Whether the fused kernels (scores formed in registers, never written) are in the module. */

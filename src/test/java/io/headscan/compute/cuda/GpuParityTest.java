@@ -214,4 +214,32 @@ class GpuParityTest {
             }
         }
     }
+
+    /**
+     * W_EE on the device: the row steps run as CUDA kernels in a device workspace, the weights W_EE reads cross once
+     * (E and layer 0: less than the checkpoint), and what comes back is exactly the V × d result; it equals OpenBLAS's
+     * within FP32 rounding, for every variant.
+     */
+    @Test
+    void embedRunsOnTheDeviceAndBringsBackOnlyItsRows() throws IOException {
+        try (Gpt2Model m = model(); CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2);
+             Arena arena = Arena.ofShared()) {
+            try (var ws = gpu.workspace()) {
+                assertInstanceOf(DeviceWorkspace.class, ws, "this build's CUDA row kernels loaded: " + gpu.describe());
+            }
+            int v = m.dims().vocab(), d = m.dims().dModel();
+            for (Variant variant : Variant.values()) {
+                Matrix want = Matrix.allocate(arena, v, d), got = Matrix.allocate(arena, v, d);
+                new io.headscan.circuits.EffectiveEmbedding(m, cpu, variant).computeAll(want, Progress.NONE);
+                var before = gpu.transfers();
+                new io.headscan.circuits.EffectiveEmbedding(m, gpu, variant).computeAll(got, Progress.NONE);
+                var moved = gpu.transfers().minus(before);
+                assertTrue(moved.toDevice() <= java.nio.file.Files.size(m.path()), variant + ": " + moved.describe());
+                assertEquals((long) v * d * Float.BYTES, moved.toHost(), variant + ": only the result comes back");
+                for (int t = 0; t < v; t++) for (int j = 0; j < d; j++) {
+                    assertEquals(want.get(t, j), got.get(t, j), 2e-5 * (1 + Math.abs(want.get(t, j))), variant + " W_EE[" + t + ", " + j + "]");
+                }
+            }
+        }
+    }
 }

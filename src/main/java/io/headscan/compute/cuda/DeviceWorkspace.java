@@ -1,0 +1,176 @@
+package io.headscan.compute.cuda;
+
+import static io.headscan.bindings.cublas.cublas_h.*;
+import static io.headscan.bindings.cuda.cuda_runtime_h.*;
+
+import io.headscan.compute.Tensor;
+import io.headscan.compute.Transpose;
+import io.headscan.compute.Workspace;
+import io.headscan.compute.kernels.RowAffine;
+import io.headscan.model.Matrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The cuBLAS backend's workspace: every tensor is device memory that this workspace allocated and frees on close. A
+ * loaded host matrix crosses once (a mapped tensor straight from the mapping, pinned for the copy where the driver
+ * allows) and the same host memory loaded again is the same device copy; GEMMs are cuBLAS calls on device pointers
+ * and the row steps are the CUDA kernels {@code hs_rows_affine_dev} / {@code hs_bias_gelu_dev}, so nothing comes back
+ * to the host but what {@link #store} is asked for. Small vectors (LayerNorm weights, biases) cross once per array.
+ */
+final class DeviceWorkspace extends Workspace {
+
+    private final CublasBackend backend;
+    private final List<MemorySegment> allocations = new ArrayList<>();
+    private final Map<HostRange, MemorySegment> loaded = new HashMap<>();
+    private final Map<float[], MemorySegment> vectors = new IdentityHashMap<>();
+    private MemorySegment indexBuffer;
+    private long indexCapacity;
+
+    private record HostRange(long address, long bytes) {}
+
+    DeviceWorkspace(CublasBackend backend) {
+        this.backend = backend;
+    }
+
+    @Override
+    public String backendName() {
+        return backend.name();
+    }
+
+    @Override
+    public boolean onHost() {
+        return false;
+    }
+
+    /** A GPU wants big tiles: the [tile, d_mlp] hidden layer of GPT-2 is 100 MB at 8192 rows. */
+    @Override
+    public int preferredTileRows() {
+        return 8192;
+    }
+
+    private MemorySegment malloc(long bytes) {
+        MemorySegment p = backend.deviceMalloc(bytes);
+        allocations.add(p);
+        return p;
+    }
+
+    private static long extent(int rows, int cols, int ld) {
+        return rows == 0 || cols == 0 ? 0 : (long) (rows - 1) * ld + cols;
+    }
+
+    @Override
+    protected Tensor loadChecked(Matrix host) {
+        long floats = extent(host.rows(), host.cols(), host.ld());
+        MemorySegment src = host.segment().asSlice(host.offset() * Float.BYTES, floats * Float.BYTES);
+        HostRange key = new HostRange(src.address(), src.byteSize());
+        MemorySegment dev = loaded.get(key);
+        if (dev == null) {
+            dev = malloc(src.byteSize());
+            backend.upload(src, dev, host.segment().isReadOnly());
+            loaded.put(key, dev);
+        }
+        return tensor(dev, 0, host.rows(), host.cols(), host.ld());
+    }
+
+    @Override
+    protected Tensor allocateChecked(int rows, int cols) {
+        long bytes = (long) rows * cols * Float.BYTES;
+        MemorySegment dev = malloc(bytes);
+        backend.deviceZero(dev, bytes);
+        return tensor(dev, 0, rows, cols, Math.max(1, cols));
+    }
+
+    private static MemorySegment at(Tensor t, long row) {
+        return MemorySegment.ofAddress(t.memory().address() + (t.offset() + row * t.ld()) * Float.BYTES);
+    }
+
+    @Override
+    protected void storeChecked(Tensor t, Matrix host) {
+        if (t.rows() == 0 || t.cols() == 0) return;
+        if (t.ld() == t.cols() && host.ld() == host.cols()) {
+            backend.download(host.segment().asSlice(host.offset() * Float.BYTES, (long) t.rows() * t.cols() * Float.BYTES), at(t, 0));
+            return;
+        }
+        for (int r = 0; r < t.rows(); r++) {
+            backend.download(host.segment().asSlice((host.offset() + (long) r * host.ld()) * Float.BYTES, (long) t.cols() * Float.BYTES), at(t, r));
+        }
+    }
+
+    @Override
+    protected void gemmChecked(float alpha, Tensor a, Transpose ta, Tensor b, Transpose tb, float beta, Tensor c, int m, int n, int k) {
+        // row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags
+        try (Arena s = Arena.ofConfined()) {
+            CublasBackend.checkBlas(cublasSgemm_v2(backend.handle(), tb.on() ? CUBLAS_OP_T() : CUBLAS_OP_N(), ta.on() ? CUBLAS_OP_T() : CUBLAS_OP_N(),
+                    n, m, k, s.allocateFrom(ValueLayout.JAVA_FLOAT, alpha), at(b, 0), b.ld(), at(a, 0), a.ld(),
+                    s.allocateFrom(ValueLayout.JAVA_FLOAT, beta), at(c, 0), c.ld()), "cublasSgemm (workspace)");
+        }
+        backend.synchronize("cublasSgemm (workspace)");
+    }
+
+    /** Vectors kept on the device at most (a caller that makes a new array per call must not grow memory). */
+    private static final int MAX_VECTORS = 256;
+
+    private MemorySegment vector(float[] v) {
+        if (v == null) return MemorySegment.NULL;
+        MemorySegment dev = vectors.get(v);
+        if (dev == null) {
+            if (vectors.size() >= MAX_VECTORS) freeVectors();   // every kernel has finished with them (calls synchronise)
+            try (Arena s = Arena.ofConfined()) {
+                MemorySegment host = s.allocateFrom(ValueLayout.JAVA_FLOAT, v);
+                dev = backend.deviceMalloc(host.byteSize());
+                backend.upload(host, dev, false);
+            }
+            vectors.put(v, dev);
+        }
+        return dev;
+    }
+
+    private void freeVectors() {
+        for (MemorySegment p : vectors.values()) cudaFree(p);
+        vectors.clear();
+    }
+
+    private MemorySegment index(int[] index) {
+        if (index == null) return MemorySegment.NULL;
+        long bytes = (long) index.length * Long.BYTES;
+        if (indexCapacity < bytes) {
+            indexBuffer = malloc(bytes);
+            indexCapacity = bytes;
+        }
+        try (Arena s = Arena.ofConfined()) {
+            MemorySegment host = s.allocate(ValueLayout.JAVA_LONG, index.length);
+            for (int i = 0; i < index.length; i++) host.setAtIndex(ValueLayout.JAVA_LONG, i, index[i]);
+            backend.upload(host, indexBuffer, false);
+        }
+        return indexBuffer;
+    }
+
+    @Override
+    protected void rowsChecked(RowAffine step, Tensor x, int[] index, Tensor add, Tensor y) {
+        backend.kernels().launchRows(at(x, 0), x.ld(), index(index), y.rows(), y.cols(), vector(step.preScale()), vector(step.preBias()),
+                step.norm().ordinal(), vector(step.scale()), vector(step.bias()), add == null ? MemorySegment.NULL : at(add, 0),
+                add == null ? y.cols() : add.ld(), at(y, 0), y.ld());
+        backend.synchronize("hs_rows_affine_dev");
+    }
+
+    @Override
+    protected void biasGeluChecked(Tensor h, float[] bias) {
+        backend.kernels().launchBiasGelu(at(h, 0), h.rows(), h.cols(), h.ld(), vector(bias));
+        backend.synchronize("hs_bias_gelu_dev");
+    }
+
+    @Override
+    protected void free() {
+        for (MemorySegment p : allocations) cudaFree(p);
+        allocations.clear();
+        loaded.clear();
+        freeVectors();
+    }
+}
