@@ -35,37 +35,55 @@ public record TensorStatistics(long count, long finite, long nanCount, long infC
         }
     }
 
-    /** Reads element i as float. */
-    private interface Reader {
-        float get(long i);
+    /** Copies elements [from, from + n) of the tensor, as floats, into {@code dst}. */
+    private interface Source {
+        void fill(long from, int n, float[] dst);
     }
 
     public static TensorStatistics of(SafetensorsFile file, TensorInfo t, Progress progress) {
         if (!t.dtype().readableAsFloat()) throw new IllegalArgumentException("statistics need a float tensor; " + t.name() + " is " + t.dtype());
         MemorySegment seg = file.segment(t);
-        Reader r = switch (t.dtype()) {
-            case F32 -> i -> seg.getAtIndex(SafetensorsFile.F32_LE, i);
-            case F16 -> i -> Float.float16ToFloat(seg.getAtIndex(SafetensorsFile.I16_LE, i));
-            case BF16 -> i -> Float.intBitsToFloat((seg.getAtIndex(SafetensorsFile.I16_LE, i) & 0xffff) << 16);
+        Source src = switch (t.dtype()) {
+            case F32 -> (from, n, dst) -> MemorySegment.copy(seg, SafetensorsFile.F32_LE, from * Float.BYTES, dst, 0, n);
+            case F16 -> (from, n, dst) -> {
+                for (int i = 0; i < n; i++) dst[i] = Float.float16ToFloat(seg.getAtIndex(SafetensorsFile.I16_LE, from + i));
+            };
+            case BF16 -> (from, n, dst) -> {
+                for (int i = 0; i < n; i++) dst[i] = Float.intBitsToFloat((seg.getAtIndex(SafetensorsFile.I16_LE, from + i) & 0xffff) << 16);
+            };
             default -> throw new IllegalStateException();
         };
-        long n = t.elementCount();
-        int bytes = t.dtype().bytes();
-        return reduce(n, r, progress, bytes);
+        return reduce(t.elementCount(), src, progress, t.dtype().bytes());
     }
 
     /** Statistics of a (possibly strided) matrix view, e.g. one head's W_Q inside c_attn. */
     public static TensorStatistics of(Matrix m) {
         int cols = m.cols();
-        return reduce((long) m.rows() * cols, i -> m.get((int) (i / cols), (int) (i % cols)), Progress.NONE, 4);
+        return reduce((long) m.rows() * cols, (from, n, dst) -> {
+            // elements [from, from + n) in row-major order: whole or partial rows of the view, each one bulk copy
+            int done = 0;
+            while (done < n) {
+                long e = from + done;
+                int r = (int) (e / cols), c = (int) (e % cols), take = Math.min(cols - c, n - done);
+                MemorySegment.copy(m.segment(), SafetensorsFile.F32_LE, (m.offset() + (long) r * m.ld() + c) * Float.BYTES, dst, done, take);
+                done += take;
+            }
+        }, Progress.NONE, 4);
     }
 
-    private static TensorStatistics reduce(long n, Reader r, Progress progress, int bytesPerElement) {
+    /** One chunk's floats per worker thread, reused. */
+    private static final ThreadLocal<float[]> BUFFER = ThreadLocal.withInitial(() -> new float[CHUNK]);
+
+    private static TensorStatistics reduce(long n, Source src, Progress progress, int bytesPerElement) {
         long chunks = (n + CHUNK - 1) / CHUNK;
-        Part total = LongStream.range(0, chunks).parallel().mapToObj(c -> {
-            long from = c * CHUNK, to = Math.min(n, from + CHUNK);
-            Part p = chunk(r, from, to);
-            progress.advance((to - from) * bytesPerElement);
+        LongStream range = LongStream.range(0, chunks);
+        Part total = (chunks > 1 ? range.parallel() : range).mapToObj(c -> {
+            long from = c * CHUNK;
+            int k = (int) (Math.min(n, from + CHUNK) - from);
+            float[] buf = BUFFER.get();
+            src.fill(from, k, buf);
+            Part p = chunk(buf, k);
+            progress.advance((long) k * bytesPerElement);
             return p;
         }).reduce(Part.EMPTY, Part::merge);
         double std = total.n > 0 ? Math.sqrt(total.m2 / total.n) : Double.NaN;
@@ -74,11 +92,52 @@ public record TensorStatistics(long count, long finite, long nanCount, long infC
                 total.n > 0 ? total.mean : Double.NaN, std, Math.sqrt(total.sumSq));
     }
 
-    private static Part chunk(Reader r, long from, long to) {
+    /**
+     * One chunk in one pass over deviations from a shift (the chunk's first value, so that the sums stay small and the
+     * variance keeps its digits even for data far from zero), four independent accumulators each so that the additions
+     * overlap: mean = shift + Σd/n, M2 = Σd² − (Σd)²/n, Σv² = Σd² + 2·shift·Σd + n·shift². A chunk whose sum is finite
+     * holds no NaN or ±Inf (finite floats cannot overflow a double sum), so the per-element checks are needed only in
+     * chunks where it is not.
+     */
+    static Part chunk(float[] a, int n) {
+        if (n == 0) return new Part(0, 0, 0, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 0, 0, 0);
+        double shift = a[0];
+        if (!Double.isFinite(shift)) return chunkWithNonFinite(a, n);
+        float min = a[0], max = a[0];
+        for (int i = 0; i < n; i++) {   // a loop of its own: the JIT vectorises it
+            min = Math.min(min, a[i]);
+            max = Math.max(max, a[i]);
+        }
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            double d0 = a[i] - shift, d1 = a[i + 1] - shift, d2 = a[i + 2] - shift, d3 = a[i + 3] - shift;
+            s0 += d0;
+            s1 += d1;
+            s2 += d2;
+            s3 += d3;
+            q0 += d0 * d0;
+            q1 += d1 * d1;
+            q2 += d2 * d2;
+            q3 += d3 * d3;
+        }
+        for (; i < n; i++) {
+            double d = a[i] - shift;
+            s0 += d;
+            q0 += d * d;
+        }
+        double sum = (s0 + s1) + (s2 + s3), sq = (q0 + q1) + (q2 + q3);
+        if (!Double.isFinite(sum) || !Double.isFinite(sq) || Float.isNaN(min) || Float.isNaN(max)) return chunkWithNonFinite(a, n);
+        double m2 = Math.max(0, sq - sum * sum / n);
+        return new Part(n, shift + sum / n, m2, min, max, sq + 2 * shift * sum + n * shift * shift, 0, 0);
+    }
+
+    /** The careful loop, for a chunk that holds NaN or ±Inf: they are counted and left out. */
+    private static Part chunkWithNonFinite(float[] a, int n) {
         long k = 0, nan = 0, inf = 0;
         double sum = 0, min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
-        for (long i = from; i < to; i++) {
-            float v = r.get(i);
+        for (int i = 0; i < n; i++) {
+            float v = a[i];
             if (Float.isNaN(v)) { nan++; continue; }
             if (Float.isInfinite(v)) { inf++; continue; }
             k++;
@@ -88,8 +147,8 @@ public record TensorStatistics(long count, long finite, long nanCount, long infC
         }
         if (k == 0) return new Part(0, 0, 0, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 0, nan, inf);
         double mean = sum / k, m2 = 0, sumSq = 0;
-        for (long i = from; i < to; i++) {
-            float v = r.get(i);
+        for (int i = 0; i < n; i++) {
+            float v = a[i];
             if (Float.isNaN(v) || Float.isInfinite(v)) continue;
             double dlt = v - mean;
             m2 += dlt * dlt;
