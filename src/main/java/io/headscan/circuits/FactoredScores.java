@@ -126,7 +126,8 @@ final class FactoredScores {
     }
 
     /** The reduction of S = scale · (x1 · diag(g1) · op(w1)) · (x2 · diag(g2) · op(w2))ᵀ, factors formed on the device. */
-    static RowResults reduceFactored(Backend backend, Matrix x1, Matrix g1, Matrix w1, io.headscan.compute.Transpose t1, Matrix x2, Matrix g2,
+    static RowResults reduceFactored(Backend backend, io.headscan.compute.Tensor x1, Matrix g1, Matrix w1, io.headscan.compute.Transpose t1,
+                                     io.headscan.compute.Tensor x2, Matrix g2,
                                      Matrix w2, io.headscan.compute.Transpose t2, float scale, Progress progress, Timing timing) {
         int v = x1.rows();
         double[] sum = new double[v];

@@ -65,7 +65,7 @@ public final class FullVocabQK implements AutoCloseable {
         int v = model.dims().vocab(), dh = model.dims().dHead();
         if (FactoredScores.factorsOnDevice(backend)) {   // a GPU forms Q and K itself: only per-row results come back
             Matrix g1 = factors.g1Matrix(h.layer());
-            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.u(), g1, model.wq(h), Transpose.NO, wee, g1,
+            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.uInWorkspace(), g1, model.wq(h), Transpose.NO, factors.inWorkspace(wee), g1,
                     model.wk(h), Transpose.NO, (float) (1 / Math.sqrt(dh)), progress, timing);
             return stats(h, rows);
         }

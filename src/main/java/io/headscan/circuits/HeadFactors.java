@@ -25,6 +25,9 @@ final class HeadFactors implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private Matrix uBuffer;
     private Matrix folded;
+    /** Where the backend computes, for backends that form factors themselves (a GPU): U is built and W_EE loaded there. */
+    private io.headscan.compute.Workspace workspace;
+    private io.headscan.compute.Tensor uTensor;
 
     /** The layer key meaning "no ln_1 weight". */
     static final int UNSCALED = -1;
@@ -44,6 +47,30 @@ final class HeadFactors implements AutoCloseable {
             backend.retain(uBuffer.segment());   // the same for every head: a GPU keeps one copy
         }
         return uBuffer;
+    }
+
+    private io.headscan.compute.Workspace workspace() {
+        if (workspace == null) workspace = backend.workspace();
+        return workspace;
+    }
+
+    /**
+     * Uᵀ [V, d] as a tensor of the backend's workspace, built there on first use from E (on a GPU: E crosses once, the
+     * row step is a CUDA kernel, and U never exists in host memory).
+     */
+    io.headscan.compute.Tensor uInWorkspace() {
+        if (uTensor == null) {
+            io.headscan.compute.Workspace ws = workspace();
+            int v = model.dims().vocab(), d = model.dims().dModel();
+            uTensor = ws.allocate(v, d);
+            ws.rows(unembedding.step(), ws.load(model.wte()), null, null, uTensor);
+        }
+        return uTensor;
+    }
+
+    /** A host matrix (W_EE) as a tensor of the backend's workspace: one copy per run on a GPU, the matrix itself on a CPU. */
+    io.headscan.compute.Tensor inWorkspace(Matrix m) {
+        return workspace().load(m);
     }
 
     /** diag(g1_layer) · w for a [d, k] weight w, in a reused buffer. */
@@ -90,6 +117,7 @@ final class HeadFactors implements AutoCloseable {
     @Override
     public void close() {
         if (uBuffer != null) backend.release(uBuffer.segment());
+        if (workspace != null) workspace.close();
         arena.close();
     }
 }

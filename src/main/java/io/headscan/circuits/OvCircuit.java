@@ -93,8 +93,8 @@ public final class OvCircuit implements AutoCloseable {
     public HeadStats ranks(HeadId h, Progress progress) {
         h.checkIn(model.dims());
         if (FactoredScores.factorsOnDevice(backend)) {   // a GPU forms Z and P itself: only per-row results come back
-            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, wee, factors.g1Matrix(h.layer()), model.wv(h), Transpose.NO,
-                    factors.u(), null, model.wo(h), Transpose.YES, 1f, progress, timing);
+            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.inWorkspace(wee), factors.g1Matrix(h.layer()), model.wv(h),
+                    Transpose.NO, factors.uInWorkspace(), null, model.wo(h), Transpose.YES, 1f, progress, timing);
             return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
         }
         long f0 = System.nanoTime();

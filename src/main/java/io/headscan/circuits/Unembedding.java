@@ -63,6 +63,11 @@ public final class Unembedding {
         affine(g).apply(e.rows(t0, out.rows()), null, out);
     }
 
+    /** The row step that turns E[t] into U[:, t]ᵀ (for a workspace that builds U where it computes). */
+    RowAffine step() {
+        return affine(null);
+    }
+
     /** x ↦ (cd(gf ⊙ x) − vocabMean) ⊙ g, written as one row step: cd(gf ⊙ x) ⊙ g − vocabMean ⊙ g. */
     private RowAffine affine(float[] g) {
         float[] bias = new float[d];

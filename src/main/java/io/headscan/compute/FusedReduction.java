@@ -23,9 +23,10 @@ public interface FusedReduction {
     /**
      * The same reduction with the factors formed where the backend computes, so that nothing but per-row results
      * crosses to the host: {@code a = x1 · diag(g1) · op(w1)} and {@code b = x2 · diag(g2) · op(w2)}, each [V, r], with
-     * x [V, d], g a 1 × d LayerNorm weight (or null: none; only with an untransposed w) and op(w) [d, r]. Inputs that
-     * do not change ({@link io.headscan.compute.Backend#retain retained} buffers, mapped weights) cross once per run.
+     * x [V, d] a tensor of this backend's {@link Backend#workspace() workspace} (U and W_EE live there: built or loaded
+     * once), g a 1 × d LayerNorm weight (or null: none; only with an untransposed w) and op(w) [d, r] (mapped weights:
+     * they cross once per run). A tensor of another workspace is refused, naming the argument.
      */
-    void reduceFactored(Matrix x1, Matrix g1, Matrix w1, io.headscan.compute.Transpose t1, Matrix x2, Matrix g2, Matrix w2,
+    void reduceFactored(Tensor x1, Matrix g1, Matrix w1, io.headscan.compute.Transpose t1, Tensor x2, Matrix g2, Matrix w2,
                         io.headscan.compute.Transpose t2, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone);
 }

@@ -444,12 +444,13 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
 
     @Override
     public synchronized boolean factoredReductionAvailable() {
-        return kernel.available() && kernel.foldAvailable();
+        return kernel.available() && kernel.foldAvailable() && kernel.rowStepsAvailable();
     }
 
     @Override
-    public synchronized void reduceFactored(Matrix x1, Matrix g1, Matrix w1, Transpose t1, Matrix x2, Matrix g2, Matrix w2, Transpose t2,
-                                            float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
+    public synchronized void reduceFactored(io.headscan.compute.Tensor x1, Matrix g1, Matrix w1, Transpose t1, io.headscan.compute.Tensor x2,
+                                            Matrix g2, Matrix w2, Transpose t2, float scale, double[] sumExpRef, long[] greater, long[] less,
+                                            LongConsumer rowsDone) {
         ensureOpen();
         int v = x1.rows(), d = x1.cols();
         int r = t1.on() ? w1.rows() : w1.cols();
@@ -463,13 +464,22 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         }
         if (sumExpRef.length < v || greater.length < v || less.length < v) throw new IllegalArgumentException("result arrays shorter than V = " + v);
         Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
-        MemorySegment dX1 = onDevice(x1.segment(), x1.offset(), extent(v, d, x1.ld()), 0);
-        MemorySegment dX2 = onDevice(x2.segment(), x2.offset(), extent(v, d, x2.ld()), 1);
+        MemorySegment dX1 = deviceAddress(x1, "x1"), dX2 = deviceAddress(x2, "x2");
         MemorySegment dA = scratch(5, (long) v * r * Float.BYTES), dB = scratch(6, (long) v * r * Float.BYTES);
         factorOnDevice(dX1, x1.ld(), g1, w1, t1, v, d, r, dA, 3, 7, 9);
         factorOnDevice(dX2, x2.ld(), g2, w2, t2, v, d, r, dB, 4, 8, 10);
         if (useFused(r)) fusedRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
         else tileRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
+    }
+
+    /** The device address of a tensor of one of this backend's device workspaces; any other tensor is refused by name. */
+    private MemorySegment deviceAddress(io.headscan.compute.Tensor t, String argument) {
+        if (!(t.owner() instanceof DeviceWorkspace w) || !w.belongsTo(this)) {
+            throw new IllegalArgumentException(argument + " is a tensor of " + t.owner().backendName() + (t.owner().onHost() ? " host" : " device")
+                    + " memory, not of this cuBLAS backend's device workspace");
+        }
+        if (t.owner().closed()) throw new IllegalArgumentException(argument + " is a tensor of a closed workspace");
+        return plus(t.memory(), t.offset() * Float.BYTES);
     }
 
     /** out [v, r] (device, dense) = x · diag(g) · op(w): g folded into w on the device, then one GEMM. */

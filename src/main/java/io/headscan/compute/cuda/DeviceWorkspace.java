@@ -39,6 +39,10 @@ final class DeviceWorkspace extends Workspace {
         this.backend = backend;
     }
 
+    boolean belongsTo(CublasBackend b) {
+        return backend == b;
+    }
+
     @Override
     public String backendName() {
         return backend.name();

@@ -242,4 +242,18 @@ class GpuParityTest {
             }
         }
     }
+
+    /** reduceFactored takes tensors of the backend's own device workspace only, and says which argument is not. */
+    @Test
+    void theFactoredReductionRefusesTensorsOfAnotherWorkspace() {
+        try (CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 1); Arena arena = Arena.ofShared();
+             var host = cpu.workspace(); var dev = gpu.workspace()) {
+            var x = dev.allocate(10, 8);
+            var foreign = host.allocate(10, 8);
+            Matrix w = Matrix.allocate(arena, 8, 4);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> gpu.reduceFactored(x, null, w, Transpose.NO, foreign, null, w,
+                    Transpose.NO, 1f, new double[10], new long[10], new long[10], n -> { }));
+            assertTrue(e.getMessage().startsWith("x2 is a tensor of openblas host memory"), e.getMessage());
+        }
+    }
 }
