@@ -61,8 +61,10 @@ step "fullvocab all heads, cuBLAS, FP32 (fused kernel)" 300 "$J" -jar "$JAR" ful
   --json "$OUT/fv-fused.json"
 step "fullvocab 4 heads, cuBLAS, tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
   --backend cublas --profile --json "$OUT/fv-tiles.json"
-step "fullvocab all heads, cuBLAS, TF32 tile path" 300 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --backend cublas \
+step "fullvocab all heads, cuBLAS, TF32 (tensor-core fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas \
   --tf32 --profile --json "$OUT/fv-tf32.json"
+step "fullvocab 4 heads, cuBLAS, TF32 tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
+  --backend cublas --tf32 --profile --json "$OUT/fv-tf32-tiles.json"
 step "fullvocab 4 heads, OpenBLAS" 240 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" --backend openblas --profile \
   --json "$OUT/fv-cpu.json"
 step "ov 10.7, cuBLAS" 120 "$J" -jar "$JAR" ov "$M" --heads 10.7 --backend cublas --profile --top 3
@@ -101,7 +103,14 @@ def compare(a, b, label):
 compare(fused, cpu, "fused vs OpenBLAS")
 compare(tiles, cpu, "tiles vs OpenBLAS")
 compare(fused, torch_, "fused vs PyTorch")
-for name in ["fv-fused.json", "fv-tiles.json", "fv-tf32.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
+tf32, tf32t = heads("fv-tf32.json"), heads("fv-tf32-tiles.json")
+if tf32 and cpu:
+    common = [h for h in cpu if h in tf32]
+    worst = max(abs(tf32[h]["mean_diag_prob"] - cpu[h]["mean_diag_prob"]) for h in common)
+    print("TF32 fused vs OpenBLAS: %d heads, largest mean_diag_prob difference %.2e, frac_rank0 %s" % (len(common), worst,
+          [(h, tf32[h]["frac_rank0"], cpu[h]["frac_rank0"]) for h in common]))
+compare(tf32t, tf32, "TF32 tiles vs TF32 fused")
+for name in ["fv-fused.json", "fv-tiles.json", "fv-tf32.json", "fv-tf32-tiles.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
     p = os.path.join(out, name)
     if os.path.exists(p):
         d = json.load(open(p))

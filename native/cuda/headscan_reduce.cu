@@ -258,3 +258,94 @@ extern "C" __global__ void hs_bias_gelu_dev(float *h, long long rows, long long 
         h[i * ld + j] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     }
 }
+
+/*
+ * hs_fused_rows_tf32: the fused full-vocabulary kernel on TF32 tensor cores (for --tf32; compute capability 8.0 or
+ * newer: on older GPUs, and in the compute_75 PTX, its body is empty and the Java side never launches it). Same
+ * outputs as hs_fused_rows, with TF32 products (10-bit mantissas: scores move by about 1e-3 relative, like cuBLAS in
+ * TF32) accumulated in FP32.
+ *
+ * One block of 4 warps takes 64 query rows (t0 + 64·blockIdx.x ..., t0 a multiple of 64) and walks the keys in tiles
+ * of 64, starting with the tile of its own rows and wrapping around. Each warp computes a 32 x 32 quarter of the
+ * 64 x 64 tile of S as 2 x 2 wmma fragments (m16n16k8), the block stores the tile in shared memory over the keys it
+ * no longer needs, and each of the 128 threads reduces 32 entries of one row. The diagonal: the first tile is the
+ * block's own, so S[t, t] is read from the very tile that is reduced against it (ref = that entry · scale); later
+ * tiles are reduced against it. Launch: grid (ceil(rows / 64)), block (128). Shared memory: 34 KB.
+ */
+#include <mma.h>
+
+#define HS_TC 64
+#define HS_TC_LD (HS_TC + 4)   /* padded rows: a multiple of 4 floats, as wmma wants, and fewer bank conflicts */
+
+extern "C" __global__ void hs_fused_rows_tf32(const float *__restrict__ a, long long lda, const float *__restrict__ b, long long ldb,
+                                              long long v, int r, float scale, long long t0, long long rows,
+                                              double *__restrict__ sum_out, long long *__restrict__ greater_out,
+                                              long long *__restrict__ less_out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    using namespace nvcuda;
+    __shared__ float as[HS_TC * HS_TC_LD];
+    __shared__ float bs[HS_TC * HS_TC_LD];   /* keys of the tile, then the tile of S itself */
+    const int tid = threadIdx.x, warp = tid >> 5;
+    const int wr = (warp >> 1) * 32, wc = (warp & 1) * 32;   /* this warp's quarter of the tile */
+    const long long row0 = (long long) blockIdx.x * HS_TC;
+    const int my = tid >> 1, half = (tid & 1) * 32;          /* the row and the 32 columns this thread reduces */
+
+    for (int e = tid; e < HS_TC * HS_TC; e += blockDim.x) {
+        int i = e / HS_TC, k = e % HS_TC;
+        long long row = row0 + i;
+        as[i * HS_TC_LD + k] = (row < rows && k < r) ? wmma::__float_to_tf32(a[(t0 + row) * lda + k]) : 0.0f;
+    }
+    const long long tiles = (v + HS_TC - 1) / HS_TC, first = (t0 + row0) / HS_TC;
+    float ref = 0.0f;
+    double sum = 0.0;
+    long long gt = 0, lt = 0;
+    for (long long n = 0; n < tiles; n++) {
+        const long long s0 = ((first + n) % tiles) * HS_TC;
+        __syncthreads();   /* as is written; the previous tile of S has been reduced */
+        for (int e = tid; e < HS_TC * HS_TC; e += blockDim.x) {
+            int j = e / HS_TC, k = e % HS_TC;
+            long long s = s0 + j;
+            bs[j * HS_TC_LD + k] = (s < v && k < r) ? wmma::__float_to_tf32(b[s * ldb + k]) : 0.0f;
+        }
+        __syncthreads();
+        wmma::fragment<wmma::accumulator, 16, 16, 8, float> c[2][2];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) wmma::fill_fragment(c[i][j], 0.0f);
+        for (int k = 0; k < HS_TC; k += 8) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fb[2];
+            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], as + (wr + 16 * i) * HS_TC_LD + k, HS_TC_LD);
+            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], bs + (wc + 16 * j) * HS_TC_LD + k, HS_TC_LD);
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) wmma::mma_sync(c[i][j], fa[i], fb[j], c[i][j]);
+        }
+        __syncthreads();   /* every warp is done with the keys: the tile of S goes over them */
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+                wmma::store_matrix_sync(bs + (wr + 16 * i) * HS_TC_LD + wc + 16 * j, c[i][j], HS_TC_LD, wmma::mem_row_major);
+        __syncthreads();
+        if (n == 0) ref = __fmul_rn(bs[my * HS_TC_LD + my], scale);   /* the block's own tile: its diagonal */
+        float part = 0.0f;
+        for (int jj = 0; jj < 32; jj++) {
+            int j = half + jj;
+            if (s0 + j >= v) break;
+            float x = __fmul_rn(bs[my * HS_TC_LD + j], scale);
+            gt += x > ref;
+            lt += x < ref;
+            float d = x - ref;
+            if (d > 80.0f) sum += exp((double) x - (double) ref);
+            else part += expf(d);
+        }
+        sum += part;
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);   /* the two threads of a row are neighbouring lanes */
+    gt += __shfl_xor_sync(0xffffffffu, gt, 1);
+    lt += __shfl_xor_sync(0xffffffffu, lt, 1);
+    long long row = row0 + my;
+    if (half == 0 && row < rows) {
+        sum_out[row] = sum;
+        greater_out[row] = gt;
+        less_out[row] = lt;
+    }
+#endif
+}

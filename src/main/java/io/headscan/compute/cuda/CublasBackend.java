@@ -51,7 +51,8 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     private final ReduceKernel kernel;
     private boolean closed;
 
-    private CublasBackend(MemorySegment handle, boolean tf32, String description, ReduceKernel kernel) {
+    private CublasBackend(MemorySegment handle, boolean tf32, String description, ReduceKernel kernel, int computeMajor) {
+        this.computeMajor = computeMajor;
         this.handle = handle;
         this.tf32 = tf32;
         this.description = description;
@@ -81,7 +82,9 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             String desc = "cuBLAS " + version + " on " + device + ", " + (tf32 ? "TF32 tensor cores allowed" : "FP32")
                     + "; CUDA runtime " + Cuda.runtimeVersion() + " from " + runtime + "; cuBLAS from " + cublas
                     + "; full-vocabulary kernels: " + k.describe();
-            return new CublasBackend(h, tf32, desc, k);
+            MemorySegment cc = a.allocate(ValueLayout.JAVA_INT);
+            int major = cudaDeviceGetAttribute(cc, cudaDevAttrComputeCapabilityMajor(), 0) == cudaSuccess() ? cc.get(ValueLayout.JAVA_INT, 0) : -1;
+            return new CublasBackend(h, tf32, desc, k, major);
         }
     }
 
@@ -321,53 +324,91 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         return kernel.available();
     }
 
-    /** Which device reduction runs: "fused" (S never written), "tiles" (cuBLAS tiles + hs_reduce_tile), and why. */
+    /** The device reductions: cuBLAS tiles + hs_reduce_tile, the fused FP32 kernel, the fused TF32 tensor-core kernel. */
+    public enum Reduction { TILES, FUSED, FUSED_TF32 }
+
+    /**
+     * Which device reduction runs, and why: with {@code --tf32} the TF32 tensor-core kernel where the GPU has them
+     * (compute capability 8.0+) and it passed its check here; otherwise the FP32 fused kernel where it passed its
+     * check; otherwise tiles.
+     */
     public synchronized String reductionPath() {
         if (!kernel.fusedAvailable()) return "tiles (the fused kernels are not in this build)";
         if ("0".equals(System.getenv("HEADSCAN_FUSED"))) return "tiles (HEADSCAN_FUSED=0)";
-        if (fusedProblem == null) fusedProblem = verifyFused();
-        return fusedProblem.isEmpty() ? "fused (scores formed in registers, never written; checked on this GPU at start)"
-                : "tiles (the fused kernel failed its check on this GPU: " + fusedProblem + ")";
+        String tf32Note = "";
+        if (tf32) {
+            String p = tf32Problem();
+            if (p.isEmpty()) return "fused TF32 (tensor cores; scores formed in registers, never written; checked on this GPU at start)";
+            tf32Note = "; the TF32 kernel is not used: " + p;
+        }
+        if (fusedProblem == null) fusedProblem = verify(false);
+        return (fusedProblem.isEmpty() ? "fused (FP32; scores formed in registers, never written; checked on this GPU at start)"
+                : "tiles (the fused kernel failed its check on this GPU: " + fusedProblem + ")") + tf32Note;
     }
 
-    /** Empty when the fused kernel passed its check here; otherwise what went wrong. Null until checked. */
+    /** Empty when the fused FP32 kernel passed its check here; otherwise what went wrong. Null until checked. */
     private String fusedProblem;
+    /** The same for the TF32 kernel. */
+    private String tf32Problem;
+    private final int computeMajor;
 
-    /** null: as {@link #reductionPath()} decides; true/false: forced (tests and benchmarks compare the two paths). */
-    private Boolean forcedFused;
+    private String tf32Problem() {
+        if (!kernel.fusedTf32Available()) return "not in this build";
+        if (computeMajor < 8) return "this GPU (compute capability " + computeMajor + ".x) has no TF32 tensor cores";
+        if (tf32Problem == null) tf32Problem = verify(true);
+        return tf32Problem;
+    }
 
-    /** Forces the fused (true) or the tile (false) device reduction, or restores the automatic choice (null). */
+    /** null: as {@link #reductionPath()} decides; otherwise forced (tests and benchmarks compare the paths). */
+    private Reduction forced;
+
+    /** Forces a device reduction, or restores the automatic choice (null). */
+    public synchronized void force(Reduction r) {
+        forced = r;
+    }
+
+    /** Forces the fused FP32 (true) or the tile (false) device reduction, or restores the automatic choice (null). */
     public synchronized void forceFused(Boolean fused) {
-        forcedFused = fused;
+        force(fused == null ? null : fused ? Reduction.FUSED : Reduction.TILES);
     }
 
-    private boolean useFused(int r) {
-        if (r > ReduceKernel.FUSED_MAX_R) return false;
-        if (forcedFused != null) return forcedFused && kernel.fusedAvailable();
-        return reductionPath().startsWith("fused");
+    private Reduction reduction(int r) {
+        if (r > ReduceKernel.FUSED_MAX_R) return Reduction.TILES;
+        if (forced != null) {
+            if (forced == Reduction.FUSED && !kernel.fusedAvailable()) throw new IllegalStateException("the fused kernels are not in this build");
+            if (forced == Reduction.FUSED_TF32 && !tf32Problem().isEmpty()) throw new IllegalStateException("TF32 fused kernel: " + tf32Problem());
+            return forced;
+        }
+        String path = reductionPath();
+        return path.startsWith("fused TF32") ? Reduction.FUSED_TF32 : path.startsWith("fused") ? Reduction.FUSED : Reduction.TILES;
     }
 
-    /** The fused kernel's own check on this GPU (see {@link #verifyFused}): empty when it passed. */
+    /** The fused FP32 kernel's own check on this GPU (see {@link #verify}): empty when it passed. */
     public synchronized String fusedCheck() {
-        return kernel.fusedAvailable() ? verifyFused() : "the fused kernels are not in this build";
+        return kernel.fusedAvailable() ? verify(false) : "the fused kernels are not in this build";
+    }
+
+    /** The TF32 kernel's own check on this GPU: empty when it passed. */
+    public synchronized String fusedTf32Check() {
+        return tf32Problem();
     }
 
     /**
-     * Runs the fused kernel once on a small problem whose every score is exact in float (small integer factors, scale
-     * 1/8) and full of exact ties, and compares it with the same computation in Java doubles: counts must be equal,
-     * sums within 1e-6 relative. A kernel that disagrees is not used (the tile path is), and the reason is reported.
+     * Runs a fused kernel once on a small problem whose every score is exact in float and in TF32 (small integer
+     * factors, scale 1/8) and full of exact ties, and compares it with the same computation in Java doubles: counts
+     * must be equal, sums within 1e-6 relative. A kernel that disagrees is not used, and the reason is reported.
      */
-    private String verifyFused() {
+    private String verify(boolean tensorCores) {
         long toDeviceBefore = toDevice, toHostBefore = toHost;   // the check's own copies are not the work's: not counted
         try {
-            return checkFusedKernel();
+            return checkFusedKernel(tensorCores);
         } finally {
             toDevice = toDeviceBefore;
             toHost = toHostBefore;
         }
     }
 
-    private String checkFusedKernel() {
+    private String checkFusedKernel(boolean tensorCores) {
         int v = 517, r = 64;   // several 64-row blocks and 64-key tiles, neither a multiple
         float scale = 0.125f;
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
@@ -399,7 +440,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             try {
                 copy(dA, sa, sa.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
                 copy(dB, sb, sb.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
-                fusedRows(dA, r, dB, r, v, r, scale, sum, g, l, n -> { });
+                fusedRows(dA, r, dB, r, v, r, scale, sum, g, l, n -> { }, tensorCores);
             } finally {
                 cudaFree(dA);
                 cudaFree(dB);
@@ -422,9 +463,12 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         return acc;
     }
 
-    /** The fused kernel over all rows of device factors dA, dB [v, r], in chunks of rows; results into the host arrays. */
+    /**
+     * A fused kernel (FP32, or TF32 tensor cores) over all rows of device factors dA, dB [v, r], in chunks of rows (each
+     * starting at a multiple of 64, as the TF32 kernel needs); results into the host arrays.
+     */
     private void fusedRows(MemorySegment dA, long lda, MemorySegment dB, long ldb, int v, int r, float scale,
-                           double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone) {
+                           double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone, boolean tensorCores) {
         int chunk = Math.min(v, 16384);
         MemorySegment dOut = malloc((long) chunk * (3 * Long.BYTES + Float.BYTES));
         try (Arena s = Arena.ofConfined()) {
@@ -433,7 +477,8 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             MemorySegment dRef = plus(dOut, 3L * chunk * Long.BYTES);
             for (int t0 = 0; t0 < v; t0 += chunk) {
                 int n = Math.min(chunk, v - t0);
-                kernel.launchFused(dA, lda, dB, ldb, v, r, scale, t0, n, dRef, dSum, dG, dL);
+                if (tensorCores) kernel.launchFusedTf32(dA, lda, dB, ldb, v, r, scale, t0, n, dSum, dG, dL);
+                else kernel.launchFused(dA, lda, dB, ldb, v, r, scale, t0, n, dRef, dSum, dG, dL);
                 rowResults(hostOut, dOut, chunk, t0, n, sumExpRef, greater, less);
                 rowsDone.accept(n);
             }
@@ -468,8 +513,9 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         MemorySegment dA = scratch(5, (long) v * r * Float.BYTES), dB = scratch(6, (long) v * r * Float.BYTES);
         factorOnDevice(dX1, x1.ld(), g1, w1, t1, v, d, r, dA, 3, 7, 9);
         factorOnDevice(dX2, x2.ld(), g2, w2, t2, v, d, r, dB, 4, 8, 10);
-        if (useFused(r)) fusedRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
-        else tileRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
+        Reduction how = reduction(r);
+        if (how == Reduction.TILES) tileRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
+        else fusedRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone, how == Reduction.FUSED_TF32);
     }
 
     /** The device address of a tensor of one of this backend's device workspaces; any other tensor is refused by name. */
@@ -514,8 +560,9 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
         MemorySegment dA = onDevice(a.segment(), a.offset(), extent(v, r, a.ld()), 0);
         MemorySegment dB = onDevice(b.segment(), b.offset(), extent(v, r, b.ld()), 1);
-        if (useFused(r)) {
-            fusedRows(dA, a.ld(), dB, b.ld(), v, r, scale, sumExpRef, greater, less, rowsDone);
+        Reduction how = reduction(r);
+        if (how != Reduction.TILES) {
+            fusedRows(dA, a.ld(), dB, b.ld(), v, r, scale, sumExpRef, greater, less, rowsDone, how == Reduction.FUSED_TF32);
             return;
         }
         tileRows(dA, a.ld(), dB, b.ld(), v, r, scale, sumExpRef, greater, less, rowsDone);

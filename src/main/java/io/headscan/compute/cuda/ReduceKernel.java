@@ -26,7 +26,7 @@ final class ReduceKernel implements AutoCloseable {
     static final int FUSED_ROWS = 64, FUSED_MAX_R = 64;
 
     private final MemorySegment module, function, fusedDiag, fusedRows;
-    private MemorySegment foldRows, rowsAffine, biasGelu;
+    private MemorySegment foldRows, rowsAffine, biasGelu, fusedTf32;
     private final String state;
 
     private ReduceKernel(MemorySegment module, MemorySegment function, String state) {
@@ -79,6 +79,7 @@ final class ReduceKernel implements AutoCloseable {
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fold_rows")) == CUDA_SUCCESS()) k.foldRows = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_rows_affine_dev")) == CUDA_SUCCESS()) k.rowsAffine = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_bias_gelu_dev")) == CUDA_SUCCESS()) k.biasGelu = fp.get(ValueLayout.ADDRESS, 0);
+            if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_rows_tf32")) == CUDA_SUCCESS()) k.fusedTf32 = fp.get(ValueLayout.ADDRESS, 0);
             return k;
         }
     }
@@ -96,6 +97,30 @@ final class ReduceKernel implements AutoCloseable {
                     s.allocateFrom(ValueLayout.ADDRESS, w), s.allocateFrom(ValueLayout.JAVA_LONG, ldw),
                     s.allocateFrom(ValueLayout.ADDRESS, g == null ? MemorySegment.NULL : g), s.allocateFrom(ValueLayout.JAVA_LONG, d),
                     s.allocateFrom(ValueLayout.JAVA_LONG, r), s.allocateFrom(ValueLayout.ADDRESS, out));
+        }
+    }
+
+    /** Whether the TF32 tensor-core fused kernel is in the module (it runs on compute capability 8.0 or newer only). */
+    boolean fusedTf32Available() {
+        return fusedTf32 != null;
+    }
+
+    /**
+     * hs_fused_rows_tf32: the fused reduction of query rows t0 .. t0+rows-1 on TF32 tensor cores; t0 must be a multiple
+     * of 64 (each block's first key tile is its own rows, where it reads the diagonal). Outputs as for {@link #launch}.
+     */
+    void launchFusedTf32(MemorySegment a, long lda, MemorySegment b, long ldb, long v, int r, float scale, long t0, long rows,
+                         MemorySegment sumOut, MemorySegment greaterOut, MemorySegment lessOut) {
+        if (!fusedTf32Available()) throw new IllegalStateException("the TF32 fused kernel is not loaded: " + state);
+        if (r > FUSED_MAX_R) throw new IllegalArgumentException("factor width " + r + " > " + FUSED_MAX_R);
+        if (t0 % FUSED_ROWS != 0) throw new IllegalArgumentException("t0 = " + t0 + " is not a multiple of " + FUSED_ROWS);
+        try (Arena s = Arena.ofConfined()) {
+            call(s, fusedTf32, (int) ((rows + FUSED_ROWS - 1) / FUSED_ROWS), 1, 128, 1, "hs_fused_rows_tf32",
+                    s.allocateFrom(ValueLayout.ADDRESS, a), s.allocateFrom(ValueLayout.JAVA_LONG, lda), s.allocateFrom(ValueLayout.ADDRESS, b),
+                    s.allocateFrom(ValueLayout.JAVA_LONG, ldb), s.allocateFrom(ValueLayout.JAVA_LONG, v), s.allocateFrom(ValueLayout.JAVA_INT, r),
+                    s.allocateFrom(ValueLayout.JAVA_FLOAT, scale), s.allocateFrom(ValueLayout.JAVA_LONG, t0), s.allocateFrom(ValueLayout.JAVA_LONG, rows),
+                    s.allocateFrom(ValueLayout.ADDRESS, sumOut), s.allocateFrom(ValueLayout.ADDRESS, greaterOut),
+                    s.allocateFrom(ValueLayout.ADDRESS, lessOut));
         }
     }
 

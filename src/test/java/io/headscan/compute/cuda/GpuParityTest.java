@@ -58,7 +58,9 @@ class GpuParityTest {
     @Test
     void fusedAndTilePathsAgreeExactlyWithTies() {
         int v = 3237, r = 64;
-        try (CublasBackend gpu = cublas(false); Arena arena = Arena.ofShared()) {
+        try (CublasBackend gpu = cublas(false); CublasBackend tc = cublas(true); Arena arena = Arena.ofShared()) {
+            assertEquals("", tc.fusedTf32Check(), "the TF32 tensor-core kernel passes its own check on this GPU: " + tc.describe());
+            assertTrue(tc.reductionPath().startsWith("fused TF32"), tc.reductionPath());
             Random rnd = new Random(11);
             Matrix a = Matrix.allocate(arena, v, r), b = Matrix.allocate(arena, v, r);
             for (int t = 0; t < v; t++) for (int k = 0; k < r; k++) {
@@ -69,12 +71,16 @@ class GpuParityTest {
                 b.set(2000, k, b.get(70, k));   // S[70, 2000] = S[70, 70]: a tie with the diagonal
                 a.set(3236, k, a.get(0, k));    // the last query equals the first
             }
-            double[] s1 = new double[v], s2 = new double[v];
-            long[] g1 = new long[v], g2 = new long[v], l1 = new long[v], l2 = new long[v];
-            gpu.forceFused(true);
-            gpu.reduceScores(a, b, 0.125f, s1, g1, l1, n -> { });
-            gpu.forceFused(false);
-            gpu.reduceScores(a, b, 0.125f, s2, g2, l2, n -> { });
+            // small integers are exact in TF32 too: all three paths must give the exact counts
+            String[] names = {"fused FP32", "tiles", "fused TF32"};
+            double[][] sums = new double[3][v];
+            long[][] gs = new long[3][v], ls = new long[3][v];
+            gpu.force(CublasBackend.Reduction.FUSED);
+            gpu.reduceScores(a, b, 0.125f, sums[0], gs[0], ls[0], n -> { });
+            gpu.force(CublasBackend.Reduction.TILES);
+            gpu.reduceScores(a, b, 0.125f, sums[1], gs[1], ls[1], n -> { });
+            tc.force(CublasBackend.Reduction.FUSED_TF32);
+            tc.reduceScores(a, b, 0.125f, sums[2], gs[2], ls[2], n -> { });
             for (int t = 0; t < v; t++) {
                 long wantG = 0, wantL = 0;
                 double ref = dot(a, b, t, t, r) * 0.125, sum = 0;
@@ -84,12 +90,11 @@ class GpuParityTest {
                     if (x > ref) wantG++;
                     if (x < ref) wantL++;
                 }
-                assertEquals(wantG, g1[t], "fused greater, row " + t);
-                assertEquals(wantL, l1[t], "fused less, row " + t);
-                assertEquals(wantG, g2[t], "tile greater, row " + t);
-                assertEquals(wantL, l2[t], "tile less, row " + t);
-                assertEquals(sum, s1[t], 1e-6 * sum, "fused sum, row " + t);
-                assertEquals(sum, s2[t], 1e-5 * sum, "tile sum, row " + t);
+                for (int p = 0; p < 3; p++) {
+                    assertEquals(wantG, gs[p][t], names[p] + " greater, row " + t);
+                    assertEquals(wantL, ls[p][t], names[p] + " less, row " + t);
+                    assertEquals(sum, sums[p][t], (p == 1 ? 1e-5 : 1e-6) * sum, names[p] + " sum, row " + t);
+                }
             }
         }
     }
