@@ -91,7 +91,9 @@ final class ModelOptions {
         o.check();
         var task = new java.util.concurrent.FutureTask<>(() -> {
             io.headscan.compute.kernels.NativeKernels.preferred().ifPresent(io.headscan.compute.kernels.NativeKernels::warmUp);
-            return Backends.open(o.kind(), o.options(), workload);
+            Backends.Selection s = Backends.open(o.kind(), o.options(), workload);
+            s.backend().warmUp();
+            return s;
         });
         Thread.ofPlatform().daemon().name("headscan-backend-loader").start(task);
         return new PendingBackend(task);

@@ -69,6 +69,18 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * Runs one small product so that the library's one-off costs (its threads, its packing buffers, the first call's
+     * linking) are paid now, off the critical path, by a thread that would otherwise wait: the CLI calls it where it
+     * loads the backend in the background. Results are discarded.
+     */
+    default void warmUp() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Matrix a = Matrix.allocate(arena, 256, 256);
+            gemm(1f, a, Transpose.NO, a, Transpose.NO, 0f, Matrix.allocate(arena, 256, 256));
+        }
+    }
+
+    /**
      * Says that this host memory will not change until {@link #release}: a backend that computes elsewhere (a GPU)
      * then keeps one copy of it there for every call that reads it, instead of copying it per call. Mapped weights
      * (read-only segments) are treated so without asking. CPU backends use host memory in place: nothing to do.

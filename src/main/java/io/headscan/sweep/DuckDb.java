@@ -10,9 +10,11 @@ import java.sql.SQLException;
 import java.util.Properties;
 
 /**
- * DuckDB's JDBC driver, found on the class path (tests, embedding applications) or else in {@code lib/duckdb_jdbc.jar}
- * beside headscan's jar, where the build puts it: it is 80 MB (natives for four platforms), so it is not inside the
- * runnable jar and only {@code sweep} ever loads it.
+ * DuckDB's JDBC driver, found on the class path (an embedding application's) or else in {@code lib/} beside headscan's
+ * jar (or beside target/classes), where the build unpacks it: its classes in {@code lib/duckdb/}, its native libraries
+ * as files in {@code lib/}. The driver then loads its library from there in place; from a jar that holds it, it would
+ * extract 71 MB into a temporary file on every start. Not inside the runnable jar (240 MB of natives for four
+ * platforms); only {@code sweep} ever loads it.
  */
 final class DuckDb {
 
@@ -31,16 +33,16 @@ final class DuckDb {
         try {
             c = Class.forName(DRIVER);
         } catch (ClassNotFoundException e) {
-            Path jar = besideTheJar();
-            if (jar == null || !Files.isRegularFile(jar)) {
-                throw new SQLException("sweep needs DuckDB's JDBC driver: " + (jar == null ? "lib/duckdb_jdbc.jar" : jar)
-                        + " is missing; rebuild with './mvnw package' (it copies it there)");
+            Path classes = besideTheJar();
+            if (classes == null || !Files.isRegularFile(classes.resolve("org/duckdb/DuckDBDriver.class"))) {
+                throw new SQLException("sweep needs DuckDB's JDBC driver: " + (classes == null ? "lib/duckdb/" : classes)
+                        + " is missing; rebuild with './mvnw package' (it unpacks it there)");
             }
             try {
-                URLClassLoader loader = new URLClassLoader(new URL[] {jar.toUri().toURL()}, DuckDb.class.getClassLoader());
+                URLClassLoader loader = new URLClassLoader(new URL[] {classes.toUri().toURL()}, DuckDb.class.getClassLoader());
                 c = Class.forName(DRIVER, true, loader);
             } catch (ReflectiveOperationException | java.net.MalformedURLException | LinkageError ex) {
-                throw new SQLException("cannot load DuckDB from " + jar + ": " + ex, ex);
+                throw new SQLException("cannot load DuckDB from " + classes + ": " + ex, ex);
             }
         }
         try {
@@ -56,7 +58,7 @@ final class DuckDb {
             var src = DuckDb.class.getProtectionDomain().getCodeSource();
             if (src == null) return null;
             Path self = Path.of(src.getLocation().toURI());
-            return self.getParent() == null ? null : self.getParent().resolve("lib").resolve("duckdb_jdbc.jar");
+            return self.getParent() == null ? null : self.getParent().resolve("lib").resolve("duckdb");
         } catch (Exception e) {
             return null;
         }

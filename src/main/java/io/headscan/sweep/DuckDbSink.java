@@ -104,6 +104,14 @@ public final class DuckDbSink implements ResultSink {
         }
     }
 
+    /**
+     * A plain JDBC connection to a sweep's database file, for reading it from Java (DuckDB's driver is loaded as the
+     * sweep loads it: from the class path, or from beside headscan's jar). The caller closes it.
+     */
+    public static java.sql.Connection connect(Path file) throws SQLException {
+        return DuckDb.connect(file);
+    }
+
     /** Opens (or creates) the database file and its tables. */
     public static DuckDbSink open(Path file) throws SQLException {
         Connection c = DuckDb.connect(file);

@@ -9,7 +9,6 @@ import io.headscan.testing.ChildJvm;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.List;
@@ -32,7 +31,7 @@ class SweepCliTest {
     }
 
     private static long count(Path db, String sql) throws Exception {
-        try (Connection c = DriverManager.getConnection("jdbc:duckdb:" + db); Statement s = c.createStatement();
+        try (Connection c = io.headscan.sweep.DuckDbSink.connect(db); Statement s = c.createStatement();
              ResultSet rs = s.executeQuery(sql)) {
             rs.next();
             return rs.getLong(1);
@@ -97,8 +96,9 @@ class SweepCliTest {
         Path run = series(8, dims);
         Path db = dir.resolve("k.duckdb");
         String[] args = {"sweep", run + "/step_*", "--score", "--weights", "--wee", "hackathon,full", "--seeds", "0-2", "--db", db.toString()};
+        Path tmp = Files.createDirectories(dir.resolve("tmp"));   // the child's java.io.tmpdir: the kill must leave nothing there
         Map<String, String> env = Map.of();
-        try (ChildJvm c = ChildJvm.start(dir.resolve("first.log"), List.of("-Xmx64m"), env, args)) {
+        try (ChildJvm c = ChildJvm.start(dir.resolve("first.log"), List.of("-Xmx64m", "-Djava.io.tmpdir=" + tmp), env, args)) {
             long deadline = System.nanoTime() + 120_000_000_000L;
             while (!c.output().contains("[2/8]")) {   // two checkpoints done: kill it while it computes the third
                 assertTrue(c.process().isAlive(), c.output());
@@ -107,6 +107,9 @@ class SweepCliTest {
             }
             c.signal("KILL");
             c.waitFor(1);
+        }
+        try (var left = Files.list(tmp)) {
+            assertEquals(List.of(), left.toList(), "nothing left in the temporary folder (DuckDB's library is loaded in place, not extracted)");
         }
         long perCheckpoint = 6 * 4 * 4 * 2 * 3;   // heads x metrics x variants x seeds
         long done = count(db, "SELECT count(DISTINCT model_id) FROM results WHERE analysis = 'score'");
