@@ -283,8 +283,10 @@ extern "C" __global__ void hs_fused_rows_tf32(const float *__restrict__ a, long 
                                               long long *__restrict__ less_out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     using namespace nvcuda;
-    __shared__ float as[HS_TC * HS_TC_LD];
-    __shared__ float bs[HS_TC * HS_TC_LD];   /* keys of the tile, then the tile of S itself */
+    /* wmma loads and stores need 256-bit aligned pointers: the arrays are aligned so, and every fragment starts at a
+       row that is a multiple of 16 (16 · 68 floats = 4352 bytes) and a column that is a multiple of 8 */
+    __shared__ __align__(32) float as[HS_TC * HS_TC_LD];
+    __shared__ __align__(32) float bs[HS_TC * HS_TC_LD];   /* keys of the tile, then the tile of S itself */
     const int tid = threadIdx.x, warp = tid >> 5;
     const int wr = (warp >> 1) * 32, wc = (warp & 1) * 32;   /* this warp's quarter of the tile */
     const long long row0 = (long long) blockIdx.x * HS_TC;
