@@ -1,7 +1,9 @@
 package io.headscan.circuits;
 
 import io.headscan.compute.Backend;
+import io.headscan.compute.Tensor;
 import io.headscan.compute.Transpose;
+import io.headscan.compute.Workspace;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.Gpt2Model;
 import io.headscan.model.HeadId;
@@ -26,8 +28,8 @@ final class HeadFactors implements AutoCloseable {
     private Matrix uBuffer;
     private Matrix folded;
     /** Where the backend computes, for backends that form factors themselves (a GPU): U is built and W_EE loaded there. */
-    private io.headscan.compute.Workspace workspace;
-    private io.headscan.compute.Tensor uTensor;
+    private Workspace workspace;
+    private Tensor uTensor;
 
     /** The layer key meaning "no ln_1 weight". */
     static final int UNSCALED = -1;
@@ -49,7 +51,7 @@ final class HeadFactors implements AutoCloseable {
         return uBuffer;
     }
 
-    private io.headscan.compute.Workspace workspace() {
+    private Workspace workspace() {
         if (workspace == null) workspace = backend.workspace();
         return workspace;
     }
@@ -58,9 +60,9 @@ final class HeadFactors implements AutoCloseable {
      * Uᵀ [V, d] as a tensor of the backend's workspace, built there on first use from E (on a GPU: E crosses once, the
      * row step is a CUDA kernel, and U never exists in host memory).
      */
-    io.headscan.compute.Tensor uInWorkspace() {
+    Tensor uInWorkspace() {
         if (uTensor == null) {
-            io.headscan.compute.Workspace ws = workspace();
+            Workspace ws = workspace();
             int v = model.dims().vocab(), d = model.dims().dModel();
             uTensor = ws.allocate(v, d);
             ws.rows(unembedding.step(), ws.load(model.wte()), null, null, uTensor);
@@ -69,7 +71,7 @@ final class HeadFactors implements AutoCloseable {
     }
 
     /** A host matrix (W_EE) as a tensor of the backend's workspace: one copy per run on a GPU, the matrix itself on a CPU. */
-    io.headscan.compute.Tensor inWorkspace(Matrix m) {
+    Tensor inWorkspace(Matrix m) {
         return workspace().load(m);
     }
 

@@ -27,6 +27,6 @@ public interface FusedReduction {
      * once), g a 1 × d LayerNorm weight (or null: none; only with an untransposed w) and op(w) [d, r] (mapped weights:
      * they cross once per run). A tensor of another workspace is refused, naming the argument.
      */
-    void reduceFactored(Tensor x1, Matrix g1, Matrix w1, io.headscan.compute.Transpose t1, Tensor x2, Matrix g2, Matrix w2,
-                        io.headscan.compute.Transpose t2, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone);
+    void reduceFactored(Tensor x1, Matrix g1, Matrix w1, Transpose t1, Tensor x2, Matrix g2, Matrix w2,
+                        Transpose t2, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone);
 }
