@@ -206,6 +206,18 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         else if (kind == cudaMemcpyDeviceToHost()) toHost += bytes;
     }
 
+    /** The warm-up product (cuBLAS's own start, its first kernels) is not the work's: its copies are not counted. */
+    @Override
+    public synchronized void warmUp() {
+        long toDeviceBefore = toDevice, toHostBefore = toHost;
+        try {
+            super.warmUp();
+        } finally {
+            toDevice = toDeviceBefore;
+            toHost = toHostBefore;
+        }
+    }
+
     @Override
     public synchronized Transfers transfers() {
         return new Transfers(toDevice, toHost);

@@ -115,6 +115,8 @@ class GpuParityTest {
              EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
              FullVocabQK qk = new FullVocabQK(m, gpu, t.matrix())) {
             assertTrue(gpu.factoredReductionAvailable(), gpu.describe());
+            gpu.warmUp();
+            assertEquals(0, gpu.transfers().toDevice() + gpu.transfers().toHost(), "the warm-up's copies are not the work's");
             List<HeadId> all = new java.util.ArrayList<>();
             for (int l = 0; l < 3; l++) for (int h = 0; h < 4; h++) all.add(new HeadId(l, h));
             for (HeadId h : all) qk.head(h, Progress.NONE);
