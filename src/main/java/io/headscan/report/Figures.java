@@ -150,7 +150,10 @@ public final class Figures {
         });
     }
 
-    /** Several layer × head heatmaps side by side (one per model of a family), on one diverging colour scale. */
+    /**
+     * Several layer × head heatmaps side by side (one per model of a family), on one diverging colour scale; each with
+     * layer and head ticks, and its highest head outlined and named (L.H).
+     */
     public static void heatmaps(Path out, String title, List<String> titles, List<double[][]> values, String colourLabel) throws IOException {
         double maxAbs = 1e-12;
         int maxLayers = 1;
@@ -159,11 +162,11 @@ public final class Figures {
             for (double[] row : v) for (double x : row) if (Double.isFinite(x)) maxAbs = Math.max(maxAbs, Math.abs(x));
         }
         double cell = Math.max(5, Math.min(18, 420.0 / maxLayers));
-        double left = 50, top = 70, gap = 40;
+        double left = 64, top = 70, gap = 48;
         double[] widths = values.stream().mapToDouble(v -> Math.max(90, v[0].length * cell)).toArray();
         double gridsW = java.util.Arrays.stream(widths).sum() + gap * (values.size() - 1);
         double barH = Math.min(maxLayers * cell, 300);
-        int width = (int) Math.max(left + gridsW + 110, 9.6 * title.length() + 40), height = (int) (top + maxLayers * cell + 60);
+        int width = (int) Math.max(left + gridsW + 110, 9.6 * title.length() + 40), height = (int) (top + maxLayers * cell + 74);
         final double lim = maxAbs;
         render(out, width, height, c -> {
             c.text(width / 2.0, 28, title, 15, Canvas.Anchor.MIDDLE, 0, Color.BLACK, true);
@@ -175,12 +178,42 @@ public final class Figures {
                     for (int h = 0; h < v[l].length; h++) c.rect(x + h * cell, top + l * cell, cell, cell, colour(v[l][h], -lim, lim, true), null);
                 }
                 c.rect(x, top, v[0].length * cell, v.length * cell, null, Color.DARK_GRAY);
-                c.text(x + v[0].length * cell / 2, top + v.length * cell + 16, v.length + " layers x " + v[0].length + " heads", 10,
+                int layerStep = Math.max(1, (v.length + 5) / 6), headStep = Math.max(1, (v[0].length + 5) / 6);
+                for (int l = 0; l < v.length; l += layerStep) {
+                    c.text(x - 4, top + l * cell + cell / 2 + 3, Integer.toString(l), 8, Canvas.Anchor.END, 0, Color.DARK_GRAY, false);
+                }
+                for (int h = 0; h < v[0].length; h += headStep) {
+                    c.text(x + h * cell + cell / 2, top + v.length * cell + 11, Integer.toString(h), 8, Canvas.Anchor.MIDDLE, 0, Color.DARK_GRAY, false);
+                }
+                int[] best = argmax(v);
+                if (best != null) {
+                    double bx = x + best[1] * cell, by = top + best[0] * cell;
+                    c.rect(bx - 1, by - 1, cell + 2, cell + 2, null, Color.BLACK);
+                    boolean roomRight = best[1] < v[0].length / 2;
+                    c.text(roomRight ? bx + cell + 3 : bx - 3, by + cell / 2 + 4, best[0] + "." + best[1], 10,
+                            roomRight ? Canvas.Anchor.START : Canvas.Anchor.END, 0, Color.BLACK, true);
+                }
+                c.text(x + v[0].length * cell / 2, top + v.length * cell + 28, v.length + " layers x " + v[0].length + " heads (rows: layer)", 10,
                         Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
                 x += widths[m] + gap;
             }
             colourBar(c, left + gridsW + 20, top, 14, barH, -lim, lim, true, colourLabel);
         });
+    }
+
+    /** {layer, head} of the largest finite value, or null when there is none. */
+    private static int[] argmax(double[][] v) {
+        int[] best = null;
+        double max = Double.NEGATIVE_INFINITY;
+        for (int l = 0; l < v.length; l++) {
+            for (int h = 0; h < v[l].length; h++) {
+                if (Double.isFinite(v[l][h]) && v[l][h] > max) {
+                    max = v[l][h];
+                    best = new int[] {l, h};
+                }
+            }
+        }
+        return best;
     }
 
     /**
