@@ -127,6 +127,16 @@ public final class Figures {
                 c.line(xx, top + plotH, xx, top + plotH + 4, Color.DARK_GRAY, 1);
                 String t = logX ? (v >= 0 && v < 7 ? String.valueOf((long) Math.pow(10, v)) : "1e" + (long) v) : label(v);
                 c.text(xx, top + plotH + 17, t, 10, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
+                if (logX && ticks <= 3) {   // few decades: 2× and 5× ticks too, lighter and smaller
+                    for (int mult : new int[] {2, 5}) {
+                        double m = v + Math.log10(mult);
+                        if (m < x0 - 1e-9 || m > x1 + 1e-9) continue;
+                        double mx = left + plotW * (m - x0) / (x1 - x0);
+                        c.line(mx, top + plotH, mx, top + plotH + 3, Color.GRAY, 1);
+                        String mt = v >= 0 && v < 6 ? String.valueOf(mult * (long) Math.pow(10, v)) : mult + "e" + (long) v;
+                        c.text(mx, top + plotH + 15, mt, 8, Canvas.Anchor.MIDDLE, 0, Color.GRAY, false);
+                    }
+                }
             }
             c.text(left + plotW / 2, top + plotH + 40, xLabel + (logX ? " (log scale)" : ""), 13, Canvas.Anchor.MIDDLE, 0, Color.BLACK, false);
             c.text(22, top + plotH / 2, yLabel, 13, Canvas.Anchor.MIDDLE, -90, Color.BLACK, false);
