@@ -121,6 +121,11 @@ final class FactoredScores {
      * Whether {@code backend} forms the factors and reduces them where it computes ({@link FusedReduction#reduceFactored}),
      * so that the caller should hand it the inputs rather than the factors.
      */
+    /** The reduction that runs: the backend's own (a GPU kernel, with why) or the host row reducer's name. */
+    static String kernel(Backend backend, io.headscan.compute.kernels.RowReducer reducer) {
+        return backend instanceof FusedReduction f && f.fusedReductionAvailable() ? "device: " + f.reductionPath() : reducer.name();
+    }
+
     static boolean factorsOnDevice(Backend backend) {
         return backend instanceof FusedReduction f && f.factoredReductionAvailable();
     }

@@ -40,7 +40,7 @@ public final class FullVocabQK implements AutoCloseable {
 
     /** Which row kernel reduces the tiles ("native" or "java"). */
     public String kernel() {
-        return reducer.name();
+        return FactoredScores.kernel(backend, reducer);
     }
 
     /** Milliseconds spent so far in the score GEMMs, the fused reductions and the factors. */

@@ -85,6 +85,11 @@ public final class OvCircuit implements AutoCloseable {
         return timing.bytes();
     }
 
+    /** The reduction that runs (the host kernel's name, or the device's path and why). */
+    public String kernel() {
+        return FactoredScores.kernel(backend, reducer);
+    }
+
     /** Milliseconds spent so far in the logit GEMMs, the fused reductions and the factors. */
     public double[] phaseMs() {
         return new double[] {timing.gemmMs(), timing.reduceMs(), timing.factorMs()};

@@ -120,8 +120,8 @@ final class OvCommand implements Callable<Integer> {
                 double[] ph = ov.phaseMs();
                 double totalMs = (System.nanoTime() - t0) / 1e6;
                 if (backendOptions.profile) {
-                    err.printf(Locale.ROOT, "profile: total %.0f ms; logit GEMMs %.0f ms; fused reductions %.0f ms; factors %.0f ms; the rest %.0f ms%n",
-                            totalMs, ph[0], ph[1], ph[2], totalMs - ph[0] - ph[1] - ph[2]);
+                    err.printf(Locale.ROOT, "profile: total %.0f ms; logit GEMMs %.0f ms; fused reductions (%s kernel) %.0f ms; factors %.0f ms; "
+                            + "the rest %.0f ms%n", totalMs, ph[0], ov.kernel(), ph[1], ph[2], totalMs - ph[0] - ph[1] - ph[2]);
                     var bytes = ov.phaseBytes();
                     err.println("profile: transfers: factors " + bytes[0].describe() + "; logits " + bytes[1].describe()
                             + "; whole run " + backend.transfers().describe());

@@ -14,6 +14,9 @@ public interface FusedReduction {
     /** Whether the kernel is loaded (otherwise callers reduce tiles themselves). */
     boolean fusedReductionAvailable();
 
+    /** Which reduction runs where the backend computes, and why (for --profile and the JSON reports). */
+    String reductionPath();
+
     /** Reduces every row; {@code rowsDone} hears of progress in rows. */
     void reduceScores(Matrix a, Matrix b, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone);
 
