@@ -43,8 +43,6 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     private final java.util.Set<HostRange> retained = new java.util.HashSet<>();
     private long toDevice, toHost;
 
-    /** A read-only host range (a mapped tensor) and its device copy's key. */
-    private record HostRange(long address, long bytes) {}
     /** Device scratch buffers by slot: 0-2 GEMM operands, 3-4 folded weights, 5-6 factors, 7-10 writable weights/LN weights. */
     private final MemorySegment[] scratch = new MemorySegment[11];
     private final long[] scratchBytes = new long[11];
@@ -226,12 +224,12 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     @Override
     public synchronized void retain(MemorySegment s) {
         ensureOpen();
-        retained.add(new HostRange(s.address(), s.byteSize()));
+        retained.add(HostRange.of(s));
     }
 
     @Override
     public synchronized void release(MemorySegment s) {
-        HostRange key = new HostRange(s.address(), s.byteSize());
+        HostRange key = HostRange.of(s);
         retained.remove(key);
         MemorySegment dev = resident.remove(key);
         if (dev != null) cudaFree(dev);
@@ -242,7 +240,8 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
      * there are needed: a read-only segment is uploaded whole once and kept; a writable one is copied into scratch.
      */
     private MemorySegment onDevice(MemorySegment s, long offset, long extent, int slot) {
-        HostRange key = new HostRange(s.address(), s.byteSize());
+        forgetTheDead();
+        HostRange key = HostRange.of(s);
         if (s.isReadOnly() || retained.contains(key)) {
             MemorySegment dev = resident.get(key);
             if (dev == null) {
@@ -255,6 +254,16 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         MemorySegment dev = scratch(slot, extent * Float.BYTES);
         copy(dev, s.asSlice(offset * Float.BYTES, extent * Float.BYTES), extent * Float.BYTES, cudaMemcpyHostToDevice(), "operand to device");
         return dev;
+    }
+
+    /** Frees the device copies of host memory that is gone (a closed checkpoint's mapping, a freed buffer). */
+    private void forgetTheDead() {
+        retained.removeIf(r -> !r.alive());
+        resident.entrySet().removeIf(e -> {
+            if (e.getKey().alive()) return false;
+            cudaFree(e.getValue());
+            return true;
+        });
     }
 
     /** Copies a mapped tensor to the device, registering its pages as pinned memory for the transfer when allowed. */

@@ -33,8 +33,6 @@ final class DeviceWorkspace extends Workspace {
     private MemorySegment indexBuffer;
     private long indexCapacity;
 
-    private record HostRange(long address, long bytes) {}
-
     DeviceWorkspace(CublasBackend backend) {
         this.backend = backend;
     }
@@ -73,7 +71,7 @@ final class DeviceWorkspace extends Workspace {
     protected Tensor loadChecked(Matrix host) {
         long floats = extent(host.rows(), host.cols(), host.ld());
         MemorySegment src = host.segment().asSlice(host.offset() * Float.BYTES, floats * Float.BYTES);
-        HostRange key = new HostRange(src.address(), src.byteSize());
+        HostRange key = HostRange.of(src);
         MemorySegment dev = loaded.get(key);
         if (dev == null) {
             dev = malloc(src.byteSize());

@@ -263,4 +263,32 @@ class GpuParityTest {
             assertTrue(e.getMessage().startsWith("x2 is a tensor of openblas host memory"), e.getMessage());
         }
     }
+
+    /**
+     * One backend over checkpoints opened one after another, as in a sweep: the second is often mapped at the first
+     * one's address with the same size, and must not be computed with the first one's device copies.
+     */
+    @Test
+    void checkpointsOpenedOneAfterAnotherAreNotConfused() throws IOException {
+        Gpt2Dims dims = new Gpt2Dims(2000, 64, 3, 4, 128, 16);
+        try (CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
+            List<int[]> bags = Bags.random(2000, 64, 4, 3, false);
+            for (int seed = 1; seed <= 3; seed++) {
+                Path d = dir.resolve("seq" + seed);
+                new SyntheticGpt2(dims, seed, List.of(new HeadId(seed % 3, seed))).write(d, 2);
+                try (Gpt2Model m = Gpt2Model.open(d);
+                     EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
+                     FullVocabQK onCpu = new FullVocabQK(m, cpu, t.matrix()); FullVocabQK onGpu = new FullVocabQK(m, gpu, t.matrix())) {
+                    var want = new PredictionAttention(m, cpu, Variant.HACKATHON).score(bags, Progress.NONE);
+                    var got = new PredictionAttention(m, gpu, Variant.HACKATHON).score(bags, Progress.NONE);
+                    for (int l = 0; l < 3; l++) for (int h = 0; h < 4; h++) {
+                        assertEquals(want.scores()[l][h], got.scores()[l][h], 1e-5, "checkpoint " + seed + ", score of " + l + "." + h);
+                    }
+                    HeadId h = new HeadId(seed % 3, seed);
+                    assertEquals(onCpu.head(h, Progress.NONE).meanDiagProb(), onGpu.head(h, Progress.NONE).meanDiagProb(), 2e-6,
+                            "checkpoint " + seed + ", " + h);
+                }
+            }
+        }
+    }
 }
