@@ -80,20 +80,22 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             String desc = "cuBLAS " + version + " on " + device + ", " + (tf32 ? "TF32 tensor cores allowed" : "FP32")
                     + "; CUDA runtime " + Cuda.runtimeVersion() + " from " + runtime + "; cuBLAS from " + cublas
                     + "; full-vocabulary kernels: " + k.describe();
-            MemorySegment cc = a.allocate(ValueLayout.JAVA_INT);
-            int major = cudaDeviceGetAttribute(cc, cudaDevAttrComputeCapabilityMajor(), 0) == cudaSuccess() ? cc.get(ValueLayout.JAVA_INT, 0) : -1;
-            return new CublasBackend(h, tf32, desc, k, major);
+            return new CublasBackend(h, tf32, desc, k, attribute(a, cudaDevAttrComputeCapabilityMajor()));
         }
     }
 
     private static String deviceLine(Arena a) {
-        MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
-        int major = cudaDeviceGetAttribute(v, cudaDevAttrComputeCapabilityMajor(), 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
-        int minor = cudaDeviceGetAttribute(v, cudaDevAttrComputeCapabilityMinor(), 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
-        int sms = cudaDeviceGetAttribute(v, cudaDevAttrMultiProcessorCount(), 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
+        int major = attribute(a, cudaDevAttrComputeCapabilityMajor()), minor = attribute(a, cudaDevAttrComputeCapabilityMinor());
+        int sms = attribute(a, cudaDevAttrMultiProcessorCount());
         MemorySegment free = a.allocate(ValueLayout.JAVA_LONG), total = a.allocate(ValueLayout.JAVA_LONG);
         long gib = cudaMemGetInfo(free, total) == cudaSuccess() ? total.get(ValueLayout.JAVA_LONG, 0) >> 30 : -1;
         return "GPU 0 (compute capability " + major + "." + minor + ", " + sms + " SMs, " + gib + " GiB)";
+    }
+
+    /** An attribute of device 0, or -1 when the runtime cannot say. */
+    private static int attribute(Arena a, int attr) {
+        MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
+        return cudaDeviceGetAttribute(v, attr, 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
     }
 
     static void checkBlas(int status, String call) {
