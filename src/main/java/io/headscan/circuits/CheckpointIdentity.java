@@ -1,7 +1,7 @@
 package io.headscan.circuits;
 
 import io.headscan.Progress;
-import io.headscan.format.SafetensorsFile;
+import io.headscan.format.MappedCheckpoint;
 import io.headscan.inspect.FileDigest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -41,7 +41,7 @@ public final class CheckpointIdentity {
         return FileMemo.of(file, cacheRoot, "identity", ".sha256");
     }
 
-    public static String sha256(SafetensorsFile file, Path cacheRoot, Progress progress) throws IOException {
+    public static String sha256(MappedCheckpoint file, Path cacheRoot, Progress progress) throws IOException {
         var known = known(file.path(), cacheRoot);
         if (known.isPresent()) return known.get();
         String sha = FileDigest.sha256(file, progress);

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headscan.Progress;
 import io.headscan.format.DType;
+import io.headscan.format.MappedCheckpoint;
+import io.headscan.format.PyTorchZipFile;
 import io.headscan.format.SafetensorsFile;
 import io.headscan.format.TensorInfo;
 import io.headscan.inspect.FileDigest;
@@ -34,7 +36,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "inspect", mixinStandardHelpOptions = true,
         header = "Describe a checkpoint without loading it.",
         description = "Summary, tensor table, statistics, one head's weights, all read from the mapped file. "
-                + "MODEL is a .safetensors file, a folder holding model.safetensors, or a Hugging Face id.")
+                + "MODEL is a .safetensors file, a pytorch_model.bin, a shard index (*.index.json), a folder holding one of them, "
+                + "or a Hugging Face id.")
 final class InspectCommand implements Callable<Integer> {
 
     @Spec
@@ -69,15 +72,15 @@ final class InspectCommand implements Callable<Integer> {
         // one mapping: the GPT-2 view's own file when it is a GPT-2 checkpoint, else the plain safetensors file
         Gpt2Model gpt2 = null;
         String notGpt2 = null;
-        SafetensorsFile opened;
+        MappedCheckpoint opened;
         try {
             gpt2 = Gpt2Model.open(weights, nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
             opened = gpt2.file();
         } catch (ModelException e) {
             notGpt2 = e.getMessage();
-            opened = SafetensorsFile.open(weights);
+            opened = MappedCheckpoint.open(weights);
         }
-        try (SafetensorsFile file = opened) {
+        try (MappedCheckpoint file = opened) {
             try {
                 HeadId headId = null;
                 if (head != null) {   // checked before anything is printed or computed
@@ -114,7 +117,7 @@ final class InspectCommand implements Callable<Integer> {
         }
     }
 
-    private Map<String, TensorStatistics> statistics(SafetensorsFile file, List<TensorInfo> tensors, Progress progress) {
+    private Map<String, TensorStatistics> statistics(MappedCheckpoint file, List<TensorInfo> tensors, Progress progress) {
         long total = tensors.stream().filter(t -> TensorStatistics.applies(t.dtype())).mapToLong(TensorInfo::byteSize).sum();
         progress.start("stats", total, "B");
         Map<String, TensorStatistics> out = new LinkedHashMap<>();
@@ -125,12 +128,21 @@ final class InspectCommand implements Callable<Integer> {
         return out;
     }
 
-    private void summary(ObjectNode root, SafetensorsFile file, Gpt2Model gpt2, String notGpt2) {
+    private void summary(ObjectNode root, MappedCheckpoint file, Gpt2Model gpt2, String notGpt2) {
         root.put("file", file.path().toString());
+        root.put("format", file.format().label());
         root.put("file_size", file.fileSize());
-        root.put("header_length", file.headerLength());
-        root.put("data_start", file.dataStart());
-        root.put("data_start_aligned_4", file.dataStart() % 4 == 0);
+        if (file.files().size() > 1 || !file.files().getFirst().equals(file.path())) {
+            ArrayNode shards = root.putArray("shards");
+            for (Path p : file.files()) shards.add(p.toString());
+        }
+        if (file instanceof SafetensorsFile st) {
+            root.put("header_length", st.headerLength());
+            root.put("data_start", st.dataStart());
+            root.put("data_start_aligned_4", st.dataStart() % 4 == 0);
+        }
+        if (file instanceof PyTorchZipFile pt) root.put("storages", pt.storageCount());
+        root.put("aligned_4", file.tensors().stream().allMatch(t -> file.fileOffset(t) % 4 == 0));
         ObjectNode md = root.putObject("metadata");
         file.metadata().forEach(md::put);
         Map<DType, long[]> mix = new EnumMap<>(DType.class);
@@ -164,13 +176,14 @@ final class InspectCommand implements Callable<Integer> {
         m.put("zero_copy", gpt2.zeroCopy());
     }
 
-    private ObjectNode tensorJson(SafetensorsFile file, TensorInfo t, TensorStatistics s) {
+    private ObjectNode tensorJson(MappedCheckpoint file, TensorInfo t, TensorStatistics s) {
         ObjectNode n = mapper.createObjectNode();
         n.put("name", t.name());
         n.put("dtype", t.dtype().name());
         ArrayNode shape = n.putArray("shape");
         for (long x : t.shape()) shape.add(x);
-        n.put("offset", file.dataStart() + t.begin());
+        n.put("offset", file.fileOffset(t));
+        if (file.files().size() > 1) n.put("shard", file.fileOf(t).getFileName().toString());
         n.put("bytes", t.byteSize());
         if (s != null) n.set("stats", statsJson(s));
         return n;
@@ -212,7 +225,7 @@ final class InspectCommand implements Callable<Integer> {
         return n;
     }
 
-    private int verification(ObjectNode root, SafetensorsFile file, String digest) {
+    private int verification(ObjectNode root, MappedCheckpoint file, String digest) {
         ObjectNode v = root.putObject("verify");
         v.put("sha256", digest);
         Optional<KnownCheckpoint> known = KnownCheckpoint.bySize(file.fileSize());
@@ -236,8 +249,16 @@ final class InspectCommand implements Callable<Integer> {
 
     private void printText(PrintWriter out, ObjectNode r, boolean table) {
         out.printf(Locale.ROOT, "file        %s%n", r.get("file").asText());
-        out.printf(Locale.ROOT, "size        %,d bytes (header %,d bytes, data from byte %,d%s)%n", r.get("file_size").asLong(),
-                r.get("header_length").asLong(), r.get("data_start").asLong(), r.get("data_start_aligned_4").asBoolean() ? "" : ", not 4-byte aligned");
+        out.printf(Locale.ROOT, "format      %s%s%n", r.get("format").asText(), r.has("shards") ? " (" + r.get("shards").size() + " shards)" : "");
+        if (r.has("header_length")) {
+            out.printf(Locale.ROOT, "size        %,d bytes (header %,d bytes, data from byte %,d%s)%n", r.get("file_size").asLong(),
+                    r.get("header_length").asLong(), r.get("data_start").asLong(), r.get("data_start_aligned_4").asBoolean() ? "" : ", not 4-byte aligned");
+        } else {
+            out.printf(Locale.ROOT, "size        %,d bytes%s%s%n", r.get("file_size").asLong(),
+                    r.has("storages") ? String.format(Locale.ROOT, " (%d storages)", r.get("storages").asInt()) : "",
+                    r.get("aligned_4").asBoolean() ? "" : ", some tensors not 4-byte aligned");
+        }
+        if (r.has("shards")) for (var sh : r.get("shards")) out.printf(Locale.ROOT, "shard       %s%n", sh.asText());
         out.printf(Locale.ROOT, "metadata    %s%n", r.get("metadata").toString());
         StringBuilder mix = new StringBuilder();
         r.get("dtypes").properties().forEach(e -> mix.append(mix.isEmpty() ? "" : ", ").append(e.getKey()).append(": ")

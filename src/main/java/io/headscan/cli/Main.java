@@ -163,7 +163,7 @@ public final class Main {
     }
 
     private static boolean isUnexpected(Throwable t) {
-        return !(t instanceof OutOfMemoryError || t instanceof java.sql.SQLException || t instanceof SafetensorsException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
+        return !(t instanceof OutOfMemoryError || t instanceof java.sql.SQLException || t instanceof SafetensorsException || t instanceof io.headscan.format.PyTorchException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
                 || t instanceof IllegalArgumentException || t instanceof IOException || t instanceof UncheckedIOException);
     }
 

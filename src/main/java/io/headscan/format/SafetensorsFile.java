@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * one arena per file so that {@link #close()} unmaps it deterministically. Tensor segments are
  * zero-copy slices of that mapping and die with it.
  */
-public final class SafetensorsFile implements AutoCloseable {
+public final class SafetensorsFile implements MappedCheckpoint {
 
     /** Little-endian, unaligned: GPT-2's data section starts at byte 14291 (docs/science.md §6.9). */
     public static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -120,10 +120,37 @@ public final class SafetensorsFile implements AutoCloseable {
         return n;
     }
 
+    @Override
+    public Format format() {
+        return Format.SAFETENSORS;
+    }
+
+    @Override
     public Path path() {
         return path;
     }
 
+    @Override
+    public List<Path> files() {
+        return List.of(path);
+    }
+
+    @Override
+    public Path fileOf(TensorInfo t) {
+        return path;
+    }
+
+    @Override
+    public long fileOffset(TensorInfo t) {
+        return dataStart() + t.begin();
+    }
+
+    @Override
+    public List<MemorySegment> mappings() {
+        return List.of(mapping());
+    }
+
+    @Override
     public long fileSize() {
         return fileSize;
     }
@@ -138,19 +165,23 @@ public final class SafetensorsFile implements AutoCloseable {
         return 8 + headerLength;
     }
 
+    @Override
     public Map<String, String> metadata() {
         return header.metadata();
     }
 
     /** Tensors in file order (sorted by offset). */
+    @Override
     public List<TensorInfo> tensors() {
         return header.tensors();
     }
 
+    @Override
     public boolean has(String name) {
         return header.byName().containsKey(name);
     }
 
+    @Override
     public TensorInfo info(String name) {
         TensorInfo t = header.byName().get(name);
         if (t == null) throw new SafetensorsException(TENSOR_NOT_FOUND, path, name, "no such tensor in the file");
@@ -158,10 +189,12 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     /** The tensor's bytes as a zero-copy, read-only slice of the mapping. */
+    @Override
     public MemorySegment segment(String name) {
         return segment(info(name));
     }
 
+    @Override
     public MemorySegment segment(TensorInfo t) {
         ensureOpen();
         return mapping.asSlice(dataStart() + t.begin(), t.byteSize());
@@ -189,6 +222,7 @@ public final class SafetensorsFile implements AutoCloseable {
         return String.format("%08x", crc.getValue());
     }
 
+    @Override
     public boolean isOpen() {
         return !closed.get();
     }

@@ -2,6 +2,7 @@ package io.headscan.inspect;
 
 import io.headscan.Progress;
 import io.headscan.format.DType;
+import io.headscan.format.MappedCheckpoint;
 import io.headscan.format.SafetensorsFile;
 import io.headscan.format.TensorInfo;
 import io.headscan.model.Matrix;
@@ -40,7 +41,7 @@ public record TensorStatistics(long count, long finite, long nanCount, long infC
         void fill(long from, int n, float[] dst);
     }
 
-    public static TensorStatistics of(SafetensorsFile file, TensorInfo t, Progress progress) {
+    public static TensorStatistics of(MappedCheckpoint file, TensorInfo t, Progress progress) {
         if (!t.dtype().readableAsFloat()) throw new IllegalArgumentException("statistics need a float tensor; " + t.name() + " is " + t.dtype());
         MemorySegment seg = file.segment(t);
         Source src = switch (t.dtype()) {

@@ -3,6 +3,7 @@ package io.headscan.model;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import io.headscan.format.DType;
+import io.headscan.format.MappedCheckpoint;
 import io.headscan.format.SafetensorsFile;
 import io.headscan.format.TensorInfo;
 import java.io.IOException;
@@ -18,7 +19,8 @@ import java.util.OptionalInt;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * A GPT-2-family checkpoint seen through its memory-mapped safetensors file.
+ * A GPT-2-family checkpoint seen through its memory-mapped weights: a safetensors file, a PyTorch
+ * {@code pytorch_model.bin} or a set of shards, all read through {@link MappedCheckpoint}.
  *
  * <p>Every dimension comes from tensor shapes; the head count from {@code config.json} beside the
  * weights, else an explicit override, else d_head = 64 (docs/science.md §0), and {@link #headCountSource()}
@@ -46,7 +48,7 @@ public final class Gpt2Model implements AutoCloseable {
 
     private static final String PREFIX = "transformer.";
 
-    private final SafetensorsFile file;
+    private final MappedCheckpoint file;
     private final Path configPath;
     private final String prefix;
     private final Gpt2Dims dims;
@@ -54,7 +56,7 @@ public final class Gpt2Model implements AutoCloseable {
     private final Arena widened = Arena.ofShared();
     private final Map<String, MemorySegment> widenedTensors = new ConcurrentHashMap<>();
 
-    private Gpt2Model(SafetensorsFile file, Path configPath, String prefix, Gpt2Dims dims, HeadCountSource source) {
+    private Gpt2Model(MappedCheckpoint file, Path configPath, String prefix, Gpt2Dims dims, HeadCountSource source) {
         this.file = file;
         this.configPath = configPath;
         this.prefix = prefix;
@@ -63,13 +65,14 @@ public final class Gpt2Model implements AutoCloseable {
     }
 
     /**
-     * Opens a checkpoint: a {@code .safetensors} file, or a folder holding {@code model.safetensors}.
+     * Opens a checkpoint: a weights file ({@code .safetensors}, {@code pytorch_model.bin}, a shard index) or a folder
+     * holding one (see {@link #resolveWeights}).
      *
      * @param headsOverride explicit head count, used when there is no config.json
      */
     public static Gpt2Model open(Path fileOrDir, OptionalInt headsOverride) {
         Path weights = resolveWeights(fileOrDir);
-        SafetensorsFile f = SafetensorsFile.open(weights);
+        MappedCheckpoint f = MappedCheckpoint.open(weights);
         try {
             return build(f, headsOverride);
         } catch (RuntimeException e) {
@@ -82,29 +85,24 @@ public final class Gpt2Model implements AutoCloseable {
         return open(fileOrDir, OptionalInt.empty());
     }
 
-    /** A file path is used as is; a folder must hold model.safetensors. */
+    /** The weights files a folder may hold, in the order they are looked for (as transformers does). */
+    public static final List<String> WEIGHTS_FILES = List.of("model.safetensors", "model.safetensors.index.json",
+            "pytorch_model.bin", "pytorch_model.bin.index.json");
+
+    /** A file path is used as is; a folder must hold one of {@link #WEIGHTS_FILES}, the first found is used. */
     public static Path resolveWeights(Path fileOrDir) {
         if (Files.isDirectory(fileOrDir)) {
-            Path p = fileOrDir.resolve("model.safetensors");
-            if (!Files.exists(p)) {
-                if (Files.exists(fileOrDir.resolve("pytorch_model.bin"))) {
-                    throw new ModelException(fileOrDir, "has only pytorch_model.bin, a pickle (loading one can run code, so headscan never does); "
-                            + "convert it once, where you trust it: python -c \"import torch, safetensors.torch as s; "
-                            + "s.save_file({k: v.clone() for k, v in torch.load('pytorch_model.bin', weights_only=True).items()}, 'model.safetensors')\"");
-                }
-                throw new ModelException(fileOrDir, "folder has no model.safetensors");
+            for (String name : WEIGHTS_FILES) {
+                Path p = fileOrDir.resolve(name);
+                if (Files.exists(p)) return p;
             }
-            return p;
+            throw new ModelException(fileOrDir, "folder has no weights: looked for " + String.join(", ", WEIGHTS_FILES));
         }
         if (!Files.exists(fileOrDir)) throw new ModelException(fileOrDir, "no such file or folder");
-        if (fileOrDir.getFileName() != null && fileOrDir.getFileName().toString().endsWith(".bin")) {
-            throw new ModelException(fileOrDir, "a PyTorch pickle (loading one can run code, so headscan never does); convert it to model.safetensors first "
-                    + "(see docs/sweep.md)");
-        }
         return fileOrDir;
     }
 
-    private static Gpt2Model build(SafetensorsFile f, OptionalInt headsOverride) {
+    private static Gpt2Model build(MappedCheckpoint f, OptionalInt headsOverride) {
         Path path = f.path();
         String prefix = f.has(Gpt2Layout.WTE) ? "" : f.has(PREFIX + Gpt2Layout.WTE) ? PREFIX : null;
         if (prefix == null) {
@@ -185,7 +183,7 @@ public final class Gpt2Model implements AutoCloseable {
 
     private static final com.fasterxml.jackson.core.JsonFactory CONFIG_JSON = new com.fasterxml.jackson.core.JsonFactory();
 
-    private static TensorInfo require(SafetensorsFile f, String prefix, String name, int rank) {
+    private static TensorInfo require(MappedCheckpoint f, String prefix, String name, int rank) {
         String full = prefix + name;
         if (!f.has(full)) throw new ModelException(f.path(), "not a GPT-2 checkpoint: missing tensor " + full);
         TensorInfo t = f.info(full);
@@ -206,7 +204,7 @@ public final class Gpt2Model implements AutoCloseable {
         return headCountSource;
     }
 
-    public SafetensorsFile file() {
+    public MappedCheckpoint file() {
         return file;
     }
 

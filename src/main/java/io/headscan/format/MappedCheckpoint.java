@@ -1,0 +1,111 @@
+package io.headscan.format;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A checkpoint as the model sees it: named tensors (dtype, shape, bytes as a zero-copy view into mapped memory) from
+ * one or more memory-mapped files. A safetensors file, a PyTorch zip ({@code torch.save} since 1.6) and a set of
+ * shards named by an index file are three ways to get one; each validates its own container when it is opened, and no
+ * caller branches on which it is (docs/formats.md).
+ *
+ * <p>Tensors are contiguous and little-endian; {@link #segment(TensorInfo)} gives exactly their bytes. Two tensors may
+ * share bytes (PyTorch's tied {@code lm_head.weight}). Everything obtained from a checkpoint dies with {@link #close()}.
+ */
+public interface MappedCheckpoint extends AutoCloseable {
+
+    /** The container a checkpoint was read from. */
+    enum Format {
+        SAFETENSORS("safetensors"),
+        PYTORCH_ZIP("pytorch-zip"),
+        SHARDED_SAFETENSORS("sharded-safetensors"),
+        SHARDED_PYTORCH_ZIP("sharded-pytorch-zip");
+
+        private final String label;
+
+        Format(String label) {
+            this.label = label;
+        }
+
+        /** The name JSON outputs and the sweep's models table use. */
+        public String label() {
+            return label;
+        }
+    }
+
+    Format format();
+
+    /** The file that was opened: the weights file, or the index of a sharded checkpoint. */
+    Path path();
+
+    /** Every file whose bytes back the tensors (one, or the shards in index order). */
+    List<Path> files();
+
+    /** Total size in bytes of {@link #files()}. */
+    long fileSize();
+
+    /** Tensors in storage order. */
+    List<TensorInfo> tensors();
+
+    boolean has(String name);
+
+    /** The tensor's entry; a named {@link SafetensorsException} of kind TENSOR_NOT_FOUND when there is none. */
+    TensorInfo info(String name);
+
+    /** The tensor's bytes as a zero-copy, read-only slice of its file's mapping. */
+    MemorySegment segment(TensorInfo t);
+
+    default MemorySegment segment(String name) {
+        return segment(info(name));
+    }
+
+    /** The file holding the tensor's bytes. */
+    Path fileOf(TensorInfo t);
+
+    /** Absolute byte offset of the tensor's first element in {@link #fileOf}. */
+    long fileOffset(TensorInfo t);
+
+    /** The container's own metadata (safetensors {@code __metadata__}, PyTorch's records); may be empty. */
+    Map<String, String> metadata();
+
+    /** One mapping per file of {@link #files()}, whole (for hashing). */
+    List<MemorySegment> mappings();
+
+    boolean isOpen();
+
+    /** Unmaps every file; idempotent. */
+    @Override
+    void close();
+
+    /**
+     * Opens a checkpoint file, telling the container by its first bytes and name: a ZIP ({@code PK\3\4}) is a PyTorch
+     * checkpoint, a {@code *.index.json} the index of shards, PyTorch's legacy pickle magic is refused in one line that
+     * says how to convert, and anything else is read as safetensors (whose own checks then name what is wrong).
+     */
+    static MappedCheckpoint open(Path file) {
+        String name = file.getFileName() == null ? "" : file.getFileName().toString();
+        if (name.endsWith(".index.json")) return ShardedCheckpoint.open(file);
+        byte[] head = new byte[16];
+        int n = 0;
+        try (InputStream in = Files.newInputStream(file)) {
+            while (n < head.length) {
+                int r = in.read(head, n, head.length - n);
+                if (r < 0) break;
+                n += r;
+            }
+        } catch (NoSuchFileException e) {
+            throw new SafetensorsException(SafetensorsException.Kind.IO, file, null, "no such file");
+        } catch (IOException e) {
+            throw new SafetensorsException(SafetensorsException.Kind.IO, file, null, e.toString(), e);
+        }
+        if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return PyTorchZipFile.open(file);
+        if (PyTorchZipFile.isLegacy(head, n)) throw PyTorchZipFile.legacyRefusal(file);
+        return SafetensorsFile.open(file);
+    }
+}

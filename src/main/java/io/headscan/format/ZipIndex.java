@@ -1,0 +1,175 @@
+package io.headscan.format;
+
+import static io.headscan.format.PyTorchException.Kind.*;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The entries of a ZIP archive that stores its members uncompressed, read from the mapped file by our own code
+ * (docs/formats.md, "PyTorch checkpoints"). Only what a stored archive needs is read: the end-of-central-directory
+ * record (and its ZIP64 locator and record), the central directory with ZIP64 extra fields, and each entry's local
+ * header, because PyTorch aligns data with padding in the local extra field only. Sizes come from the central
+ * directory, so data descriptors need no reading.
+ *
+ * <p>It fails closed, naming the entry: a compressed or encrypted member, a member whose header or data runs past the
+ * end of the file or into another member or the central directory, a count or length that the file cannot hold.
+ * Nothing is allocated before its length has been checked against the file.
+ */
+final class ZipIndex {
+
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private static final int EOCD = 0x06054b50, ZIP64_EOCD = 0x06064b50, ZIP64_LOCATOR = 0x07064b50;
+    private static final int CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
+    private static final long U32_MAX = 0xffffffffL;
+
+    /** A member: its name, where its bytes are, and where its local header starts. */
+    record Entry(String name, long headerOffset, long dataOffset, long size, boolean dataDescriptor) {
+        long end() {
+            return dataOffset + size;
+        }
+    }
+
+    private final Map<String, Entry> byName;
+    private final List<Entry> inOrder;
+
+    private ZipIndex(List<Entry> entries) {
+        this.inOrder = List.copyOf(entries);
+        Map<String, Entry> m = new LinkedHashMap<>();
+        for (Entry e : entries) m.put(e.name(), e);
+        this.byName = Collections.unmodifiableMap(m);
+    }
+
+    /** Entries in central-directory order. */
+    List<Entry> entries() {
+        return inOrder;
+    }
+
+    Entry get(String name) {
+        return byName.get(name);
+    }
+
+    static ZipIndex read(MemorySegment f, Path path) {
+        long size = f.byteSize();
+        long eocd = findEocd(f, size, path);
+        long entries = u16(f, eocd + 10);
+        long cdSize = u32(f, eocd + 12);
+        long cdOffset = u32(f, eocd + 16);
+        if (eocd >= 20 && u32(f, eocd - 20) == ZIP64_LOCATOR) {
+            long rec = u64(f, eocd - 20 + 8, path, "ZIP64 locator");
+            if (rec < 0 || rec + 56 > eocd - 20) throw new PyTorchException(INVALID_ZIP, path, "ZIP64 end record at " + rec + " lies outside the file");
+            if (u32(f, rec) != ZIP64_EOCD) throw new PyTorchException(INVALID_ZIP, path, "no ZIP64 end record at " + rec);
+            entries = u64(f, rec + 32, path, "ZIP64 entry count");
+            cdSize = u64(f, rec + 40, path, "ZIP64 central directory size");
+            cdOffset = u64(f, rec + 48, path, "ZIP64 central directory offset");
+        }
+        if (cdOffset < 0 || cdSize < 0 || cdOffset + cdSize > eocd) {
+            throw new PyTorchException(INVALID_ZIP, path, "central directory [" + cdOffset + ", +" + cdSize + ") runs past the end record at " + eocd);
+        }
+        if (entries > cdSize / 46) {   // each central header takes at least 46 bytes
+            throw new PyTorchException(INVALID_ZIP, path, entries + " entries cannot fit a " + cdSize + "-byte central directory");
+        }
+        List<Entry> out = new ArrayList<>((int) entries);
+        long p = cdOffset, cdEnd = cdOffset + cdSize;
+        for (long i = 0; i < entries; i++) {
+            if (p + 46 > cdEnd || u32(f, p) != CENTRAL) throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " is damaged (at byte " + p + ")");
+            int flags = u16(f, p + 8);
+            int method = u16(f, p + 10);
+            long csize = u32(f, p + 20), usize = u32(f, p + 24);
+            int nameLen = u16(f, p + 28), extraLen = u16(f, p + 30), commentLen = u16(f, p + 32);
+            long local = u32(f, p + 42);
+            if (p + 46 + nameLen + extraLen + commentLen > cdEnd) {
+                throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " runs past the directory's end");
+            }
+            String name = new String(bytes(f, p + 46, nameLen), StandardCharsets.UTF_8);
+            // ZIP64 extended information: the fields whose 32-bit value is all ones, in this order
+            long x = p + 46 + nameLen, xEnd = x + extraLen;
+            while (x + 4 <= xEnd) {
+                int id = u16(f, x), len = u16(f, x + 2);
+                if (x + 4 + len > xEnd) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": extra field runs past its header");
+                if (id == 1) {
+                    long q = x + 4, qEnd = q + len;
+                    if (usize == U32_MAX) { usize = need64(f, q, qEnd, path, name); q += 8; }
+                    if (csize == U32_MAX) { csize = need64(f, q, qEnd, path, name); q += 8; }
+                    if (local == U32_MAX) { local = need64(f, q, qEnd, path, name); }
+                }
+                x += 4 + len;
+            }
+            if ((flags & 1) != 0) throw new PyTorchException(COMPRESSED_ENTRY, path, "entry " + name + " is encrypted");
+            if (method != 0) throw new PyTorchException(COMPRESSED_ENTRY, path, "entry " + name + " is compressed (method " + method + "); PyTorch stores every entry uncompressed so that it can be mapped");
+            if (csize != usize) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + " is stored but its sizes differ (" + csize + " and " + usize + ")");
+            if (local < 0 || local + 30 > size) throw new PyTorchException(ENTRY_OUT_OF_BOUNDS, path, "entry " + name + ": local header at " + local + " lies past the end of the " + size + "-byte file");
+            if (u32(f, local) != LOCAL) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": no local header at byte " + local);
+            long data = local + 30 + u16(f, local + 26) + u16(f, local + 28);
+            if (usize < 0 || data + usize > size) {
+                throw new PyTorchException(ENTRY_OUT_OF_BOUNDS, path, "entry " + name + ": data [" + data + ", +" + usize + ") runs past the end of the " + size + "-byte file");
+            }
+            out.add(new Entry(name, local, data, usize, (flags & 8) != 0));
+            p += 46 + nameLen + extraLen + commentLen;
+        }
+        checkDisjoint(out, cdOffset, path);
+        return new ZipIndex(out);
+    }
+
+    /** Every member's [local header, end of data) is disjoint from every other's and ends before the central directory. */
+    private static void checkDisjoint(List<Entry> entries, long cdOffset, Path path) {
+        List<Entry> sorted = new ArrayList<>(entries);
+        sorted.sort(Comparator.comparingLong(Entry::headerOffset));
+        Entry prev = null;
+        for (Entry e : sorted) {
+            if (prev != null && e.headerOffset() < prev.end()) {
+                throw new PyTorchException(OVERLAPPING_ENTRIES, path, "entry " + e.name() + " (from byte " + e.headerOffset() + ") overlaps entry "
+                        + prev.name() + " (to byte " + prev.end() + ")");
+            }
+            if (e.end() > cdOffset) {
+                throw new PyTorchException(OVERLAPPING_ENTRIES, path, "entry " + e.name() + " (to byte " + e.end() + ") runs into the central directory at " + cdOffset);
+            }
+            prev = e;
+        }
+    }
+
+    /** The end-of-central-directory record: searched backwards over the last 64 KiB + 22 bytes (its comment may follow). */
+    private static long findEocd(MemorySegment f, long size, Path path) {
+        if (size < 22) throw new PyTorchException(NOT_A_ZIP, path, "file has " + size + " bytes, fewer than a ZIP end record");
+        long stop = Math.max(0, size - 22 - 0xffff);
+        for (long p = size - 22; p >= stop; p--) {
+            if (u32(f, p) == EOCD && p + 22 + u16(f, p + 20) == size) return p;
+        }
+        throw new PyTorchException(NOT_A_ZIP, path, "no end-of-central-directory record (truncated, or not a ZIP archive)");
+    }
+
+    private static long need64(MemorySegment f, long q, long end, Path path, String name) {
+        if (q + 8 > end) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": ZIP64 extra field is too short");
+        return u64(f, q, path, "entry " + name + " ZIP64 field");
+    }
+
+    private static long u64(MemorySegment f, long at, Path path, String what) {
+        long v = f.get(U64, at);
+        if (v < 0) throw new PyTorchException(INVALID_ZIP, path, what + " is out of range (" + Long.toUnsignedString(v) + ")");
+        return v;
+    }
+
+    private static long u32(MemorySegment f, long at) {
+        return f.get(U32, at) & U32_MAX;
+    }
+
+    private static int u16(MemorySegment f, long at) {
+        return f.get(U16, at) & 0xffff;
+    }
+
+    private static byte[] bytes(MemorySegment f, long at, int n) {
+        return f.asSlice(at, n).toArray(ValueLayout.JAVA_BYTE);
+    }
+}
