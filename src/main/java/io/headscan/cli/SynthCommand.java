@@ -14,7 +14,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "synth", mixinStandardHelpOptions = true,
         header = "Write a synthetic checkpoint in the exact GPT-2 layout.",
-        description = "Writes model.safetensors and config.json; the defaults give GPT-2 Small's shape. --plant builds heads that "
+        description = "Writes model.safetensors (or, with --format pytorch, pytorch_model.bin) and config.json; the defaults give GPT-2 Small's shape. --plant builds heads that "
                 + "attend to the token being predicted (and copy-suppress it), so the Prediction-Attention score must rank them first.")
 final class SynthCommand implements Callable<Integer> {
 
@@ -52,6 +52,11 @@ final class SynthCommand implements Callable<Integer> {
             description = "Storage type of the weights (default: ${DEFAULT-VALUE}); F16 and BF16 are rounded from the same F32 values.")
     String dtype;
 
+    @Option(names = "--format", defaultValue = "safetensors", paramLabel = "safetensors|pytorch",
+            description = "File format (default: ${DEFAULT-VALUE}); pytorch writes pytorch_model.bin as torch.save does, "
+                    + "with transformer. names and lm_head.weight tied to wte.")
+    String format;
+
     @Option(names = "--threads", paramLabel = "N", description = "Writer threads, 1 to the number of cores (default: all cores).")
     Integer threads;
 
@@ -76,7 +81,8 @@ final class SynthCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UsageException("--dtype " + dtype + ": choose F32, F16 or BF16");
         }
-        SyntheticGpt2 synth = new SyntheticGpt2(dims, seed, plants).storedAs(stored);
+        if (!format.equals("safetensors") && !format.equals("pytorch")) throw new UsageException("--format " + format + ": choose safetensors or pytorch");
+        SyntheticGpt2 synth = new SyntheticGpt2(dims, seed, plants).storedAs(stored).asPyTorch(format.equals("pytorch"));
         SyntheticGpt2.Result r = synth.write(out, writers <= 0 ? Runtime.getRuntime().availableProcessors() : writers);
         double secs = (System.nanoTime() - t0) / 1e9;
         var o = spec.commandLine().getOut();

@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headscan.format.DType;
 import io.headscan.format.SafetensorsFile;
+import io.headscan.format.PyTorchZipWriter;
 import io.headscan.format.SafetensorsWriter;
+import io.headscan.format.TensorInfo;
 import io.headscan.model.Gpt2Dims;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.HeadId;
@@ -61,6 +63,14 @@ public final class SyntheticGpt2 {
      * Stores the weights as F16 or BF16 (each F32 value rounded to nearest, ties to even), as fine-tuned checkpoints
      * often are; the same seed gives the same F32 values before rounding. The 4-D mask buffers stay F32.
      */
+    private boolean pytorch;
+
+    /** Writes {@code pytorch_model.bin} (a PyTorch ZIP checkpoint, as {@code GPT2LMHeadModel.state_dict()} saves) instead of model.safetensors. */
+    public SyntheticGpt2 asPyTorch(boolean on) {
+        this.pytorch = on;
+        return this;
+    }
+
     public SyntheticGpt2 storedAs(DType dtype) {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) throw new IllegalArgumentException("synth writes F32, F16 or BF16, not " + dtype);
         this.dtype = dtype;
@@ -82,7 +92,7 @@ public final class SyntheticGpt2 {
     /** What {@link #write} produced. */
     public record Result(Path weights, Path config, long bytes, int tensors, long parameters) {}
 
-    /** Writes {@code dir/model.safetensors} and {@code dir/config.json} atomically. */
+    /** Writes {@code dir/model.safetensors} (or {@code pytorch_model.bin}) and {@code dir/config.json} atomically. */
     public Result write(Path dir, int threads) throws IOException {
         Files.createDirectories(dir);
         SafetensorsWriter w = new SafetensorsWriter().parallelism(threads);
@@ -98,11 +108,27 @@ public final class SyntheticGpt2 {
             DType t = shape.length == 4 ? DType.F32 : dtype;
             w.add(e.name(), t, shape, seg -> fillRows(seg, rows, cols, t, r -> row(e.name(), r, plants)));
         }
-        Path weights = dir.resolve("model.safetensors");
+        Path weights = dir.resolve(pytorch ? "pytorch_model.bin" : "model.safetensors");
         Path config = dir.resolve("config.json");
         writeConfig(config);   // first: the weights, written last, complete the folder (an interrupt never leaves weights without it)
-        w.write(weights);
-        return new Result(weights, config, Files.size(weights), entries.size(), dims.parameterCount());
+        if (!pytorch) {
+            w.write(weights);
+            return new Result(weights, config, Files.size(weights), entries.size(), dims.parameterCount());
+        }
+        // the same bytes, saved as GPT2LMHeadModel.state_dict() is: transformer. names, lm_head.weight tied to wte
+        Path staged = io.headscan.AtomicFiles.tempBeside(dir.resolve("model.safetensors"));
+        try {
+            w.write(staged);
+            try (SafetensorsFile f = SafetensorsFile.open(staged)) {
+                PyTorchZipWriter pw = new PyTorchZipWriter().folder("pytorch_model");
+                for (TensorInfo t : f.tensors()) pw.add("transformer." + t.name(), t.dtype(), t.shape(), f.segment(t));
+                pw.tie("lm_head.weight", "transformer." + Gpt2Layout.WTE);
+                pw.write(weights);
+            }
+        } finally {
+            io.headscan.AtomicFiles.discard(staged);
+        }
+        return new Result(weights, config, Files.size(weights), entries.size() + 1, dims.parameterCount());
     }
 
     private interface RowSource {
