@@ -199,6 +199,16 @@ public final class PyTorchZipWriter {
         }
     }
 
+    /** Writes a stored ZIP of these entries as they are (tests build damaged and hostile checkpoints with it). */
+    static void writeRaw(Path target, Map<String, byte[]> entries, boolean zip64, boolean dataDescriptors) throws IOException {
+        PyTorchZipWriter w = new PyTorchZipWriter().zip64(zip64).dataDescriptors(dataDescriptors);
+        try (FileChannel ch = FileChannel.open(target, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            Zip z = w.new Zip(ch);
+            for (var e : entries.entrySet()) z.entry(e.getKey(), List.of(MemorySegment.ofArray(e.getValue())));
+            z.finish();
+        }
+    }
+
     /** The ZIP container, written sequentially. */
     private final class Zip {
         private record Central(byte[] name, long crc, long size, long offset) {}
