@@ -29,6 +29,8 @@ final class Reports {
         Gpt2Dims d = m.dims();
         ObjectNode n = JSON.createObjectNode();
         n.put("path", m.path().toString());
+        n.put("format", m.file().format().label());
+        if (m.file().files().size() > 1) n.put("shards", m.file().files().size());
         n.put("architecture", d.architectureName());
         n.put("layers", d.layers());
         n.put("heads", d.heads());
