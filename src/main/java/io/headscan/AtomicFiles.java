@@ -91,6 +91,20 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Remembers a file this process is writing under a name of its own choosing (a download's {@code .incomplete} part),
+     * so that an interrupt removes it like a temporary; {@link #untrack} once it is complete or kept on purpose.
+     */
+    public static void track(Path file) {
+        synchronized (LOCK) {
+            IN_FLIGHT.add(file);
+        }
+    }
+
+    public static void untrack(Path file) {
+        forget(file);
+    }
+
     private static void forget(Path tmp) {
         synchronized (LOCK) {
             IN_FLIGHT.remove(tmp);

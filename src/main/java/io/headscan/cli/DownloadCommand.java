@@ -18,7 +18,8 @@ import picocli.CommandLine.Spec;
 
 @Command(name = "download", mixinStandardHelpOptions = true,
         header = "Download a model into the Hugging Face cache.",
-        description = "The same layout huggingface_hub uses, so Python tools share it. Resumes, checks size and sha256. "
+        description = "The same layout huggingface_hub uses, so Python tools share it. Fetches whichever weights the revision has "
+                + "(model.safetensors, sharded safetensors, pytorch_model.bin or its shards) and config.json. Resumes, checks size and sha256. "
                 + "Environment: HF_ENDPOINT, HF_TOKEN, HF_HOME / HF_HUB_CACHE, HF_HUB_OFFLINE.")
 final class DownloadCommand implements Callable<Integer> {
 
@@ -43,23 +44,23 @@ final class DownloadCommand implements Callable<Integer> {
             throw new HubException(HubException.Kind.NOT_A_MODEL, e.getMessage());
         }
         if (env.offline()) {
-            var cached = new HfCache(env.cacheRoot()).find(repo, revision, ModelResolver.WEIGHTS);
+            var cached = new HfCache(env.cacheRoot()).snapshot(repo, revision).filter(p -> ModelResolver.weightsIn(p).isPresent());
             if (cached.isPresent()) {
-                out.println("HF_HUB_OFFLINE is set; " + repo + " is already cached: " + cached.get().getParent());
+                out.println("HF_HUB_OFFLINE is set; " + repo + " is already cached: " + cached.get());
                 return 0;
             }
             throw new HubException(HubException.Kind.OFFLINE_NOT_CACHED, "HF_HUB_OFFLINE is set and " + repo + " is not cached at " + env.cacheRoot());
         }
-        HubDownloader d = new HubDownloader(env, new TerminalProgress(System.err), s -> {
+        ModelResolver resolver = new ModelResolver(env, new TerminalProgress(System.err), s -> {
             err.println(s);
             err.flush();
         });
-        for (String file : List.of(ModelResolver.WEIGHTS, ModelResolver.CONFIG)) {
-            HubDownloader.Download r = d.download(repo, revision, file);
-            out.printf(Locale.ROOT, "%s %s: %,d bytes, commit %s, %s%n", repo, file, r.size(), r.commit(),
+        List<HubDownloader.Download> got = resolver.downloadAll(repo, revision);
+        for (HubDownloader.Download r : got) {
+            out.printf(Locale.ROOT, "%s %s: %,d bytes, commit %s, %s%n", repo, r.file().getFileName(), r.size(), r.commit(),
                     r.alreadyCached() ? "already cached" : "downloaded and verified (" + (r.etag().length() == 64 ? "sha256" : "git sha1") + " " + r.etag() + ")");
         }
-        out.println("cached at " + new HfCache(env.cacheRoot()).find(repo, revision, ModelResolver.WEIGHTS).map(p -> p.getParent().toString()).orElse("?"));
+        out.println("cached at " + got.getFirst().file().getParent());
         out.flush();
         return 0;
     }

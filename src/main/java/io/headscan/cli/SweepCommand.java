@@ -106,8 +106,28 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--fail-fast", description = "Stop at the first checkpoint that fails.")
     boolean failFast;
 
-    @Option(names = "--revision", defaultValue = "main", paramLabel = "REV", description = "Hub revision for ids without @REV (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--revision", defaultValue = "main", paramLabel = "REV",
+            description = "Hub revision for ids without @REV (default: ${DEFAULT-VALUE}); never applies to local paths.")
     String revision;
+
+    @Option(names = "--revisions", paramLabel = "GLOB[,GLOB...]", split = ",",
+            description = "Sweep the branches and tags of each MODEL (a Hub id) whose names match, in step order, each pinned to the commit "
+                    + "it points to now: e.g. 'checkpoint-*' for the Stanford CRFM runs. Offline, the cache's refs are listed.")
+    List<String> revisionGlobs;
+
+    @Option(names = "--steps", paramLabel = "A-B", description = "With --revisions: only steps A to B (A-, -B also).")
+    String steps;
+
+    @Option(names = "--every", defaultValue = "1", paramLabel = "K", description = "With --revisions: every K-th matching revision (default: ${DEFAULT-VALUE}).")
+    int every;
+
+    @Option(names = "--prefetch", defaultValue = "1", paramLabel = "N",
+            description = "Checkpoints downloaded ahead while one is computed (default: ${DEFAULT-VALUE}); disk use stays within N + 1 checkpoints.")
+    int prefetch;
+
+    @Option(names = "--keep-downloads", description = "Keep in the Hugging Face cache what the sweep downloaded (by default a checkpoint's "
+            + "downloads are removed once its rows are committed; files cached before the sweep are never touched).")
+    boolean keepDownloads;
 
     @Mixin
     NonFiniteOption nonFinite;
@@ -154,27 +174,34 @@ final class SweepCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
-        checkpoints = checkpoints.stream().map(c -> c.revision().equals("main") && !revision.equals("main")
+        checkpoints = checkpoints.stream().map(c -> c.revision().equals("main") && !revision.equals("main") && !Sweep.isLocal(c)
                 ? new Checkpoint(c.spec(), revision, c.label(), c.step()) : c).toList();
+        HubEnvironment env = HubEnvironment.fromEnvironment();
+        if (revisionGlobs != null) checkpoints = revisions(checkpoints, env, label);
+        else if (steps != null || every != 1) throw new UsageException("--steps and --every thin a series listed with --revisions");
+        ModelOptions.atLeast(prefetch, 0, "--prefetch");
 
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions,
                 score ? Backends.Workload.SMALL : Backends.Workload.LARGE);
-        ModelResolver resolver = new ModelResolver(HubEnvironment.fromEnvironment(), new TerminalProgress(System.err), s -> {
+        TerminalProgress progress = new TerminalProgress(System.err);
+        ModelResolver resolver = new ModelResolver(env, io.headscan.Progress.NONE, s -> progress.above(() -> {
             err.println(s);
             err.flush();
-        });
+        })).transientDownloads(true);
+        io.headscan.hub.DownloadLedger ledger = new io.headscan.hub.DownloadLedger();
         int total = checkpoints.size();
         int[] index = {0};
-        TerminalProgress progress = new TerminalProgress(System.err);
         Sweep.Listener listener = new Sweep.Listener() {
             @Override
-            public void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, double seconds) {
+            public void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, double fetchSeconds, double seconds) {
                 int i = ++index[0];
                 progress.above(() -> {
                     out.printf(Locale.ROOT, "[%d/%d] %s%s: %s%n", i, total, c.display(), c.label() == null ? "" : " (" + c.label() + ")",
                             skipped ? "already in " + db.getFileName() + ", skipped"
-                                    : String.format(Locale.ROOT, "%s, %dx%d, %s in %.2f s%s", info.architecture(), info.layers(), info.heads(),
-                                    info.dtypes(), seconds, top.isEmpty() ? "" : "; top heads " + String.join(", ", top.stream().map(HeadId::toString).toList())));
+                                    : String.format(Locale.ROOT, "%s, %dx%d, %s%s, %scomputed in %.2f s%s", info.architecture(), info.layers(), info.heads(),
+                                    info.dtypes(), info.format().equals("safetensors") ? "" : " " + info.format(),
+                                    fetchSeconds > 0 ? String.format(Locale.ROOT, "downloaded in %.2f s, ", fetchSeconds) : "", seconds,
+                                    top.isEmpty() ? "" : "; top heads " + String.join(", ", top.stream().map(HeadId::toString).toList())));
                     out.flush();
                 });
             }
@@ -191,25 +218,72 @@ final class SweepCommand implements Callable<Integer> {
         Backends.Selection sel = pending.await(err, backendOptions.profile);
         try (var backend = sel.backend(); DuckDbSink sink = DuckDbSink.open(db)) {
             sink.begin(String.join(" ", spec.commandLine().getParseResult().originalArgs()), version(), backend.describe(), machine());
-            Sweep sweep = new Sweep(backend, analyses, sink, c -> resolver.resolve(c.spec(), c.revision()).path(), listener, failFast);
+            Analyses computed = backendOptions.tf32 && backend.name().equals("cublas") ? analyses.withNumerics(" tf32") : analyses;
+            Sweep sweep = new Sweep(backend, computed, sink, c -> fetch(resolver, ledger, c), listener, failFast).prefetch(prefetch);
             Sweep.Summary s = sweep.run(checkpoints, progress);
             long rows;
             try (var st = sink.connection().createStatement(); var rs = st.executeQuery("SELECT count(*) FROM results")) {
                 rs.next();
                 rows = rs.getLong(1);
             }
-            out.printf(Locale.ROOT, "sweep: %d checkpoint%s: %d computed, %d skipped, %d failed in %.1f s; %,d result rows in %s%n", total,
-                    total == 1 ? "" : "s", s.computed(), s.skipped(), s.failed(), s.seconds(), rows, db);
+            out.printf(Locale.ROOT, "sweep: %d checkpoint%s: %d computed, %d skipped, %d failed in %.1f s; %,d result rows in %s%s%n", total,
+                    total == 1 ? "" : "s", s.computed(), s.skipped(), s.failed(), s.seconds(), rows, db,
+                    s.bytesFetched() > 0 ? String.format(Locale.ROOT, "; %,d bytes downloaded%s", s.bytesFetched(),
+                            keepDownloads ? " (kept in the cache)" : " (removed after use)") : "");
             if (export != null) {
                 sink.export(export);
                 out.println("exported to " + export);
             }
-            if (plot != null && SweepPlot.draw(sink.connection(), checkpoints, analyses.scoreKey(variants.getFirst(), analyses.seeds().getFirst()),
+            if (plot != null && SweepPlot.draw(sink.connection(), checkpoints, computed.scoreKey(variants.getFirst(), analyses.seeds().getFirst()),
                     plotTop, plot)) {
                 out.println("plot written to " + plot);
             }
             out.flush();
             return s.failed() > 0 ? 1 : 0;
+        }
+    }
+
+    /** Resolves a checkpoint's files on the fetch thread, timing it; its downloads are removed after use unless kept. */
+    private Sweep.Fetched fetch(ModelResolver resolver, io.headscan.hub.DownloadLedger ledger, Checkpoint c) {
+        long t0 = System.nanoTime();
+        ModelResolver.Resolved r = resolver.resolve(c.spec(), c.revision(), c.commit());
+        double secs = (System.nanoTime() - t0) / 1e9;
+        if (r.repo().isEmpty()) return Sweep.Fetched.local(r.path());
+        ledger.hold(r.downloads());
+        io.headscan.hub.DownloadLedger.removeStale(r.path().getParent().getParent());
+        return new Sweep.Fetched(r.path(), r.repo().get().canonical(), r.commit(), r.bytesFetched(), r.bytesFetched() > 0 ? secs : 0,
+                () -> ledger.release(r.downloads(), keepDownloads));
+    }
+
+    /** Each MODEL's branches and tags matching --revisions, thinned by --steps and --every, pinned to their commits. */
+    private List<Checkpoint> revisions(List<Checkpoint> named, HubEnvironment env, Optional<Pattern> label) {
+        long[] range = steps == null ? new long[] {Long.MIN_VALUE, Long.MAX_VALUE} : stepRange(steps);
+        List<Checkpoint> out = new ArrayList<>();
+        for (Checkpoint c : named) {
+            if (Sweep.isLocal(c)) throw new UsageException("--revisions lists a Hub repository's branches; " + c.spec() + " is a local path");
+            io.headscan.hub.RepoId repo = new io.headscan.hub.RepoId(c.spec());
+            List<io.headscan.hub.HubRefs.Ref> refs = io.headscan.hub.HubRefs.list(env, repo);
+            List<Checkpoint> matched;
+            try {
+                matched = Checkpoints.revisions(c.spec(), refs, revisionGlobs, range[0], range[1], every, label);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
+            }
+            if (matched.isEmpty()) {
+                throw new io.headscan.hub.HubException(io.headscan.hub.HubException.Kind.REVISION_NOT_FOUND, repo.canonical() + " has no branch or tag matching "
+                        + String.join(",", revisionGlobs) + (steps == null ? "" : " with steps " + steps) + " (" + refs.size() + " refs listed"
+                        + (env.offline() ? " from the cache" : "") + ")");
+            }
+            out.addAll(matched);
+        }
+        return out;
+    }
+
+    private static long[] stepRange(String spec) {
+        try {
+            return Checkpoints.stepRange(spec);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
         }
     }
 

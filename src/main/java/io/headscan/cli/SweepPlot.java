@@ -2,6 +2,7 @@ package io.headscan.cli;
 
 import io.headscan.report.Figures;
 import io.headscan.sweep.Checkpoint;
+import io.headscan.sweep.Sweep;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -72,9 +73,9 @@ final class SweepPlot {
         Long step;
         int layers, heads;
         try (PreparedStatement p = db.prepareStatement("SELECT m.model_id, m.step, m.layers, m.heads FROM models m JOIN done d USING (model_id) "
-                + "WHERE m.spec = ? AND m.revision = ? AND d.definition = ? ORDER BY m.model_id DESC LIMIT 1")) {
+                + "WHERE m.spec = ? AND coalesce(m.revision, '') = ? AND d.definition = ? AND m.current ORDER BY m.model_id DESC LIMIT 1")) {
             p.setString(1, c.spec());
-            p.setString(2, c.revision());
+            p.setString(2, Sweep.isLocal(c) ? "" : c.revision());
             p.setString(3, definition);
             try (ResultSet rs = p.executeQuery()) {
                 if (!rs.next()) return null;

@@ -39,6 +39,38 @@ public final class HfCache {
         return Optional.empty();
     }
 
+    /** The snapshot folder of a revision and its commit, if the cache knows the revision. */
+    public Optional<Path> snapshot(RepoId repo, String revision) {
+        for (String name : repo.cacheNames()) {
+            Path dir = root.resolve(name);
+            if (!Files.isDirectory(dir)) continue;
+            Optional<String> commit = commitOf(dir, revision);
+            if (commit.isEmpty()) continue;
+            Path snap = dir.resolve("snapshots").resolve(commit.get());
+            if (Files.isDirectory(snap)) return Optional.of(snap);
+        }
+        return Optional.empty();
+    }
+
+    /** Branches and tags the cache has recorded for a repository ({@code refs/}), with their commits. */
+    public java.util.Map<String, String> refs(RepoId repo) {
+        java.util.Map<String, String> out = new java.util.TreeMap<>();
+        for (String name : repo.cacheNames()) {
+            Path refs = root.resolve(name).resolve("refs");
+            if (!Files.isDirectory(refs)) continue;
+            try (var s = Files.walk(refs, 4)) {
+                for (Path p : s.filter(Files::isRegularFile).toList()) {
+                    String rev = refs.relativize(p).toString();
+                    if (rev.startsWith(".") || rev.contains(".tmp-")) continue;
+                    commitOf(root.resolve(name), rev).ifPresent(c -> out.putIfAbsent(rev, c));
+                }
+            } catch (IOException e) {
+                // an unreadable refs folder lists nothing
+            }
+        }
+        return out;
+    }
+
     /** The commit a revision points to in one repository folder. */
     static Optional<String> commitOf(Path repoDir, String revision) {
         if (COMMIT.matcher(revision).matches()) return Optional.of(revision);

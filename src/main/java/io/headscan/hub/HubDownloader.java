@@ -52,8 +52,11 @@ public final class HubDownloader {
     /** What the Hub says about a file. */
     public record FileMetadata(String commit, String etag, long size, URI location) {}
 
-    /** A file in the cache. */
-    public record Download(Path file, String commit, String etag, long size, boolean alreadyCached) {}
+    /**
+     * A file in the cache: {@code alreadyCached} when its snapshot link was there before, {@code blobFetched} when this
+     * call downloaded its bytes (rather than finding the blob already there, for another revision or a killed run).
+     */
+    public record Download(Path file, String commit, String etag, long size, boolean alreadyCached, boolean blobFetched) {}
 
     private final HubEnvironment env;
     private final HfCache cache;
@@ -61,6 +64,16 @@ public final class HubDownloader {
     private final Progress progress;
     private final Consumer<String> notes;
     private final Duration lockTimeout;
+    private boolean transientPartials;
+
+    /**
+     * Partial files of this downloader's transfers are removed by an interrupt (a sweep's downloads are transient: it
+     * removes them after use anyway); by default they are kept so that the next run resumes them.
+     */
+    public HubDownloader transientPartials(boolean on) {
+        this.transientPartials = on;
+        return this;
+    }
 
     public HubDownloader(HubEnvironment env, Progress progress, Consumer<String> notes) {
         this(env, progress, notes, Duration.ofMinutes(30));
@@ -88,15 +101,19 @@ public final class HubDownloader {
         try {
             if (Files.isRegularFile(pointer) && Files.size(pointer) == meta.size()) {
                 writeRef(repoDir, revision, meta.commit());
-                return new Download(pointer, meta.commit(), meta.etag(), meta.size(), true);
+                return new Download(pointer, meta.commit(), meta.etag(), meta.size(), true, false);
             }
             Path lockFile = env.cacheRoot().resolve(".locks").resolve(RepoId.folder(repo.canonical())).resolve(meta.etag() + ".lock");
+            boolean fetched = false;
             try (HubFileLock lock = HubFileLock.acquire(lockFile, lockTimeout)) {
-                if (!(Files.isRegularFile(blob) && Files.size(blob) == meta.size())) fetchBlob(repo, file, meta, blob);
+                if (!(Files.isRegularFile(blob) && Files.size(blob) == meta.size())) {
+                    fetchBlob(repo, file, meta, blob);
+                    fetched = true;
+                }
                 link(pointer, blob);
                 writeRef(repoDir, revision, meta.commit());
             }
-            return new Download(pointer, meta.commit(), meta.etag(), meta.size(), false);
+            return new Download(pointer, meta.commit(), meta.etag(), meta.size(), false, fetched);
         } catch (IOException e) {
             throw ioFailure(e, repo + "/" + file);
         }
@@ -219,10 +236,12 @@ public final class HubDownloader {
                 .orElse(blobs.resolve(meta.etag() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".incomplete"));
         long have = Files.exists(partial) ? Files.size(partial) : 0;
         long usable = Files.getFileStore(blobs).getUsableSpace();
-        if (usable < meta.size() - have) {
+        long reserve = env.minFreeBytes();
+        if (usable - reserve < meta.size() - have) {
             throw new HubException(DISK_FULL, "not enough disk space for " + repo + "/" + file + ": needs " + (meta.size() - have)
-                    + " bytes, " + usable + " free in " + blobs);
+                    + " bytes, " + usable + " free in " + blobs + (reserve > 0 ? " of which HEADSCAN_MIN_FREE_DISK keeps " + reserve : ""));
         }
+        if (transientPartials) io.headscan.AtomicFiles.track(partial);
         boolean lfs = SHA256.matcher(meta.etag()).matches();
         // the hash is computed while streaming; a resumed download first hashes the bytes it already has
         MessageDigest digest = newDigest(lfs, meta.size());
@@ -265,6 +284,7 @@ public final class HubDownloader {
             ch.force(true);
         }
         move(partial, blob);
+        io.headscan.AtomicFiles.untrack(partial);
     }
 
     /** One GET: resumes with Range when the partial file has bytes; returns the partial file's size after it. */
@@ -370,6 +390,15 @@ public final class HubDownloader {
             Files.copy(blob, tmp, StandardCopyOption.REPLACE_EXISTING);
         }
         move(tmp, pointer);
+    }
+
+    /** Records in the cache that {@code revision} (a branch or tag) points to {@code commit}, as huggingface_hub does. */
+    public void recordRef(RepoId repo, String revision, String commit) {
+        try {
+            writeRef(cache.repoDir(repo), revision, commit);
+        } catch (IOException e) {
+            throw ioFailure(e, repo + " refs/" + revision);
+        }
     }
 
     private static void writeRef(Path repoDir, String revision, String commit) throws IOException {

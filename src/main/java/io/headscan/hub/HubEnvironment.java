@@ -12,7 +12,11 @@ import java.util.Optional;
  * The Hugging Face settings, read from the environment exactly as huggingface_hub reads them
  * (docs/formats.md §4–§5): cache root, endpoint, token, offline mode.
  */
-public record HubEnvironment(Path cacheRoot, URI endpoint, Optional<String> token, boolean offline) {
+public record HubEnvironment(Path cacheRoot, URI endpoint, Optional<String> token, boolean offline, long minFreeBytes) {
+
+    public HubEnvironment(Path cacheRoot, URI endpoint, Optional<String> token, boolean offline) {
+        this(cacheRoot, endpoint, token, offline, 0);
+    }
 
     public static HubEnvironment fromEnvironment() {
         return of(System.getenv());
@@ -32,7 +36,16 @@ public record HubEnvironment(Path cacheRoot, URI endpoint, Optional<String> toke
         while (ep.endsWith("/")) ep = ep.substring(0, ep.length() - 1);
         Optional<String> token = nonBlank(env.get("HF_TOKEN")).or(() -> readToken(hfHome.resolve("token")));
         boolean offline = truthy(env.get("HF_HUB_OFFLINE")) || truthy(env.get("TRANSFORMERS_OFFLINE"));
-        return new HubEnvironment(cache, URI.create(ep), token, offline);
+        long minFree = 0;
+        String keep = env.get("HEADSCAN_MIN_FREE_DISK");   // bytes every download must leave free (default 0)
+        if (keep != null && !keep.isBlank()) {
+            try {
+                minFree = Math.max(0, Long.parseLong(keep.strip()));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("HEADSCAN_MIN_FREE_DISK=" + keep + ": expected a number of bytes");
+            }
+        }
+        return new HubEnvironment(cache, URI.create(ep), token, offline, minFree);
     }
 
     private static Optional<String> readToken(Path p) {

@@ -1,9 +1,14 @@
 package io.headscan.hub;
 
 import io.headscan.Progress;
+import io.headscan.format.ShardedCheckpoint;
+import io.headscan.model.Gpt2Model;
 import io.headscan.model.KnownCheckpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Consumer;
 
@@ -12,18 +17,38 @@ import java.util.function.Consumer;
  * ("gpt2", "openai-community/gpt2", "org/name") is looked up in the Hugging Face cache (both spellings of
  * moved repositories), and downloaded into it when missing — unless offline, or the network is down, in
  * which case the message says exactly what to do.
+ *
+ * <p>A revision's weights are whichever of {@link Gpt2Model#WEIGHTS_FILES} it has, looked for in that order (as
+ * transformers does): {@code model.safetensors}, the sharded safetensors index and its shards, {@code pytorch_model.bin},
+ * or its index and shards; {@code config.json} comes with them.
  */
 public final class ModelResolver {
 
     public static final String WEIGHTS = "model.safetensors";
     public static final String CONFIG = "config.json";
 
-    /** Where a model was found. */
-    public record Resolved(Path path, Optional<RepoId> repo, String how) {}
+    /**
+     * Where a model was found: the folder (or file) to open; for a hub id its repository, the commit it resolved to, and
+     * every cache file this resolution downloaded or found (weights and config).
+     */
+    public record Resolved(Path path, Optional<RepoId> repo, String how, String commit, List<HubDownloader.Download> downloads) {
+
+        /** Bytes this resolution actually transferred. */
+        public long bytesFetched() {
+            return downloads.stream().filter(HubDownloader.Download::blobFetched).mapToLong(HubDownloader.Download::size).sum();
+        }
+    }
 
     private final HubEnvironment env;
     private final Progress progress;
     private final Consumer<String> notes;
+    private boolean transientDownloads;
+
+    /** Partial downloads are removed by an interrupt instead of kept for resuming (a sweep's; see HubDownloader). */
+    public ModelResolver transientDownloads(boolean on) {
+        this.transientDownloads = on;
+        return this;
+    }
 
     public ModelResolver(HubEnvironment env, Progress progress, Consumer<String> notes) {
         this.env = env;
@@ -31,39 +56,107 @@ public final class ModelResolver {
         this.notes = notes;
     }
 
+    public HubEnvironment environment() {
+        return env;
+    }
+
     public Resolved resolve(String model, String revision) {
+        return resolve(model, revision, null);
+    }
+
+    /**
+     * As {@link #resolve(String, String)}; with {@code pinnedCommit}, the files are those of that commit (a branch
+     * listed earlier may have moved since), and the cache records that {@code revision} pointed there.
+     */
+    public Resolved resolve(String model, String revision, String pinnedCommit) {
         Path asPath = Path.of(model);
-        if (Files.exists(asPath)) return new Resolved(asPath, Optional.empty(), "path");
+        if (Files.exists(asPath)) return new Resolved(asPath, Optional.empty(), "path", null, List.of());
         if (!RepoId.looksLikeId(model)) {
             throw new HubException(HubException.Kind.NOT_A_MODEL, model + ": no such file or folder (and not a Hugging Face model id)");
         }
         RepoId repo = new RepoId(model);
+        String rev = pinnedCommit != null ? pinnedCommit : revision;
         HfCache cache = new HfCache(env.cacheRoot());
-        Optional<Path> cached = cache.find(repo, revision, WEIGHTS);
-        if (cached.isPresent()) {
-            if (cache.find(repo, revision, CONFIG).isEmpty() && !env.offline()) fetchConfig(repo, revision);
-            checkKnownIdentity(repo, cached.get());
-            return new Resolved(cached.get().getParent(), Optional.of(repo), "Hugging Face cache " + cached.get().getParent());
+        Optional<Path> snapshot = cache.snapshot(repo, rev).filter(s -> weightsIn(s).isPresent());
+        if (snapshot.isPresent()) {
+            Path snap = snapshot.get();
+            if (!Files.isRegularFile(snap.resolve(CONFIG)) && !env.offline()) fetchConfig(repo, rev);
+            checkKnownIdentity(repo, weightsIn(snap).get());
+            if (pinnedCommit != null && !env.offline() && !revision.equals(pinnedCommit)) {
+                new HubDownloader(env, Progress.NONE, notes).recordRef(repo, revision, pinnedCommit);
+            }
+            return new Resolved(snap, Optional.of(repo), "Hugging Face cache " + snap, snap.getFileName().toString(), List.of());
         }
         if (env.offline()) {
             throw new HubException(HubException.Kind.OFFLINE_NOT_CACHED, repo + " (revision " + revision + ") is not in the Hugging Face cache at "
                     + env.cacheRoot() + " and HF_HUB_OFFLINE is set: run 'headscan download " + repo + "' where the Hub is reachable, "
-                    + "or copy its model.safetensors and config.json into a folder and pass that folder");
+                    + "or copy its weights and config.json into a folder and pass that folder");
         }
-        HubDownloader d = new HubDownloader(env, progress, notes);
         try {
-            HubDownloader.Download w = d.download(repo, revision, WEIGHTS);
-            fetchConfig(repo, revision);
-            notes.accept("downloaded " + repo + " " + WEIGHTS + " (" + w.size() + " bytes, commit " + w.commit() + ") into " + env.cacheRoot());
-            checkKnownIdentity(repo, w.file());
-            return new Resolved(w.file().getParent(), Optional.of(repo), "downloaded into " + w.file().getParent());
+            List<HubDownloader.Download> got = downloadAll(repo, rev);
+            HubDownloader.Download first = got.getFirst();
+            if (pinnedCommit != null && !revision.equals(pinnedCommit)) new HubDownloader(env, Progress.NONE, notes).recordRef(repo, revision, first.commit());
+            long bytes = got.stream().filter(HubDownloader.Download::blobFetched).mapToLong(HubDownloader.Download::size).sum();
+            if (bytes > 0) notes.accept("downloaded " + repo + " " + first.file().getFileName() + (got.size() > 2 ? " (+" + (got.size() - 2) + " files)" : "")
+                    + " (" + bytes + " bytes, commit " + first.commit() + ") into " + env.cacheRoot());
+            checkKnownIdentity(repo, first.file());
+            Path snap = first.file().getParent();
+            return new Resolved(snap, Optional.of(repo), "downloaded into " + snap, first.commit(), got);
         } catch (HubException e) {
             if (e.kind() == HubException.Kind.NETWORK) {
                 throw new HubException(HubException.Kind.NETWORK, e.getMessage() + "; " + repo + " is not in the Hugging Face cache at "
-                        + env.cacheRoot() + ": copy a model.safetensors (with its config.json) to this machine and pass its path", e);
+                        + env.cacheRoot() + ": copy its weights (with config.json) to this machine and pass their folder", e);
             }
             throw e;
         }
+    }
+
+    /** The weights file a snapshot folder holds completely (an index only with all its shards), in the order looked for. */
+    public static Optional<Path> weightsIn(Path snapshot) {
+        for (String name : Gpt2Model.WEIGHTS_FILES) {
+            Path p = snapshot.resolve(name);
+            if (!Files.isRegularFile(p)) continue;
+            if (!name.endsWith(".index.json")) return Optional.of(p);
+            try {
+                var map = ShardedCheckpoint.readWeightMap(p, null);
+                if (new LinkedHashSet<>(map.values()).stream().allMatch(s -> Files.isRegularFile(snapshot.resolve(s)))) return Optional.of(p);
+            } catch (RuntimeException e) {
+                // a damaged index: look on, and the download fetches it again
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Downloads (or finds) a revision's weights, whichever form it has, and its config.json; the weights file (or index)
+     * comes first. A revision with none of the forms is one error naming what was looked for.
+     */
+    public List<HubDownloader.Download> downloadAll(RepoId repo, String revision) {
+        HubDownloader d = new HubDownloader(env, progress, notes).transientPartials(transientDownloads);
+        List<HubDownloader.Download> out = new ArrayList<>();
+        for (String name : Gpt2Model.WEIGHTS_FILES) {
+            HubDownloader.Download w;
+            try {
+                w = d.download(repo, revision, name);
+            } catch (HubException e) {
+                if (e.kind() == HubException.Kind.ENTRY_NOT_FOUND) continue;
+                throw e;
+            }
+            out.add(w);
+            if (name.endsWith(".index.json")) {
+                var map = ShardedCheckpoint.readWeightMap(w.file(), null);
+                for (String shard : new LinkedHashSet<>(map.values())) out.add(d.download(repo, revision, shard));
+            }
+            try {
+                out.add(new HubDownloader(env, Progress.NONE, notes).transientPartials(transientDownloads).download(repo, w.commit(), CONFIG));
+            } catch (HubException e) {
+                if (e.kind() != HubException.Kind.ENTRY_NOT_FOUND) throw e;
+                notes.accept("no config.json for " + repo + " (" + e.getMessage() + "); the head count falls back to d_model / 64");
+            }
+            return out;
+        }
+        throw new HubException(HubException.Kind.ENTRY_NOT_FOUND, repo + " at revision " + revision + " has no GPT-2 weights: looked for "
+                + String.join(", ", Gpt2Model.WEIGHTS_FILES));
     }
 
     private void fetchConfig(RepoId repo, String revision) {
@@ -76,7 +169,7 @@ public final class ModelResolver {
 
     /** gpt2's model.safetensors is a blob named by its sha256 (docs/science.md §7). */
     private void checkKnownIdentity(RepoId repo, Path weights) {
-        if (!repo.isGpt2Small()) return;
+        if (!repo.isGpt2Small() || !weights.getFileName().toString().equals(WEIGHTS)) return;
         try {
             Path real = weights.toRealPath();
             String blob = real.getFileName().toString();

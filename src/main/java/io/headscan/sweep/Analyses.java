@@ -12,10 +12,23 @@ import java.util.List;
  * size and seed; {@code weights}: per-tensor statistics and per-head Frobenius norms of W_Q, W_K, W_V, W_O;
  * {@code fullvocabHeads} / {@code ovHeads} ("all" or "10.7,11.10", null for none): the full-vocabulary QK statistics
  * (§4) and the OV copying statistics (§5) of those heads, with W_EE variant {@code fullVariant}. Each part has a
- * definition key: a checkpoint already done for the same key is skipped when a sweep is run again.
+ * definition key: a checkpoint already done for the same key is skipped when a sweep is run again. A key carries the
+ * version of the computation ({@link #VERSION}, raised whenever a change moves the numbers) and {@code numerics},
+ * anything else that moves them (" tf32" when cuBLAS may use TF32 tensor cores), so rows of another computation are
+ * never taken for this one's.
  */
 public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
-                       boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant, FixedBags fixedBags) {
+                       boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant, FixedBags fixedBags,
+                       String numerics) {
+
+    /** The version of the computations' code, part of every definition key. */
+    public static final String VERSION = "v1";
+
+    /** Every part, FP32 numerics. */
+    public Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
+                    boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant, FixedBags fixedBags) {
+        this(score, variants, seeds, bagSize, bagCount, withReplacement, weights, allowNonFinite, fullvocabHeads, ovHeads, fullVariant, fixedBags, "");
+    }
 
     /**
      * Bags given by the user instead of random ones (a bags file, or a corpus), the same for every checkpoint;
@@ -42,6 +55,13 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
         if (bagSize < 1 || bagCount < 1) throw new IllegalArgumentException("bag size and count must be at least 1");
         if (fullvocabHeads != null) heads(fullvocabHeads, null);
         if (ovHeads != null) heads(ovHeads, null);
+        numerics = numerics == null ? "" : numerics;
+    }
+
+    /** The same analyses computed with other numerics (e.g. " tf32"). */
+    public Analyses withNumerics(String n) {
+        return new Analyses(score, variants, seeds, bagSize, bagCount, withReplacement, weights, allowNonFinite, fullvocabHeads, ovHeads, fullVariant,
+                fixedBags, n);
     }
 
     /** Score and weights only. */
@@ -58,8 +78,9 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
 
     /** The definition of the score part for one variant and seed, as stored with its rows. */
     public String scoreKey(Variant v, long seed) {
-        if (fixedBags != null) return "score wee=" + v.id() + " bags=" + fixedBags.what() + " crc=" + fixedBags.digest();
-        return "score wee=" + v.id() + " seed=" + seed + " bags=random " + bagCount + "x" + bagSize + (withReplacement ? " with-replacement" : "");
+        if (fixedBags != null) return "score wee=" + v.id() + " bags=" + fixedBags.what() + " crc=" + fixedBags.digest() + " " + VERSION + numerics;
+        return "score wee=" + v.id() + " seed=" + seed + " bags=random " + bagCount + "x" + bagSize + (withReplacement ? " with-replacement" : "")
+                + " " + VERSION + numerics;
     }
 
     /** The seeds the score part runs: one pass (seed 0, not recorded) when the bags are fixed. */
@@ -70,11 +91,11 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
     public static final String WEIGHTS_KEY = "weights v1";
 
     public String fullvocabKey(HeadId h) {
-        return "fullvocab wee=" + fullVariant.id() + " head=" + h;
+        return "fullvocab wee=" + fullVariant.id() + " head=" + h + " " + VERSION + numerics;
     }
 
     public String ovKey(HeadId h) {
-        return "ov wee=" + fullVariant.id() + " head=" + h;
+        return "ov wee=" + fullVariant.id() + " head=" + h + " " + VERSION + numerics;
     }
 
     /** "all" or a list of heads; checked against {@code dims} when given (an unknown head: an error naming it). */

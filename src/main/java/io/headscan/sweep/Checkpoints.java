@@ -59,6 +59,60 @@ public final class Checkpoints {
         return out;
     }
 
+    /**
+     * The checkpoints of a repository's branches and tags ({@code refs}, each with its commit) whose names match one of
+     * {@code globs} ({@code checkpoint-*}; {@code *}, {@code ?} and {@code [...]} as in file globs), in step order
+     * (revisions without a step after them, by name), thinned to the steps in {@code [fromStep, toStep]} and then to every
+     * {@code every}-th. Each is pinned to its commit.
+     */
+    public static List<Checkpoint> revisions(String repo, List<io.headscan.hub.HubRefs.Ref> refs, List<String> globs, long fromStep, long toStep,
+                                             int every, Optional<Pattern> labelFrom) {
+        if (every < 1) throw new IllegalArgumentException("--every " + every + ": must be at least 1");
+        List<PathMatcher> matchers = new ArrayList<>();
+        for (String g : globs) {
+            if (g.isBlank()) continue;
+            matchers.add(FileSystems.getDefault().getPathMatcher("glob:" + g.strip()));
+        }
+        if (matchers.isEmpty()) throw new IllegalArgumentException("--revisions: give at least one pattern, e.g. 'checkpoint-*'");
+        List<Checkpoint> out = new ArrayList<>();
+        LinkedHashSet<String> seen = new LinkedHashSet<>();
+        for (var r : refs) {
+            if (r.name().contains("/") || !seen.add(r.name())) continue;
+            Path name = Path.of(r.name());
+            if (matchers.stream().noneMatch(m -> m.matches(name))) continue;
+            String label = label(r.name(), labelFrom);
+            OptionalLong step = label == null ? OptionalLong.empty() : number(label);
+            if (step.isPresent() && (step.getAsLong() < fromStep || step.getAsLong() > toStep)) continue;
+            if (step.isEmpty() && (fromStep > Long.MIN_VALUE || toStep < Long.MAX_VALUE)) continue;
+            out.add(new Checkpoint(repo, r.name(), label, step, r.commit()));
+        }
+        out.sort(Comparator.<Checkpoint>comparingLong(c -> c.step().isPresent() ? c.step().getAsLong() : Long.MAX_VALUE)
+                .thenComparing(Checkpoint::revision));
+        if (every == 1) return out;
+        List<Checkpoint> thin = new ArrayList<>();
+        for (int i = 0; i < out.size(); i += every) thin.add(out.get(i));
+        return thin;
+    }
+
+    /** "A-B", "A-" or "-B" as inclusive step bounds. */
+    public static long[] stepRange(String spec) {
+        String s = spec.strip();
+        int dash = s.indexOf('-', 1);
+        try {
+            if (s.startsWith("-")) return new long[] {Long.MIN_VALUE, Long.parseLong(s.substring(1))};
+            if (dash < 0) {
+                long v = Long.parseLong(s);
+                return new long[] {v, v};
+            }
+            long a = Long.parseLong(s.substring(0, dash));
+            long b = dash == s.length() - 1 ? Long.MAX_VALUE : Long.parseLong(s.substring(dash + 1));
+            if (b < a) throw new NumberFormatException();
+            return new long[] {a, b};
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--steps " + spec + ": expected A-B, A- or -B with A <= B, e.g. 0-2000");
+        }
+    }
+
     private static OptionalLong number(String label) {
         try {
             return OptionalLong.of(Long.parseLong(label));

@@ -15,12 +15,16 @@ import java.util.Locale;
  * <ul>
  *   <li>{@code runs}: one row per sweep run (options, headscan version, backend, machine, start time);</li>
  *   <li>{@code models}: one row per checkpoint computed in a run (what was named, revision, path, size, SHA-256 where
- *       known, label and step, architecture, dimensions, dtypes);</li>
+ *       known, label and step, architecture, dimensions, dtypes), with its identity ({@code source}, {@code commit_sha},
+ *       {@code content_id}), {@code format}, and whether its numbers are {@code current} (false once a rerun on changed
+ *       content superseded them: {@code superseded_by});</li>
  *   <li>{@code done}: which definitions each of those rows completed (what a rerun checks to skip work);</li>
  *   <li>{@code results}: the numbers in long form (model_id, analysis, definition, variant, seed, layer, head, tensor,
  *       metric, value); NULL values for heads that non-finite weights reach;</li>
  *   <li>{@code errors}: checkpoints that failed, with the one-line message;</li>
- *   <li>view {@code scores}: results joined with their model's spec, label and step.</li>
+ *   <li>view {@code scores}: the current results joined with their model's spec, revision, commit, label and step: one
+ *       value per (checkpoint, definition, head or tensor, metric); view {@code results_history}: every result ever
+ *       stored, superseded ones included.</li>
  * </ul>
  * A checkpoint's rows go in one transaction: after an interruption only whole checkpoints are there.
  */
@@ -122,18 +126,37 @@ public final class DuckDbSink implements ResultSink {
                     + "backend VARCHAR, machine VARCHAR)");
             s.execute("CREATE TABLE IF NOT EXISTS models (model_id BIGINT PRIMARY KEY, run_id BIGINT, spec VARCHAR, revision VARCHAR, "
                     + "path VARCHAR, size_bytes BIGINT, file_key VARCHAR, sha256 VARCHAR, label VARCHAR, step BIGINT, architecture VARCHAR, "
-                    + "layers INTEGER, heads INTEGER, d_model INTEGER, vocab INTEGER, dtypes VARCHAR, computed TIMESTAMP)");
+                    + "layers INTEGER, heads INTEGER, d_model INTEGER, vocab INTEGER, dtypes VARCHAR, computed TIMESTAMP, "
+                    + "source VARCHAR, commit_sha VARCHAR, content_id VARCHAR, format VARCHAR, current BOOLEAN, superseded_by BIGINT)");
+            migrate(s);
             s.execute("CREATE TABLE IF NOT EXISTS done (model_id BIGINT, definition VARCHAR)");
             s.execute("CREATE TABLE IF NOT EXISTS results (model_id BIGINT, analysis VARCHAR, definition VARCHAR, variant VARCHAR, seed BIGINT, "
                     + "layer INTEGER, head INTEGER, tensor VARCHAR, metric VARCHAR, value DOUBLE)");
             s.execute("CREATE TABLE IF NOT EXISTS errors (run_id BIGINT, spec VARCHAR, revision VARCHAR, message VARCHAR, failed_at TIMESTAMP)");
-            s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.label, m.step, m.architecture, r.* "
-                    + "FROM results r JOIN models m USING (model_id)");
+            s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.architecture, r.* "
+                    + "FROM results r JOIN models m USING (model_id) WHERE m.current");
+            s.execute("CREATE OR REPLACE VIEW results_history AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.source, m.content_id, "
+                    + "m.current, m.superseded_by, m.computed, r.* FROM results r JOIN models m USING (model_id)");
         } catch (SQLException e) {
             c.close();
             throw e;
         }
         return new DuckDbSink(c);
+    }
+
+    /**
+     * Databases written before checkpoints had an identity: the columns are added, each old row's source is its path and
+     * its content its size and modification time, and of the rows of one spec and revision only the newest content is
+     * current (older versions of a rewritten file were mixed in before; they become history).
+     */
+    private static void migrate(Statement s) throws SQLException {
+        for (String col : List.of("source VARCHAR", "commit_sha VARCHAR", "content_id VARCHAR", "format VARCHAR", "current BOOLEAN", "superseded_by BIGINT")) {
+            s.execute("ALTER TABLE models ADD COLUMN IF NOT EXISTS " + col);
+        }
+        s.execute("UPDATE models SET source = 'legacy:' || coalesce(spec, '') || '@' || coalesce(revision, ''), content_id = 'legacy:' || coalesce(file_key, '') "
+                + "WHERE source IS NULL");
+        s.execute("UPDATE models SET current = (content_id = (SELECT n.content_id FROM models n WHERE n.source = models.source "
+                + "ORDER BY n.model_id DESC LIMIT 1)) WHERE current IS NULL");
     }
 
     /** The open connection (for exports and for tests). */
@@ -159,14 +182,25 @@ public final class DuckDbSink implements ResultSink {
 
     @Override
     public boolean isDone(ModelInfo m, String definition) throws SQLException {
-        try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM done d JOIN models m USING (model_id) WHERE m.spec = ? AND m.revision = ? "
-                + "AND m.file_key = ? AND d.definition = ? LIMIT 1")) {
-            p.setString(1, m.spec());
-            p.setString(2, m.revision());
-            p.setString(3, m.fileKey());
-            p.setString(4, definition);
+        try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM done d JOIN models m USING (model_id) WHERE m.source = ? AND m.content_id = ? "
+                + "AND m.current AND d.definition = ? LIMIT 1")) {
+            p.setString(1, m.source());
+            p.setString(2, m.contentId());
+            p.setString(3, definition);
             try (ResultSet rs = p.executeQuery()) {
                 return rs.next();
+            }
+        }
+    }
+
+    @Override
+    public java.util.Optional<int[]> storedShape(String source, String contentId) throws SQLException {
+        try (PreparedStatement p = db.prepareStatement("SELECT layers, heads, d_model, vocab FROM models WHERE source = ? AND content_id = ? AND current "
+                + "ORDER BY model_id DESC LIMIT 1")) {
+            p.setString(1, source);
+            p.setString(2, contentId);
+            try (ResultSet rs = p.executeQuery()) {
+                return rs.next() ? java.util.Optional.of(new int[] {rs.getInt(1), rs.getInt(2), rs.getInt(3), rs.getInt(4)}) : java.util.Optional.empty();
             }
         }
     }
@@ -181,7 +215,13 @@ public final class DuckDbSink implements ResultSink {
                 rs.next();
                 modelId = rs.getLong(1);
             }
-            try (PreparedStatement p = db.prepareStatement("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())")) {
+            try (PreparedStatement p = db.prepareStatement("UPDATE models SET current = false, superseded_by = ? WHERE source = ? AND content_id <> ? AND current")) {
+                p.setLong(1, modelId);
+                p.setString(2, m.source());
+                p.setString(3, m.contentId());
+                p.executeUpdate();
+            }
+            try (PreparedStatement p = db.prepareStatement("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, true, NULL)")) {
                 p.setLong(1, modelId);
                 p.setLong(2, runId);
                 p.setString(3, m.spec());
@@ -199,6 +239,10 @@ public final class DuckDbSink implements ResultSink {
                 p.setInt(14, m.dModel());
                 p.setInt(15, m.vocab());
                 p.setString(16, m.dtypes());
+                p.setString(17, m.source());
+                p.setString(18, m.commit());
+                p.setString(19, m.contentId());
+                p.setString(20, m.format());
                 p.executeUpdate();
             }
             try (PreparedStatement p = db.prepareStatement("INSERT INTO done VALUES (?, ?)")) {
@@ -209,6 +253,7 @@ public final class DuckDbSink implements ResultSink {
                 }
                 p.executeBatch();
             }
+            if (Boolean.getBoolean("headscan.test.haltBeforeResults")) Runtime.getRuntime().halt(137);   // tests: a kill mid-checkpoint
             insertResults(modelId, rows);
             db.commit();
         } catch (SQLException | RuntimeException e) {
@@ -280,7 +325,7 @@ public final class DuckDbSink implements ResultSink {
         Path tmp = io.headscan.AtomicFiles.tempName(file);
         try {
             try (Statement s = db.createStatement()) {
-                s.execute("COPY (SELECT spec, revision, label, step, analysis, definition, variant, seed, layer, head, tensor, metric, value "
+                s.execute("COPY (SELECT spec, revision, commit_sha, label, step, analysis, definition, variant, seed, layer, head, tensor, metric, value "
                         + "FROM scores ORDER BY step NULLS LAST, spec, analysis, definition, layer, head, tensor, metric) TO '"
                         + tmp.toAbsolutePath().toString().replace("'", "''") + "' " + format);
             }

@@ -12,10 +12,21 @@ public interface ResultSink extends AutoCloseable {
     /** Records the run (options, version, backend, machine) before the first checkpoint. */
     void begin(String options, String version, String backend, String machine) throws Exception;
 
-    /** Whether this checkpoint (by spec and revision, and its file when known) is already done for this definition. */
+    /** Whether this checkpoint (by its source and content identity) is already done for this definition. */
     boolean isDone(ModelInfo model, String definition) throws Exception;
 
-    /** Stores a checkpoint's rows for the given definitions, atomically. */
+    /**
+     * The layers and heads stored for a checkpoint identity whose rows are current, if any: enough to list a sweep's
+     * definitions for it before its files are fetched (a pinned Hub revision done earlier is skipped without a download).
+     */
+    default java.util.Optional<int[]> storedShape(String source, String contentId) throws Exception {
+        return java.util.Optional.empty();
+    }
+
+    /**
+     * Stores a checkpoint's rows for the given definitions, atomically; rows of the same source with other content
+     * stop being current in the same transaction (they stay as history).
+     */
     void write(ModelInfo model, List<String> definitions, List<ResultRow> rows) throws Exception;
 
     /** Records that a checkpoint failed, with its one-line message. */

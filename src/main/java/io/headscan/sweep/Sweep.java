@@ -24,90 +24,205 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.function.Function;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Runs {@link Analyses} over many checkpoints in one process: the backend and the bags are set up once; checkpoints are
- * opened (mapped) one at a time, the kernel asked to read the next one's file ahead while the current is computed, and
- * each is closed before the one after it, so memory does not grow with their number. A checkpoint that
- * cannot be opened or computed becomes an error (its one-line message) and the sweep goes on, unless {@code failFast}.
- * Library code: it reports through {@link Listener} and never prints.
+ * opened (mapped) one at a time and each is closed before the one after it, so memory does not grow with their number.
+ * While one is computed, the next {@code prefetch} are resolved on a thread of their own (a Hub checkpoint downloaded,
+ * a local one read ahead by the kernel), and a checkpoint's downloads are removed from the cache once its rows are
+ * committed unless they are to be kept ({@link Fetched#release}). A checkpoint that cannot be fetched, opened or
+ * computed becomes an error (its one-line message) and the sweep goes on, unless {@code failFast}. Library code: it
+ * reports through {@link Listener} and never prints.
  */
 public final class Sweep {
 
     /** What a sweep tells its driver. */
     public interface Listener {
-        /** A checkpoint is done ({@code skipped}: all its definitions were already in the sink). */
-        void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> topHeads, double seconds);
+        /**
+         * A checkpoint is done ({@code skipped}: all its definitions were already in the sink); {@code fetchSeconds} is the
+         * time its files took to arrive (downloads; 0 for local files), {@code computeSeconds} the rest.
+         */
+        void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> topHeads, double fetchSeconds, double computeSeconds);
 
         /** A checkpoint failed; {@code message} is one line. */
         void failed(Checkpoint c, String message);
     }
 
-    /** How a sweep ended. */
-    public record Summary(int computed, int skipped, int failed, double seconds) {}
+    /** How a sweep ended; {@code bytesFetched}: what its downloads transferred. */
+    public record Summary(int computed, int skipped, int failed, double seconds, long bytesFetched) {}
+
+    /**
+     * A checkpoint's files, ready to open: where they are, the canonical repository and commit of a Hub checkpoint
+     * (null for a local one), what fetching them transferred and how long it took, and what to do once the checkpoint is
+     * done with them.
+     */
+    public record Fetched(Path path, String repo, String commit, long bytes, double seconds, Release release) {
+        public static Fetched local(Path path) {
+            return new Fetched(path, null, null, 0, 0, () -> {});
+        }
+    }
+
+    /** Called once a checkpoint is finished with its files (committed, skipped or failed). */
+    @FunctionalInterface
+    public interface Release {
+        void run() throws Exception;
+    }
+
+    /** Fetches a checkpoint's files; throws with a one-line message when it cannot. */
+    @FunctionalInterface
+    public interface Fetcher {
+        Fetched fetch(Checkpoint c) throws Exception;
+    }
 
     private final Backend backend;
     private final Analyses analyses;
     private final ResultSink sink;
-    private final Function<Checkpoint, Path> resolver;
+    private final Fetcher fetcher;
     private final Listener listener;
     private final boolean failFast;
+    private int prefetch = 1;
     /** Bags per (vocabulary size, seed): drawn once. */
     private final Map<String, List<int[]>> bags = new HashMap<>();
 
     /**
-     * @param resolver where a checkpoint's files are (a path as it is; a hub id through the Hugging Face cache or a
-     *                 download); it throws with a one-line message when it cannot say
+     * @param fetcher where a checkpoint's files are (a path as it is; a hub id through the Hugging Face cache or a
+     *                download)
      */
-    public Sweep(Backend backend, Analyses analyses, ResultSink sink, Function<Checkpoint, Path> resolver, Listener listener, boolean failFast) {
+    public Sweep(Backend backend, Analyses analyses, ResultSink sink, Fetcher fetcher, Listener listener, boolean failFast) {
         this.backend = backend;
         this.analyses = analyses;
         this.sink = sink;
-        this.resolver = resolver;
+        this.fetcher = fetcher;
         this.listener = listener;
         this.failFast = failFast;
+    }
+
+    /** Checkpoints fetched ahead of the one being computed (default 1; 0 fetches each when its turn comes). */
+    public Sweep prefetch(int n) {
+        if (n < 0) throw new IllegalArgumentException("prefetch " + n + ": must be at least 0");
+        this.prefetch = n;
+        return this;
+    }
+
+    /** Whether a checkpoint names local files (an existing path), to which no revision applies. */
+    public static boolean isLocal(Checkpoint c) {
+        return Files.exists(Path.of(c.spec())) || !io.headscan.hub.RepoId.looksLikeId(c.spec());
+    }
+
+    /** The identity of a Hub checkpoint pinned to a commit: known before anything is fetched. */
+    static String hubSource(String canonicalRepo, String commit) {
+        return "hf:" + canonicalRepo + "@" + commit;
+    }
+
+    static String hubContent(String commit) {
+        return "commit:" + commit;
     }
 
     /** Runs over the checkpoints in order; {@code progress} counts checkpoints. */
     public Summary run(List<Checkpoint> checkpoints, Progress progress) throws Exception {
         long t0 = System.nanoTime();
         int computed = 0, skipped = 0, failed = 0;
-        progress.start("sweep", checkpoints.size(), "checkpoints");
-        for (int i = 0; i < checkpoints.size(); i++) {
-            Checkpoint c = checkpoints.get(i);
-            long c0 = System.nanoTime();
-            Path path;
-            try {
-                path = resolver.apply(c);
-            } catch (RuntimeException e) {
-                failed++;
-                fail(c, oneLine(e));
-                progress.advance(1);
-                if (failFast) break;
-                continue;
+        long bytes = 0;
+        int n = checkpoints.size();
+        progress.start("sweep", n, "checkpoints");
+        ExecutorService fetching = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("headscan-fetch").unstarted(r));
+        List<Future<Fetched>> ahead = new ArrayList<>(java.util.Collections.nCopies(n, null));
+        int submitted = 0;
+        try {
+            for (int i = 0; i < n; i++) {
+                Checkpoint c = checkpoints.get(i);
+                long c0 = System.nanoTime();
+                // a pinned Hub revision whose rows are all here already needs no download
+                Optional<ModelInfo> done = alreadyDone(c);
+                if (done.isPresent()) {
+                    skipped++;
+                    listener.done(c, done.get(), true, List.of(), 0, (System.nanoTime() - c0) / 1e9);
+                    progress.advance(1);
+                    continue;
+                }
+                while (submitted < n && submitted <= i + prefetch) {
+                    Checkpoint next = checkpoints.get(submitted);
+                    if (submitted > i && alreadyDone(next).isPresent()) {
+                        submitted++;
+                        continue;
+                    }
+                    ahead.set(submitted, fetching.submit(() -> fetch(next)));
+                    submitted++;
+                }
+                if (ahead.get(i) == null) ahead.set(i, fetching.submit(() -> fetch(c)));
+                Fetched f;
+                try {
+                    f = ahead.get(i).get();
+                } catch (ExecutionException e) {
+                    failed++;
+                    fail(c, oneLine(e.getCause()));
+                    progress.advance(1);
+                    if (failFast) break;
+                    continue;
+                } finally {
+                    ahead.set(i, null);
+                }
+                bytes += f.bytes();
+                long k0 = System.nanoTime();
+                try {
+                    Outcome o = one(c, f);
+                    if (o.skipped) skipped++;
+                    else computed++;
+                    listener.done(c, o.info, o.skipped, o.top, f.seconds(), (System.nanoTime() - k0) / 1e9);
+                } catch (Exception | OutOfMemoryError e) {
+                    if (e instanceof InterruptedException) throw e;
+                    failed++;
+                    fail(c, oneLine(e));
+                    if (failFast) break;
+                } finally {
+                    f.release().run();
+                    progress.advance(1);
+                }
             }
-            if (i + 1 < checkpoints.size()) readAhead(checkpoints.get(i + 1));
-            try {
-                Outcome o = one(c, path);
-                if (o.skipped) skipped++;
-                else computed++;
-                listener.done(c, o.info, o.skipped, o.top, (System.nanoTime() - c0) / 1e9);
-            } catch (Exception | OutOfMemoryError e) {
-                if (e instanceof InterruptedException) throw e;
-                failed++;
-                fail(c, oneLine(e));
-                if (failFast) break;
-            } finally {
-                progress.advance(1);
+        } finally {
+            fetching.shutdownNow();
+            for (Future<Fetched> f : ahead) {
+                if (f == null) continue;
+                try {   // fetched ahead but never computed (fail-fast, an error): its downloads go too
+                    f.get().release().run();
+                } catch (ExecutionException | java.util.concurrent.CancellationException | InterruptedException e) {
+                    // nothing was fetched, or the fetch itself cleaned up
+                }
             }
         }
         progress.done();
-        return new Summary(computed, skipped, failed, (System.nanoTime() - t0) / 1e9);
+        return new Summary(computed, skipped, failed, (System.nanoTime() - t0) / 1e9, bytes);
+    }
+
+    /** Fetches on the fetch thread; a local checkpoint is read ahead by the kernel instead. */
+    private Fetched fetch(Checkpoint c) throws Exception {
+        Fetched f = fetcher.fetch(c);
+        if (f.repo() == null) readAhead(f.path());
+        return f;
+    }
+
+    /** For a pinned Hub checkpoint whose every definition is stored: its stored description; else empty. */
+    private Optional<ModelInfo> alreadyDone(Checkpoint c) throws Exception {
+        if (c.commit() == null || isLocal(c)) return Optional.empty();
+        String repo = new io.headscan.hub.RepoId(c.spec()).canonical();
+        String source = hubSource(repo, c.commit()), content = hubContent(c.commit());
+        Optional<int[]> shape = sink.storedShape(source, content);
+        if (shape.isEmpty()) return Optional.empty();
+        int[] s = shape.get();
+        Gpt2Dims dims = new Gpt2Dims(Math.max(1, s[3]), s[2], s[0], s[1], Math.max(1, 4 * s[2]), 1);
+        ModelInfo probe = new ModelInfo(c.spec(), c.revision(), null, 0, null, null, c.label(), null, null, s[0], s[1], s[2], s[3], null,
+                source, c.commit(), content, null);
+        for (String k : analyses.keys(dims)) if (!sink.isDone(probe, k)) return Optional.empty();
+        return Optional.of(probe);
     }
 
     private void fail(Checkpoint c, String message) throws Exception {
-        sink.error(c.spec(), c.revision(), message);
+        sink.error(c.spec(), isLocal(c) ? null : c.revision(), message);
         listener.failed(c, message);
     }
 
@@ -119,16 +234,19 @@ public final class Sweep {
 
     private record Outcome(ModelInfo info, boolean skipped, List<HeadId> top) {}
 
-    /** Asks the kernel to read the next checkpoint's file ahead (for paths; hub ids resolve later): free when it is cached. */
-    private static void readAhead(Checkpoint next) {
-        Path p = Path.of(next.spec());
-        Path file = Files.isDirectory(p) ? p.resolve("model.safetensors") : p;
-        if (Files.isRegularFile(file)) io.headscan.Posix.readAhead(file);
+    /** Asks the kernel to read a local checkpoint's weights ahead: free when they are cached already. */
+    private static void readAhead(Path p) {
+        try {
+            Path file = Gpt2Model.resolveWeights(p);
+            if (Files.isRegularFile(file) && !file.getFileName().toString().endsWith(".index.json")) io.headscan.Posix.readAhead(file);
+        } catch (RuntimeException e) {
+            // opening it reports the problem
+        }
     }
 
-    private Outcome one(Checkpoint c, Path path) throws Exception {
-        try (Gpt2Model m = Gpt2Model.open(path)) {
-            ModelInfo info = info(c, m);
+    private Outcome one(Checkpoint c, Fetched f) throws Exception {
+        try (Gpt2Model m = Gpt2Model.open(f.path())) {
+            ModelInfo info = info(c, m, f);
             List<String> todo = new ArrayList<>();
             for (String k : analyses.keys(m.dims())) if (!sink.isDone(info, k)) todo.add(k);
             if (todo.isEmpty()) return new Outcome(info, true, List.of());
@@ -142,19 +260,30 @@ public final class Sweep {
         }
     }
 
-    private ModelInfo info(Checkpoint c, Gpt2Model m) throws IOException {
+    private ModelInfo info(Checkpoint c, Gpt2Model m, Fetched f) throws IOException {
         Gpt2Dims d = m.dims();
         Path file = m.path();
-        long size = Files.size(file);
+        long size = m.file().fileSize();
         String fileKey = size + ":" + Files.getLastModifiedTime(file).toMillis();
-        String sha = CheckpointIdentity.known(file, CacheFolder.root()).orElse(null);
+        String sha = m.file().files().size() == 1 ? CheckpointIdentity.known(file, CacheFolder.root()).orElse(null) : null;
         TreeMap<String, Integer> dtypes = new TreeMap<>();
         for (TensorInfo t : m.tensors()) dtypes.merge(t.dtype().name(), 1, Integer::sum);
         StringBuilder dt = new StringBuilder();
         dtypes.forEach((k, v) -> dt.append(dt.isEmpty() ? "" : ",").append(k).append(':').append(v));
         if (!m.zeroCopy()) dt.append(" (widened to F32)");
-        return new ModelInfo(c.spec(), c.revision(), file.toString(), size, fileKey, sha, c.label(),
-                c.step().isPresent() ? c.step().getAsLong() : null, d.architectureName(), d.layers(), d.heads(), d.dModel(), d.vocab(), dt.toString());
+        String source, content, revision;
+        if (f.repo() != null && f.commit() != null) {
+            source = hubSource(f.repo(), f.commit());
+            content = hubContent(f.commit());
+            revision = c.revision();
+        } else {
+            source = "file:" + file.toRealPath();
+            content = ContentIdentity.of(m, CacheFolder.root());
+            revision = null;   // --revision never applies to local paths
+        }
+        return new ModelInfo(c.spec(), revision, file.toString(), size, fileKey, sha, c.label(),
+                c.step().isPresent() ? c.step().getAsLong() : null, d.architectureName(), d.layers(), d.heads(), d.dModel(), d.vocab(), dt.toString(),
+                source, f.commit(), content, m.file().format().label());
     }
 
     /** The score rows of every variant and seed still to do; returns the top two heads of the first. */

@@ -72,7 +72,7 @@ final class FakeHub implements AutoCloseable {
     }
 
     static boolean lfs(String file) {
-        return file.endsWith(".safetensors");
+        return file.endsWith(".safetensors") || file.endsWith(".bin");
     }
 
     static String sha256(byte[] b) {

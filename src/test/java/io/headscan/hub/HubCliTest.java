@@ -84,7 +84,9 @@ class HubCliTest {
                 "--db", db.toString()));
         assertEquals(0, sweep.code(), sweep.out());
         assertTrue(sweep.out().contains("[1/2] gpt2: ") && sweep.out().contains("[2/2] openai-community/gpt2: "), sweep.out());
-        assertTrue(sweep.out().contains("2 computed"), sweep.out());
+        // one checkpoint under two names: the legacy id and the canonical one are the same repository and commit
+        assertTrue(sweep.out().contains("1 computed, 1 skipped"), sweep.out());
+        assertTrue(sweep.out().contains("[2/2] openai-community/gpt2: already in hub.duckdb, skipped"), sweep.out());
         assertEquals(calls, hub.requests.size(), "offline: zero HTTP calls");
     }
 
@@ -92,7 +94,7 @@ class HubCliTest {
     void offlineWithoutCacheSaysWhatToDo() throws Exception {
         Result r = finish(start(Map.of("HF_HUB_OFFLINE", "1"), "score", "gpt2"));
         assertEquals(1, r.code());
-        assertTrue(r.out().contains("HF_HUB_OFFLINE is set") && r.out().contains("copy its model.safetensors"), r.out());
+        assertTrue(r.out().contains("HF_HUB_OFFLINE is set") && r.out().contains("copy its weights and config.json"), r.out());
         assertEquals(1, r.out().strip().lines().count(), r.out());
         assertTrue(hub.requests.isEmpty());
     }
@@ -102,7 +104,7 @@ class HubCliTest {
         hub.close();
         Result r = finish(start(Map.of(), "score", "gpt2"));
         assertEquals(1, r.code());
-        assertTrue(r.out().contains("cannot reach") && r.out().contains("copy a model.safetensors"), r.out());
+        assertTrue(r.out().contains("cannot reach") && r.out().contains("copy its weights (with config.json)"), r.out());
     }
 
     @Test

@@ -245,7 +245,7 @@ class HubDownloadTest {
         hub.close();
         HubException e = assertThrows(HubException.class, () -> new ModelResolver(env(), Progress.NONE, notes::add).resolve("gpt2", "main"));
         assertEquals(HubException.Kind.NETWORK, e.kind());
-        assertTrue(e.getMessage().contains("copy a model.safetensors"), e.getMessage());
+        assertTrue(e.getMessage().contains("copy its weights (with config.json)"), e.getMessage());
     }
 
     @Test

@@ -61,7 +61,7 @@ class SweepTest {
         }
 
         @Override
-        public void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, double seconds) {
+        public void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, double fetchSeconds, double seconds) {
             done.add(c.label() + (skipped ? " skipped" : " " + top.getFirst()));
         }
 
@@ -73,7 +73,7 @@ class SweepTest {
 
     private static Sweep sweep(DuckDbSink sink, Sweep.Listener l, boolean failFast) throws Exception {
         sink.begin("test", "test", backend.describe(), "test");
-        return new Sweep(backend, SCORE, sink, c -> Path.of(c.spec()), l, failFast);
+        return new Sweep(backend, SCORE, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), l, failFast);
     }
 
     private static long count(DuckDbSink sink, String sql) throws Exception {
@@ -174,7 +174,7 @@ class SweepTest {
             Seen seen = new Seen();
             sink.begin("test", "test", backend.describe(), "test");
             Analyses one = new Analyses(true, List.of(Variant.HACKATHON), List.of(0L), 16, 4, false, false, false);
-            assertEquals(4, new Sweep(backend, one, sink, c -> Path.of(c.spec()), seen, false).run(cs, Progress.NONE).computed());
+            assertEquals(4, new Sweep(backend, one, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), seen, false).run(cs, Progress.NONE).computed());
             for (int[] s : shapes) {
                 assertEquals((long) s[0] * s[1], count(sink, "SELECT count(*) FROM scores WHERE metric = 'score' AND spec LIKE '%/" + s[0] + "x" + s[1] + "'"));
                 assertEquals(1, count(sink, "SELECT count(*) FROM scores WHERE metric = 'rank' AND value = 1 AND layer = " + (s[0] - 1)
@@ -194,7 +194,7 @@ class SweepTest {
         try (DuckDbSink sink = DuckDbSink.open(dir.resolve("dtypes.duckdb"))) {
             sink.begin("test", "test", backend.describe(), "test");
             Analyses one = new Analyses(true, List.of(Variant.FULL), List.of(0L), 16, 4, false, false, false);
-            new Sweep(backend, one, sink, c -> Path.of(c.spec()), new Seen(), false).run(Checkpoints.expand(specs, Optional.empty(), Optional.empty()), Progress.NONE);
+            new Sweep(backend, one, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), new Seen(), false).run(Checkpoints.expand(specs, Optional.empty(), Optional.empty()), Progress.NONE);
             assertEquals(2, count(sink, "SELECT count(*) FROM models WHERE dtypes LIKE '%widened to F32%'"), "F16 and BF16 say so");
             // per head: |F16 − F32| within F16's rounding (~1e-3 relative), BF16's within ~1e-2; the planted head first in all
             for (String t : new String[] {"F16", "BF16"}) {
@@ -219,7 +219,7 @@ class SweepTest {
             assertEquals(rows, count(sink, "SELECT count(*) FROM read_parquet('" + parquet + "')"));
             assertEquals(3 * 2 * 2 * 12, count(sink, "SELECT count(*) FROM read_parquet('" + parquet + "') WHERE metric = 'score'"));
             List<String> lines = Files.readAllLines(csv);
-            assertEquals("spec,revision,label,step,analysis,definition,variant,seed,layer,head,tensor,metric,value", lines.getFirst());
+            assertEquals("spec,revision,commit_sha,label,step,analysis,definition,variant,seed,layer,head,tensor,metric,value", lines.getFirst());
             assertEquals(rows + 1, lines.size());
             assertEquals(rows, Files.readAllLines(jsonl).size());
             assertTrue(Files.readAllLines(jsonl).getFirst().startsWith("{\"spec\":"));
@@ -236,7 +236,7 @@ class SweepTest {
         try (DuckDbSink sink = DuckDbSink.open(dir.resolve("fullvocab.duckdb"))) {
             sink.begin("test", "test", backend.describe(), "test");
             Analyses one = new Analyses(false, List.of(), List.of(), 16, 4, false, false, false, "2.1", "2.1", Variant.FULL);
-            assertEquals(3, new Sweep(backend, one, sink, c -> Path.of(c.spec()), new Seen(), false).run(cs, Progress.NONE).computed());
+            assertEquals(3, new Sweep(backend, one, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), new Seen(), false).run(cs, Progress.NONE).computed());
             // the same numbers as a direct computation, and the planted head of checkpoint-100 (2.1) is found
             try (Gpt2Model m = Gpt2Model.open(run.resolve("checkpoint-100"));
                  java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
@@ -255,7 +255,7 @@ class SweepTest {
             assertEquals(3, count(sink, "SELECT count(*) FROM scores WHERE analysis = 'ov' AND metric = 'negative_frac_rank0'"));
             // asking for one more head later computes only that head
             Analyses two = new Analyses(false, List.of(), List.of(), 16, 4, false, false, false, "2.1,0.0", "2.1", Variant.FULL);
-            new Sweep(backend, two, sink, c -> Path.of(c.spec()), new Seen(), false).run(cs, Progress.NONE);
+            new Sweep(backend, two, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), new Seen(), false).run(cs, Progress.NONE);
             assertEquals(3, count(sink, "SELECT count(*) FROM scores WHERE metric = 'mean_diag_prob' AND layer = 0 AND head = 0"));
             assertEquals(3, count(sink, "SELECT count(*) FROM scores WHERE metric = 'mean_diag_prob' AND layer = 2 AND head = 1"), "not twice");
         }
@@ -270,7 +270,7 @@ class SweepTest {
         assertEquals(1, a.keys(DIMS).size(), "seeds do not apply to fixed bags");
         try (DuckDbSink sink = DuckDbSink.open(dir.resolve("fixed.duckdb"))) {
             sink.begin("test", "test", backend.describe(), "test");
-            new Sweep(backend, a, sink, c -> Path.of(c.spec()), new Seen(), false)
+            new Sweep(backend, a, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), new Seen(), false)
                     .run(Checkpoints.expand(List.of(run + "/checkpoint-*"), Optional.empty(), Optional.empty()), Progress.NONE);
             assertEquals(3 * 12, count(sink, "SELECT count(*) FROM scores WHERE metric = 'score' AND seed IS NULL AND definition LIKE '%bags=file mine.json crc=%'"));
             try (Gpt2Model m = Gpt2Model.open(run.resolve("checkpoint-300"));

@@ -1,0 +1,88 @@
+package io.headscan.hub;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What a sweep downloaded into the Hugging Face cache, so that it can remove exactly that once a checkpoint is done and
+ * nothing else: a snapshot link is removed only if this sweep created it, a blob only if this sweep fetched its bytes
+ * and no checkpoint still in flight uses it. A file that was in the cache before the sweep is never touched.
+ *
+ * <p>A snapshot folder holding only this sweep's files is first renamed to a temporary name beside it and then
+ * deleted, so a kill half-way never leaves a half-removed snapshot (the next run removes the temporary as the leftover
+ * of a dead process).
+ */
+public final class DownloadLedger {
+
+    private final Map<Path, Integer> inUse = new HashMap<>();
+    private final Set<Path> fetched = new HashSet<>();
+
+    /** Takes note of a checkpoint's downloads (call when it is resolved). */
+    public synchronized void hold(List<HubDownloader.Download> downloads) {
+        for (HubDownloader.Download d : downloads) {
+            Path blob = blob(d);
+            inUse.merge(blob, 1, Integer::sum);
+            if (d.blobFetched()) fetched.add(blob);
+        }
+    }
+
+    /** The blob a download's snapshot link points to. */
+    private static Path blob(HubDownloader.Download d) {
+        Path repoDir = d.file().getParent().getParent().getParent();
+        return repoDir.resolve("blobs").resolve(d.etag());
+    }
+
+    /**
+     * A checkpoint is done: forgets its downloads and, unless {@code keep}, removes the links it created and the blobs
+     * this sweep fetched that nothing in flight still uses. Returns the bytes removed.
+     */
+    public synchronized long release(List<HubDownloader.Download> downloads, boolean keep) throws IOException {
+        long freed = 0;
+        Map<Path, List<HubDownloader.Download>> bySnapshot = new HashMap<>();
+        for (HubDownloader.Download d : downloads) {
+            if (!d.alreadyCached()) bySnapshot.computeIfAbsent(d.file().getParent(), k -> new java.util.ArrayList<>()).add(d);
+        }
+        if (!keep) {
+            for (var e : bySnapshot.entrySet()) removeLinks(e.getKey(), e.getValue());
+        }
+        for (HubDownloader.Download d : downloads) {
+            Path blob = blob(d);
+            int left = inUse.merge(blob, -1, Integer::sum);
+            if (left <= 0) {
+                inUse.remove(blob);
+                if (!keep && fetched.remove(blob) && Files.deleteIfExists(blob)) freed += d.size();
+            }
+        }
+        return freed;
+    }
+
+    private static void removeLinks(Path snapshot, List<HubDownloader.Download> ours) throws IOException {
+        Set<Path> names = new HashSet<>();
+        for (HubDownloader.Download d : ours) names.add(d.file().getFileName());
+        boolean onlyOurs = true;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(snapshot)) {
+            for (Path p : ds) if (!names.contains(p.getFileName())) onlyOurs = false;
+        }
+        if (onlyOurs) {
+            Path tmp = io.headscan.AtomicFiles.tempName(snapshot);
+            Files.move(snapshot, tmp);   // one rename: the snapshot is there whole, or gone
+            io.headscan.AtomicFiles.discard(tmp);
+            return;
+        }
+        for (HubDownloader.Download d : ours) Files.deleteIfExists(d.file());
+    }
+
+    /** Removes the temporaries a killed sweep left in a repository's snapshots folder. */
+    public static void removeStale(Path repoDir) {
+        Path snapshots = repoDir.resolve("snapshots");
+        if (Files.isDirectory(snapshots, LinkOption.NOFOLLOW_LINKS)) io.headscan.AtomicFiles.removeStale(snapshots);
+    }
+}
