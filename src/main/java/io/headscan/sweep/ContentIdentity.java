@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
  * Face blob is named by it; a file hashed before is remembered), else a fingerprint of every weights file's size,
  * modification time (ns), inode, its first and last 64 KiB and 64 blocks of 4 KiB spread over it; {@code config.json}
  * (which sets the head count) is hashed whole in both cases. A file rewritten in place, replaced, or with another config
- * gets another identity; the cost is about 0.4 MB of reads per checkpoint.
+ * gets another identity, while a file renamed or reached through another path or link keeps its own (the path is not
+ * part of it); the cost is about 0.4 MB of reads per checkpoint.
  */
 final class ContentIdentity {
 
@@ -54,7 +55,7 @@ final class ContentIdentity {
         } catch (UnsupportedOperationException | IllegalArgumentException e) {
             inode = "";
         }
-        md.update((real + "\n" + size + "\n" + Files.getLastModifiedTime(real).to(TimeUnit.NANOSECONDS) + "\n" + inode + "\n")
+        md.update((size + "\n" + Files.getLastModifiedTime(real).to(TimeUnit.NANOSECONDS) + "\n" + inode + "\n")
                 .getBytes(java.nio.charset.StandardCharsets.UTF_8));
         List<long[]> ranges = new ArrayList<>();
         ranges.add(new long[] {0, Math.min(EDGE, size)});

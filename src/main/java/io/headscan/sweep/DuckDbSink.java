@@ -182,11 +182,11 @@ public final class DuckDbSink implements ResultSink {
 
     @Override
     public boolean isDone(ModelInfo m, String definition) throws SQLException {
-        try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM done d JOIN models m USING (model_id) WHERE m.source = ? AND m.content_id = ? "
+        // by content: the same bytes reached under another name (a renamed file, a second spelling of a repository) are done
+        try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM done d JOIN models m USING (model_id) WHERE m.content_id = ? "
                 + "AND m.current AND d.definition = ? LIMIT 1")) {
-            p.setString(1, m.source());
-            p.setString(2, m.contentId());
-            p.setString(3, definition);
+            p.setString(1, m.contentId());
+            p.setString(2, definition);
             try (ResultSet rs = p.executeQuery()) {
                 return rs.next();
             }

@@ -12,7 +12,7 @@ public interface ResultSink extends AutoCloseable {
     /** Records the run (options, version, backend, machine) before the first checkpoint. */
     void begin(String options, String version, String backend, String machine) throws Exception;
 
-    /** Whether this checkpoint (by its source and content identity) is already done for this definition. */
+    /** Whether this checkpoint's content (under any name) is already done for this definition, with current rows. */
     boolean isDone(ModelInfo model, String definition) throws Exception;
 
     /**
