@@ -47,6 +47,8 @@ final class FakeHub implements AutoCloseable {
     volatile boolean gated;                    // 401 GatedRepo
     volatile boolean unauthorized;             // plain 401
     volatile long cdnDelayMillis;              // slow CDN (for concurrency tests)
+    volatile long bytesPerSecond;              // CDN bandwidth limit per transfer (0: none)
+    volatile long stallAfterBytes = -1;        // CDN stops sending (but keeps the connection) after this many bytes
 
     FakeHub() throws IOException {
         InetAddress lo = InetAddress.getLoopbackAddress();
@@ -115,8 +117,37 @@ final class FakeHub implements AutoCloseable {
         ex.close();
     }
 
+    /** A branch (or tag) of a repository moved to another commit (the files of that commit added with {@link #add}). */
+    void move(String repo, String revision, String commit) {
+        revisions.get(repo).put(revision, commit);
+    }
+
+    /** GET /api/models/{org}/{name}/refs: the branches (and tags named v*) as huggingface_hub's list_repo_refs reads them. */
+    private void refs(HttpExchange ex, String repo) throws IOException {
+        Map<String, String> revs = revisions.get(repo);
+        if (revs == null) {
+            send(ex, 404, "{\"error\":\"Repository not found\"}".getBytes(StandardCharsets.UTF_8));
+            return;
+        }
+        StringBuilder branches = new StringBuilder(), tags = new StringBuilder();
+        for (var e : new java.util.TreeMap<>(revs).entrySet()) {
+            if (e.getKey().matches("[0-9a-f]{40}")) continue;
+            StringBuilder b = e.getKey().startsWith("v") ? tags : branches;
+            if (!b.isEmpty()) b.append(',');
+            b.append("{\"name\":\"").append(e.getKey()).append("\",\"ref\":\"refs/").append(b == tags ? "tags/" : "heads/").append(e.getKey())
+                    .append("\",\"targetCommit\":\"").append(e.getValue()).append("\"}");
+        }
+        ex.getResponseHeaders().add("Content-Type", "application/json");
+        send(ex, 200, ("{\"branches\":[" + branches + "],\"converts\":[],\"tags\":[" + tags + "]}").getBytes(StandardCharsets.UTF_8));
+    }
+
     private void hub(HttpExchange ex) throws IOException {
         record("hub", ex);
+        String path = ex.getRequestURI().getPath();
+        if (path.startsWith("/api/models/") && path.endsWith("/refs")) {
+            refs(ex, path.substring("/api/models/".length(), path.length() - "/refs".length()));
+            return;
+        }
         // /{org}/{name}/resolve/{rev}/{file}
         String[] p = ex.getRequestURI().getPath().split("/", 6);
         if (p.length < 6 || !p[3].equals("resolve")) {
@@ -215,7 +246,39 @@ final class FakeHub implements AutoCloseable {
             }
             return;
         }
-        os.write(content, from, length);
+        if (stallAfterBytes >= 0) {   // a transfer that hangs half-way (killed by the test)
+            os.write(content, from, (int) Math.min(stallAfterBytes, length));
+            os.flush();
+            try {
+                Thread.sleep(600_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            ex.close();
+            return;
+        }
+        long rate = bytesPerSecond;
+        if (rate > 0) {   // throttled: chunks of 64 KiB paced to the rate
+            long t0 = System.nanoTime();
+            int sent = 0;
+            while (sent < length) {
+                int n = Math.min(64 << 10, length - sent);
+                os.write(content, from + sent, n);
+                sent += n;
+                long due = t0 + (long) (sent * 1e9 / rate);
+                long wait = due - System.nanoTime();
+                if (wait > 0) {
+                    try {
+                        Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        break;
+                    }
+                }
+            }
+        } else {
+            os.write(content, from, length);
+        }
         os.close();
         ex.close();
     }
