@@ -41,11 +41,27 @@ public final class CheckpointIdentity {
         return FileMemo.of(file, cacheRoot, "identity", ".sha256");
     }
 
+    /**
+     * The checkpoint's SHA-256: of its file, or, for shards, of the shards' SHA-256s in index order (each known or
+     * remembered on its own, so a changed shard is hashed again).
+     */
     public static String sha256(MappedCheckpoint file, Path cacheRoot, Progress progress) throws IOException {
-        var known = known(file.path(), cacheRoot);
+        java.util.List<Path> files = file.files();
+        if (files.size() == 1 && files.getFirst().equals(file.path())) return sha256(files.getFirst(), file.mappings().getFirst(), cacheRoot, progress);
+        StringBuilder all = new StringBuilder("shards");
+        for (int i = 0; i < files.size(); i++) all.append('\n').append(sha256(files.get(i), file.mappings().get(i), cacheRoot, progress));
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(all.toString().getBytes(StandardCharsets.US_ASCII)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String sha256(Path file, java.lang.foreign.MemorySegment bytes, Path cacheRoot, Progress progress) {
+        var known = known(file, cacheRoot);
         if (known.isPresent()) return known.get();
-        String sha = FileDigest.sha256(file, progress);
-        memo(file.path(), cacheRoot).ifPresent(m -> m.write(MAGIC, sha.getBytes(StandardCharsets.US_ASCII)));
+        String sha = FileDigest.sha256(bytes, progress);
+        memo(file, cacheRoot).ifPresent(m -> m.write(MAGIC, sha.getBytes(StandardCharsets.US_ASCII)));
         return sha;
     }
 }

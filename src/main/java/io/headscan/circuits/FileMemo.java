@@ -26,11 +26,21 @@ record FileMemo(Path path, byte[] key) {
 
     /** The memo of {@code kind} for this checkpoint file, or empty when the file cannot be identified. */
     static Optional<FileMemo> of(Path file, Path cacheRoot, String kind, String suffix) {
+        return of(java.util.List.of(file), cacheRoot, kind, suffix);
+    }
+
+    /** The memo of {@code kind} for a checkpoint made of these files (all of them in the key: shards and their index). */
+    static Optional<FileMemo> of(java.util.List<Path> files, Path cacheRoot, String kind, String suffix) {
         try {
-            Path real = file.toRealPath();
-            Object inode = Files.getAttribute(real, "unix:ino");
-            String key = real + "\n" + Files.size(real) + "\n" + Files.getLastModifiedTime(real).to(TimeUnit.NANOSECONDS) + "\n" + inode;
-            byte[] k = key.getBytes(StandardCharsets.UTF_8);
+            StringBuilder key = new StringBuilder();
+            for (Path file : files) {
+                Path real = file.toRealPath();
+                Object inode = Files.getAttribute(real, "unix:ino");
+                if (!key.isEmpty()) key.append("\n");
+                key.append(real).append("\n").append(Files.size(real)).append("\n").append(Files.getLastModifiedTime(real).to(TimeUnit.NANOSECONDS))
+                        .append("\n").append(inode);
+            }
+            byte[] k = key.toString().getBytes(StandardCharsets.UTF_8);
             long h = 0xcbf29ce484222325L;   // FNV-1a: names the record; the full key inside it decides
             for (byte b : k) h = (h ^ (b & 0xff)) * 0x100000001b3L;
             return Optional.of(new FileMemo(cacheRoot.resolve(kind).resolve(HexFormat.of().toHexDigits(h) + suffix), k));

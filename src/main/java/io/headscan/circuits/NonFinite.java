@@ -134,9 +134,16 @@ public final class NonFinite {
         return n;
     }
 
+    /** The files a checkpoint's memos are keyed on: the weights file, or the index and every shard. */
+    static List<Path> memoFiles(Gpt2Model model) {
+        List<Path> files = new ArrayList<>(model.file().files());
+        if (!files.contains(model.path())) files.addFirst(model.path());
+        return files;
+    }
+
     /** Counts for these tensors: remembered ones from the memo, the rest counted (in parallel) and added to it. */
     private static Map<String, Count> counts(Gpt2Model model, List<String> names, Path cacheRoot) {
-        Optional<FileMemo> memo = FileMemo.of(model.path(), cacheRoot, "nonfinite", ".bin");
+        Optional<FileMemo> memo = FileMemo.of(memoFiles(model), cacheRoot, "nonfinite", ".bin");
         Map<String, Count> known = memo.flatMap(m -> m.read(MAGIC)).map(NonFinite::decode).orElseGet(LinkedHashMap::new);
         List<String> missing = names.stream().filter(n -> !known.containsKey(n)).toList();
         if (missing.isEmpty()) return known;

@@ -35,7 +35,7 @@ final class VocabMean {
     /** As {@link #of(Gpt2Model, Backend)}, with the cache under {@code cacheRoot}. */
     static float[] of(Gpt2Model model, Backend backend, Path cacheRoot) {
         int v = model.dims().vocab(), d = model.dims().dModel();
-        Optional<FileMemo> memo = enabled() ? memo(model.path(), cacheRoot) : Optional.empty();
+        Optional<FileMemo> memo = enabled() ? FileMemo.of(NonFinite.memoFiles(model), cacheRoot, "vocab-mean", ".f32") : Optional.empty();
         Optional<float[]> cached = memo.flatMap(m -> m.read(MAGIC)).map(p -> decode(p, v, d));
         if (cached.isPresent() && cached.get() != null) return cached.get();
         float[] mean = compute(model.wte(), backend);

@@ -14,14 +14,22 @@ public final class FileDigest {
 
     private FileDigest() {}
 
+    /** SHA-256 of one mapped file's bytes. */
+    public static String sha256(MemorySegment bytes, Progress progress) {
+        return digest(java.util.List.of(bytes), progress);
+    }
+
     public static String sha256(MappedCheckpoint file, Progress progress) {
+        return digest(file.mappings(), progress);
+    }
+
+    private static String digest(java.util.List<MemorySegment> all, Progress progress) {
         MessageDigest md;
         try {
             md = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-        var all = file.mappings();
         progress.start("sha256", all.stream().mapToLong(MemorySegment::byteSize).sum(), "B");
         for (MemorySegment m : all) {
             long size = m.byteSize();

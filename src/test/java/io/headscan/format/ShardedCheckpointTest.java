@@ -76,6 +76,26 @@ class ShardedCheckpointTest {
     }
 
     @Test
+    void aChangedShardChangesTheCheckpointsIdentity() throws Exception {
+        Path whole = dir.resolve("whole");
+        new SyntheticGpt2(new Gpt2Dims(100, 16, 1, 2, 32, 4), 1, List.of()).write(whole, 2);
+        Path index = shard(whole, dir.resolve("s"), false);
+        Path cache = dir.resolve("cache");
+        String before;
+        try (MappedCheckpoint c = MappedCheckpoint.open(index)) {
+            before = io.headscan.circuits.CheckpointIdentity.sha256(c, cache, io.headscan.Progress.NONE);
+            assertEquals(before, io.headscan.circuits.CheckpointIdentity.sha256(c, cache, io.headscan.Progress.NONE), "remembered");
+        }
+        Path second = dir.resolve("s").resolve("model-00002-of-00002.safetensors");
+        byte[] b = Files.readAllBytes(second);
+        b[b.length - 1] ^= 1;   // one byte of the last tensor; the index is untouched
+        Files.write(second, b);
+        try (MappedCheckpoint c = MappedCheckpoint.open(index)) {
+            assertNotEquals(before, io.headscan.circuits.CheckpointIdentity.sha256(c, cache, io.headscan.Progress.NONE));
+        }
+    }
+
+    @Test
     void damagedIndexesAreNamed() throws IOException {
         Path whole = dir.resolve("whole");
         new SyntheticGpt2(new Gpt2Dims(100, 16, 1, 2, 32, 4), 1, List.of()).write(whole, 2);
