@@ -127,7 +127,8 @@ final class StrictUnpickler {
     private static final Object MARK = new Object();
     private static final Set<Global> CALLABLE = Set.of(Global.ORDERED_DICT, Global.REBUILD_TENSOR_V2, Global.REBUILD_TENSOR_V3, Global.REBUILD_PARAMETER);
 
-    private final MemorySegment p;
+    private final byte[] p;
+    private final java.nio.ByteBuffer le;
     private final long n;
     private final Path file;
     private final String record;
@@ -137,14 +138,20 @@ final class StrictUnpickler {
     private final Map<Long, Object> memo = new HashMap<>();
 
     private StrictUnpickler(MemorySegment pickle, Path file, String record) {
-        this.p = pickle;
-        this.n = pickle.byteSize();
+        // one copy of the pickle's bytes (bounded by its record, a small part of the file): array reads run fast
+        // even before the JIT compiles anything, which is most of the time a command opens one checkpoint
+        this.p = pickle.toArray(ValueLayout.JAVA_BYTE);
+        this.le = java.nio.ByteBuffer.wrap(p).order(ByteOrder.LITTLE_ENDIAN);
+        this.n = p.length;
         this.file = file;
         this.record = record;
     }
 
     /** Runs the pickle and returns its value. */
     static Object load(MemorySegment pickle, Path file, String record) {
+        if (pickle.byteSize() > Integer.MAX_VALUE - 8) {
+            throw new PyTorchException(PICKLE_LIMIT, file, record + ": a pickle of " + pickle.byteSize() + " bytes; a state dict's is a few hundred KB");
+        }
         return new StrictUnpickler(pickle, file, record).run();
     }
 
@@ -184,11 +191,11 @@ final class StrictUnpickler {
                 case ']' -> push(new PyList());                                   // EMPTY_LIST
                 case '}' -> push(new PyDict(false));                              // EMPTY_DICT
                 case 0x8f -> push(new PyList());                                  // EMPTY_SET (kept as a list of members)
-                case 'J' -> push((long) p.get(I32, take(4)));                     // BININT
+                case 'J' -> push((long) le.getInt((int) take(4)));                // BININT
                 case 'K' -> push((long) u8());                                    // BININT1
-                case 'M' -> push((long) (p.get(U16, take(2)) & 0xffff));          // BININT2
+                case 'M' -> push((long) (le.getShort((int) take(2)) & 0xffff));   // BININT2
                 case 0x8a -> push(long1(u8(), at));                               // LONG1
-                case 'G' -> push(p.get(F64_BE, take(8)));                         // BINFLOAT
+                case 'G' -> push(java.nio.ByteBuffer.wrap(p, (int) take(8), 8).getDouble());   // BINFLOAT (big-endian)
                 case 'X' -> push(text(u32(), at));                                // BINUNICODE
                 case 0x8c -> push(text(u8(), at));                                // SHORT_BINUNICODE
                 case 0x8d -> push(text(u64(at), at));                             // BINUNICODE8
@@ -214,10 +221,6 @@ final class StrictUnpickler {
         }
     }
 
-    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfDouble F64_BE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
     private Global global(String module, String name, long at) {
         Global g = Global.find(module, name);
@@ -390,15 +393,15 @@ final class StrictUnpickler {
     }
 
     private int u8() {
-        return p.get(ValueLayout.JAVA_BYTE, take(1)) & 0xff;
+        return p[(int) take(1)] & 0xff;
     }
 
     private long u32() {
-        return p.get(I32, take(4)) & 0xffffffffL;
+        return le.getInt((int) take(4)) & 0xffffffffL;
     }
 
     private long u64(long at) {
-        long v = p.get(I64, take(8));
+        long v = le.getLong((int) take(8));
         if (v < 0) throw limit("length " + Long.toUnsignedString(v) + " at byte " + at);
         return v;
     }
@@ -419,8 +422,8 @@ final class StrictUnpickler {
         long start = pos;
         long limit = Math.min(n, pos + 256);
         while (pos < limit) {
-            if (p.get(ValueLayout.JAVA_BYTE, pos) == '\n') {
-                String s = new String(p.asSlice(start, pos - start).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII);
+            if (p[(int) pos] == '\n') {
+                String s = new String(p, (int) start, (int) (pos - start), StandardCharsets.US_ASCII);
                 pos++;
                 return s;
             }
@@ -430,7 +433,8 @@ final class StrictUnpickler {
     }
 
     private Object long1(int k, long at) {
-        byte[] b = p.asSlice(take(k), k).toArray(ValueLayout.JAVA_BYTE);
+        int at0 = (int) take(k);
+        byte[] b = java.util.Arrays.copyOfRange(p, at0, at0 + k);
         if (k == 0) return 0L;
         byte[] be = new byte[k];
         for (int i = 0; i < k; i++) be[i] = b[k - 1 - i];
@@ -461,7 +465,8 @@ final class StrictUnpickler {
         if (len > n - pos || len > Integer.MAX_VALUE - 8) {
             throw limit("a length of " + len + " bytes at byte " + at + " runs past the end of the " + n + "-byte pickle");
         }
-        return p.asSlice(take(len), len).toArray(ValueLayout.JAVA_BYTE);
+        int from = (int) take(len);
+        return java.util.Arrays.copyOfRange(p, from, from + (int) len);
     }
 
     private PyTorchException invalid(String why) {

@@ -82,28 +82,31 @@ final class ZipIndex {
             throw new PyTorchException(INVALID_ZIP, path, entries + " entries cannot fit a " + cdSize + "-byte central directory");
         }
         List<Entry> out = new ArrayList<>((int) entries);
-        long p = cdOffset, cdEnd = cdOffset + cdSize;
+        // the central directory, copied once (it lies inside the file, so its size is bounded by it) and read from an
+        // array: fast before the JIT has compiled anything, which is when a command opens its checkpoint
+        java.nio.ByteBuffer cd = java.nio.ByteBuffer.wrap(f.asSlice(cdOffset, cdSize).toArray(ValueLayout.JAVA_BYTE)).order(ByteOrder.LITTLE_ENDIAN);
+        int p = 0, cdEnd = (int) cdSize;
         for (long i = 0; i < entries; i++) {
-            if (p + 46 > cdEnd || u32(f, p) != CENTRAL) throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " is damaged (at byte " + p + ")");
-            int flags = u16(f, p + 8);
-            int method = u16(f, p + 10);
-            long csize = u32(f, p + 20), usize = u32(f, p + 24);
-            int nameLen = u16(f, p + 28), extraLen = u16(f, p + 30), commentLen = u16(f, p + 32);
-            long local = u32(f, p + 42);
-            if (p + 46 + nameLen + extraLen + commentLen > cdEnd) {
+            if (p + 46 > cdEnd || cd.getInt(p) != CENTRAL) throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " is damaged (at byte " + (cdOffset + p) + ")");
+            int flags = cd.getShort(p + 8) & 0xffff;
+            int method = cd.getShort(p + 10) & 0xffff;
+            long csize = cd.getInt(p + 20) & U32_MAX, usize = cd.getInt(p + 24) & U32_MAX;
+            int nameLen = cd.getShort(p + 28) & 0xffff, extraLen = cd.getShort(p + 30) & 0xffff, commentLen = cd.getShort(p + 32) & 0xffff;
+            long local = cd.getInt(p + 42) & U32_MAX;
+            if ((long) p + 46 + nameLen + extraLen + commentLen > cdEnd) {
                 throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " runs past the directory's end");
             }
-            String name = new String(bytes(f, p + 46, nameLen), StandardCharsets.UTF_8);
+            String name = new String(cd.array(), p + 46, nameLen, StandardCharsets.UTF_8);
             // ZIP64 extended information: the fields whose 32-bit value is all ones, in this order
-            long x = p + 46 + nameLen, xEnd = x + extraLen;
+            int x = p + 46 + nameLen, xEnd = x + extraLen;
             while (x + 4 <= xEnd) {
-                int id = u16(f, x), len = u16(f, x + 2);
+                int id = cd.getShort(x) & 0xffff, len = cd.getShort(x + 2) & 0xffff;
                 if (x + 4 + len > xEnd) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": extra field runs past its header");
                 if (id == 1) {
-                    long q = x + 4, qEnd = q + len;
-                    if (usize == U32_MAX) { usize = need64(f, q, qEnd, path, name); q += 8; }
-                    if (csize == U32_MAX) { csize = need64(f, q, qEnd, path, name); q += 8; }
-                    if (local == U32_MAX) { local = need64(f, q, qEnd, path, name); }
+                    int q = x + 4, qEnd = q + len;
+                    if (usize == U32_MAX) { usize = need64(cd, q, qEnd, path, name); q += 8; }
+                    if (csize == U32_MAX) { csize = need64(cd, q, qEnd, path, name); q += 8; }
+                    if (local == U32_MAX) { local = need64(cd, q, qEnd, path, name); }
                 }
                 x += 4 + len;
             }
@@ -150,9 +153,11 @@ final class ZipIndex {
         throw new PyTorchException(NOT_A_ZIP, path, "no end-of-central-directory record (truncated, or not a ZIP archive)");
     }
 
-    private static long need64(MemorySegment f, long q, long end, Path path, String name) {
+    private static long need64(java.nio.ByteBuffer cd, int q, int end, Path path, String name) {
         if (q + 8 > end) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": ZIP64 extra field is too short");
-        return u64(f, q, path, "entry " + name + " ZIP64 field");
+        long v = cd.getLong(q);
+        if (v < 0) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + " ZIP64 field is out of range (" + Long.toUnsignedString(v) + ")");
+        return v;
     }
 
     private static long u64(MemorySegment f, long at, Path path, String what) {
@@ -169,7 +174,4 @@ final class ZipIndex {
         return f.get(U16, at) & 0xffff;
     }
 
-    private static byte[] bytes(MemorySegment f, long at, int n) {
-        return f.asSlice(at, n).toArray(ValueLayout.JAVA_BYTE);
-    }
 }
