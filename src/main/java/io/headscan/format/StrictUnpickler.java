@@ -135,7 +135,10 @@ final class StrictUnpickler {
     private long pos;
     private final List<Object> stack = new ArrayList<>();
     private final List<Integer> marks = new ArrayList<>();
+    /** The memo: keys below 2^16 (all a state dict uses) in an array, any others in a map; {@link #memoSize} counts both. */
+    private Object[] memoArray = new Object[256];
     private final Map<Long, Object> memo = new HashMap<>();
+    private int memoSize;
 
     private StrictUnpickler(MemorySegment pickle, Path file, String record) {
         // one copy of the pickle's bytes (bounded by its record, a small part of the file): array reads run fast
@@ -175,7 +178,7 @@ final class StrictUnpickler {
                 }
                 case 'q' -> put((long) u8(), at);                                 // BINPUT
                 case 'r' -> put(u32(), at);                                       // LONG_BINPUT
-                case 0x94 -> put((long) memo.size(), at);                         // MEMOIZE
+                case 0x94 -> put(memoSize, at);                                   // MEMOIZE
                 case 'h' -> push(memoGet(u8(), at));                              // BINGET
                 case 'j' -> push(memoGet(u32(), at));                             // LONG_BINGET
                 case '(' -> {                                                     // MARK
@@ -302,13 +305,17 @@ final class StrictUnpickler {
 
     private void build(Object target, Object state, long at) {
         // OrderedDict.__reduce__ gives vars(od) as the state: a state dict carries {'_metadata': OrderedDict(...)}
-        if (target instanceof PyDict d && d.ordered && state instanceof PyDict s
-                && s.items.keySet().stream().allMatch("_metadata"::equals)) {
+        if (target instanceof PyDict d && d.ordered && state instanceof PyDict s && onlyMetadata(s)) {
             d.hasMetadata = !s.items.isEmpty();
             return;
         }
         throw new PyTorchException(FORBIDDEN_CALL, file, record + ": BUILD of " + describe(target) + " at byte " + at
                 + " is not allowed; only an OrderedDict's _metadata is");
+    }
+
+    private static boolean onlyMetadata(PyDict state) {
+        for (Object k : state.items.keySet()) if (!"_metadata".equals(k)) return false;
+        return true;
     }
 
     private void append(Object target, List<Object> values, long at) {
@@ -340,16 +347,16 @@ final class StrictUnpickler {
     }
 
     private static int depth(Object o) {
-        return switch (o) {
-            case Tuple t -> t.depth();
-            case PyList l -> l.depth;
-            case PyDict d -> d.depth;
-            default -> 0;
-        };
+        // instanceof, not a pattern switch: this runs for every tuple, and a type switch's bootstrap costs milliseconds
+        // on the first open of a JVM
+        if (o instanceof Tuple t) return t.depth();
+        if (o instanceof PyList l) return l.depth;
+        if (o instanceof PyDict d) return d.depth;
+        return 0;
     }
 
     private Object memoGet(long key, long at) {
-        Object v = memo.get(key);
+        Object v = key >= 0 && key < memoArray.length ? memoArray[(int) key] : key >= 1 << 16 ? memo.get(key) : null;
         if (v == null) throw invalid("memo key " + key + " read at byte " + at + " was never stored");
         return v;
     }
@@ -361,8 +368,20 @@ final class StrictUnpickler {
 
     private void put(long key, long at) {
         Object v = top(at);
-        if (memo.size() >= MAX_MEMO && !memo.containsKey(key)) throw limit("more than " + MAX_MEMO + " memo entries at byte " + at);
+        if (key >= 0 && key < 1 << 16) {
+            int k = (int) key;
+            if (k >= memoArray.length) memoArray = java.util.Arrays.copyOf(memoArray, Math.max(k + 1, 2 * memoArray.length));
+            if (memoArray[k] == null) count(at);
+            memoArray[k] = v;
+            return;
+        }
+        if (!memo.containsKey(key)) count(at);
         memo.put(key, v);
+    }
+
+    private void count(long at) {
+        if (memoSize >= MAX_MEMO) throw limit("more than " + MAX_MEMO + " memo entries at byte " + at);
+        memoSize++;
     }
 
     private Object pop() {
@@ -445,6 +464,9 @@ final class StrictUnpickler {
 
     private String text(long len, long at) {
         byte[] b = rawBytes(len, at);
+        boolean ascii = true;
+        for (byte x : b) ascii &= x >= 0;
+        if (ascii) return new String(b, StandardCharsets.US_ASCII);   // names, keys, 'storage', 'cpu': the usual case
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT).decode(java.nio.ByteBuffer.wrap(b)).toString();

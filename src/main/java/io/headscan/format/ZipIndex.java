@@ -126,10 +126,17 @@ final class ZipIndex {
         return new ZipIndex(out);
     }
 
+    private static final Comparator<Entry> BY_OFFSET = new Comparator<>() {
+        @Override
+        public int compare(Entry a, Entry b) {
+            return Long.compare(a.headerOffset(), b.headerOffset());
+        }
+    };
+
     /** Every member's [local header, end of data) is disjoint from every other's and ends before the central directory. */
     private static void checkDisjoint(List<Entry> entries, long cdOffset, Path path) {
         List<Entry> sorted = new ArrayList<>(entries);
-        sorted.sort(Comparator.comparingLong(Entry::headerOffset));
+        sorted.sort(BY_OFFSET);
         Entry prev = null;
         for (Entry e : sorted) {
             if (prev != null && e.headerOffset() < prev.end()) {
