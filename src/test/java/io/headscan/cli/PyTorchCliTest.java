@@ -80,6 +80,30 @@ class PyTorchCliTest {
     }
 
     @Test
+    void sweepStoresTheSameNumbersForBothFormats() throws Exception {
+        Path db = dir.resolve("s.duckdb");
+        CliRun r = CliRun.of("sweep", st.toString(), bin.toString(), "--score", "--weights", "--fullvocab", "2.1", "--ov", "2.1",
+                "--bag-size", "16", "--db", db.toString());
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("pytorch-zip, computed in"), r.out());
+        try (var c = io.headscan.sweep.DuckDbSink.connect(db); var s = c.createStatement();
+             // a .bin names its tensors as GPT2LMHeadModel does (transformer. prefix, and lm_head.weight on top)
+             var rs = s.executeQuery("SELECT count(*), count(*) FILTER (WHERE a.value IS NOT DISTINCT FROM b.value) FROM "
+                     + "(SELECT *, coalesce(tensor, '') AS t FROM scores WHERE spec = '" + st + "') a JOIN "
+                     + "(SELECT *, coalesce(replace(tensor, 'transformer.', ''), '') AS t FROM scores WHERE spec = '" + bin + "') b "
+                     + "USING (definition, layer, head, metric, t)")) {
+            rs.next();
+            assertTrue(rs.getLong(1) > 100, "rows compared: " + rs.getLong(1));
+            assertEquals(rs.getLong(1), rs.getLong(2), "every number equal");
+        }
+        try (var c = io.headscan.sweep.DuckDbSink.connect(db); var s = c.createStatement();
+             var rs = s.executeQuery("SELECT string_agg(format, ',' ORDER BY model_id) FROM models")) {
+            rs.next();
+            assertEquals("safetensors,pytorch-zip", rs.getString(1));
+        }
+    }
+
+    @Test
     void embedWritesTheSameTable() throws Exception {
         for (Path m : List.of(st, bin)) {
             CliRun r = CliRun.of("embed", m.toString(), "--out", dir.resolve(m.getFileName() + ".safetensors").toString(), "--backend", "openblas");

@@ -287,6 +287,26 @@ class HubSweepTest {
     }
 
     @Test
+    void anInterruptMidDownloadRemovesThePartialFile() throws Exception {
+        boolean intIgnored = ChildJvm.ignored(2);
+        String signal = intIgnored ? "TERM" : "INT";
+        hub.stallAfterBytes = 50_000;
+        Path db = home.resolve("i.duckdb");
+        try (ChildJvm c = child(Map.of(), "sweep", REPO, "--revisions", "checkpoint-0", "--score", "--bag-size", "16", "--db", db.toString())) {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (cacheFiles(".incomplete").isEmpty() || Files.size(cacheFiles(".incomplete").getFirst()) < 50_000) {
+                assertTrue(c.process().isAlive(), c.output());
+                assertTrue(System.nanoTime() < deadline, c.output());
+                Thread.sleep(20);
+            }
+            c.signal(signal);
+            assertEquals(intIgnored ? 143 : 130, c.waitFor(1), c.output());
+        }
+        assertEquals(List.of(), cacheFiles(".incomplete"), "a sweep's partial download goes with the interrupt");
+        assertEquals(0, count(db, "SELECT count(*) FROM models"));
+    }
+
+    @Test
     void revisionsNeedAHubIdAndAMatch() throws Exception {
         String local = run(2, Map.of(), "sweep", home.toString(), "--revisions", "checkpoint-*", "--score");
         assertTrue(local.contains("--revisions lists a Hub repository's branches"), local);
