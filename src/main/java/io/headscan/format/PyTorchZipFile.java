@@ -41,8 +41,7 @@ public final class PyTorchZipFile implements MappedCheckpoint {
     private final long fileSize;
     private final Arena arena;
     private final MemorySegment mapping;
-    private final List<TensorInfo> tensors;
-    private final Map<String, TensorInfo> byName;
+    private final TensorIndex tensors;
     private final Map<String, String> metadata;
     private final int storages;
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -53,10 +52,7 @@ public final class PyTorchZipFile implements MappedCheckpoint {
         this.fileSize = fileSize;
         this.arena = arena;
         this.mapping = mapping;
-        this.tensors = List.copyOf(tensors);
-        Map<String, TensorInfo> m = new LinkedHashMap<>();
-        for (TensorInfo t : tensors) m.put(t.name(), t);
-        this.byName = Collections.unmodifiableMap(m);
+        this.tensors = TensorIndex.of(path, tensors);
         this.metadata = Collections.unmodifiableMap(metadata);
         this.storages = storages;
     }
@@ -220,19 +216,17 @@ public final class PyTorchZipFile implements MappedCheckpoint {
 
     @Override
     public List<TensorInfo> tensors() {
-        return tensors;
+        return tensors.inOrder();
     }
 
     @Override
     public boolean has(String name) {
-        return byName.containsKey(name);
+        return tensors.has(name);
     }
 
     @Override
     public TensorInfo info(String name) {
-        TensorInfo t = byName.get(name);
-        if (t == null) throw new SafetensorsException(SafetensorsException.Kind.TENSOR_NOT_FOUND, path, name, "no such tensor in the file");
-        return t;
+        return tensors.info(name);
     }
 
     @Override

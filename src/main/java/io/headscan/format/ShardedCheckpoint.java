@@ -35,8 +35,7 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
     private final Path index;
     private final Format format;
     private final List<MappedCheckpoint> shards;
-    private final List<TensorInfo> tensors;
-    private final Map<String, TensorInfo> byName;
+    private final TensorIndex tensors;
     private final Map<TensorInfo, MappedCheckpoint> owner;
     private final Map<String, String> metadata;
 
@@ -45,10 +44,7 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
         this.index = index;
         this.format = format;
         this.shards = List.copyOf(shards);
-        this.tensors = List.copyOf(tensors);
-        Map<String, TensorInfo> m = new LinkedHashMap<>();
-        for (TensorInfo t : tensors) m.put(t.name(), t);
-        this.byName = Collections.unmodifiableMap(m);
+        this.tensors = TensorIndex.of(index, tensors);
         this.owner = owner;
         this.metadata = Collections.unmodifiableMap(metadata);
     }
@@ -167,19 +163,17 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
 
     @Override
     public List<TensorInfo> tensors() {
-        return tensors;
+        return tensors.inOrder();
     }
 
     @Override
     public boolean has(String name) {
-        return byName.containsKey(name);
+        return tensors.has(name);
     }
 
     @Override
     public TensorInfo info(String name) {
-        TensorInfo t = byName.get(name);
-        if (t == null) throw new SafetensorsException(SafetensorsException.Kind.TENSOR_NOT_FOUND, index, name, "no such tensor in the checkpoint");
-        return t;
+        return tensors.info(name);
     }
 
     private MappedCheckpoint owner(TensorInfo t) {
