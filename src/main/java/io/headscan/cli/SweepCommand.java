@@ -129,6 +129,18 @@ final class SweepCommand implements Callable<Integer> {
             + "downloads are removed once its rows are committed; files cached before the sweep are never touched).")
     boolean keepDownloads;
 
+    @Option(names = "--spark", paramLabel = "MASTER",
+            description = "Run the sweep on Apache Spark with this CLI as the driver: local[N], spark://host:port, yarn or k8s://... "
+                    + "(docs/spark.md); results go to --out. Spark's jars are fetched once, the first time this is used.")
+    String sparkMaster;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "With --spark: the results dataset (a folder, NFS, hdfs:// or s3a://): "
+            + "Parquet files of the tables of a sweep database, each checkpoint committed on its own.")
+    String sparkOut;
+
+    @Option(names = "--conf", paramLabel = "KEY=VALUE", description = "With --spark: a Spark setting (repeatable), e.g. --conf spark.executor.memory=4g.")
+    List<String> sparkConf = new ArrayList<>();
+
     @Mixin
     NonFiniteOption nonFinite;
 
@@ -167,7 +179,9 @@ final class SweepCommand implements Callable<Integer> {
         Outputs.check(plot, "--plot", ".png", ".svg");
         if (plot != null && !score) throw new UsageException("--plot draws scores: add --score");
         ModelOptions.atLeast(plotTop, 1, "--plot-top");
-        Outputs.check(db, "--db", ".duckdb", ".db");
+        if (sparkMaster == null) Outputs.check(db, "--db", ".duckdb", ".db");
+        else if (sparkOut == null) throw new UsageException("--spark writes its results to a dataset: give --out DIR");
+        if (sparkOut != null && sparkMaster == null) throw new UsageException("--out goes with --spark (a local sweep writes --db FILE)");
         List<Checkpoint> checkpoints;
         try {
             checkpoints = Checkpoints.expand(models, Optional.ofNullable(modelsFrom), label);
@@ -181,6 +195,8 @@ final class SweepCommand implements Callable<Integer> {
         else if (steps != null || every != 1) throw new UsageException("--steps and --every thin a series listed with --revisions");
         ModelOptions.atLeast(prefetch, 0, "--prefetch");
 
+        if (sparkMaster != null) return onSpark(checkpoints, analyses, out, err);
+
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions,
                 score ? Backends.Workload.SMALL : Backends.Workload.LARGE);
         TerminalProgress progress = new TerminalProgress(System.err);
@@ -188,7 +204,6 @@ final class SweepCommand implements Callable<Integer> {
             err.println(s);
             err.flush();
         })).transientDownloads(true);
-        io.headscan.hub.DownloadLedger ledger = new io.headscan.hub.DownloadLedger();
         int total = checkpoints.size();
         int[] index = {0};
         Sweep.Listener listener = new Sweep.Listener() {
@@ -196,12 +211,7 @@ final class SweepCommand implements Callable<Integer> {
             public void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, double fetchSeconds, double seconds) {
                 int i = ++index[0];
                 progress.above(() -> {
-                    out.printf(Locale.ROOT, "[%d/%d] %s%s: %s%n", i, total, c.display(), c.label() == null ? "" : " (" + c.label() + ")",
-                            skipped ? "already in " + db.getFileName() + ", skipped"
-                                    : String.format(Locale.ROOT, "%s, %dx%d, %s%s, %scomputed in %.2f s%s", info.architecture(), info.layers(), info.heads(),
-                                    info.dtypes(), info.format().equals("safetensors") ? "" : " " + info.format(),
-                                    fetchSeconds > 0 ? String.format(Locale.ROOT, "downloaded in %.2f s, ", fetchSeconds) : "", seconds,
-                                    top.isEmpty() ? "" : "; top heads " + String.join(", ", top.stream().map(HeadId::toString).toList())));
+                    out.println(line(i, total, c, info, skipped, top, null, fetchSeconds, seconds, db.getFileName().toString()));
                     out.flush();
                 });
             }
@@ -219,7 +229,7 @@ final class SweepCommand implements Callable<Integer> {
         try (var backend = sel.backend(); DuckDbSink sink = DuckDbSink.open(db)) {
             sink.begin(String.join(" ", spec.commandLine().getParseResult().originalArgs()), version(), backend.describe(), machine());
             Analyses computed = backendOptions.tf32 && backend.name().equals("cublas") ? analyses.withNumerics(" tf32") : analyses;
-            Sweep sweep = new Sweep(backend, computed, sink, c -> fetch(resolver, ledger, c), listener, failFast).prefetch(prefetch);
+            Sweep sweep = new Sweep(backend, computed, sink, new io.headscan.sweep.HubFetcher(resolver, keepDownloads), listener, failFast).prefetch(prefetch);
             Sweep.Summary s = sweep.run(checkpoints, progress);
             long rows;
             try (var st = sink.connection().createStatement(); var rs = st.executeQuery("SELECT count(*) FROM results")) {
@@ -243,16 +253,84 @@ final class SweepCommand implements Callable<Integer> {
         }
     }
 
-    /** Resolves a checkpoint's files on the fetch thread, timing it; its downloads are removed after use unless kept. */
-    private Sweep.Fetched fetch(ModelResolver resolver, io.headscan.hub.DownloadLedger ledger, Checkpoint c) {
-        long t0 = System.nanoTime();
-        ModelResolver.Resolved r = resolver.resolve(c.spec(), c.revision(), c.commit());
-        double secs = (System.nanoTime() - t0) / 1e9;
-        if (r.repo().isEmpty()) return Sweep.Fetched.local(r.path());
-        ledger.hold(r.downloads());
-        io.headscan.hub.DownloadLedger.removeStale(r.path().getParent().getParent());
-        return new Sweep.Fetched(r.path(), r.repo().get().canonical(), r.commit(), r.bytesFetched(), r.bytesFetched() > 0 ? secs : 0,
-                () -> ledger.release(r.downloads(), keepDownloads));
+    /** One checkpoint's line: what it is, where it ran (a Spark executor), how long it took to fetch and to compute. */
+    static String line(int i, int total, Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, String executor, double fetchSeconds,
+                       double seconds, String store) {
+        String what = skipped ? "already in " + store + ", skipped"
+                : String.format(Locale.ROOT, "%s, %dx%d, %s%s, %s%scomputed in %.2f s%s", info.architecture(), info.layers(), info.heads(),
+                info.dtypes(), info.format().equals("safetensors") ? "" : " " + info.format(), executor == null ? "" : "on " + executor + ", ",
+                fetchSeconds > 0 ? String.format(Locale.ROOT, "downloaded in %.2f s, ", fetchSeconds) : "", seconds,
+                top.isEmpty() ? "" : "; top heads " + String.join(", ", top.stream().map(HeadId::toString).toList()));
+        return String.format(Locale.ROOT, "[%d/%d] %s%s: %s", i, total, c.display(), c.label() == null ? "" : " (" + c.label() + ")", what);
+    }
+
+    /** The sweep on a cluster scheduler (Apache Spark), this process its driver; --export and --plot read the dataset. */
+    private int onSpark(List<Checkpoint> checkpoints, Analyses analyses, PrintWriter out, PrintWriter err) throws Exception {
+        io.headscan.sweep.DistributedSweep driver = io.headscan.sweep.DistributedSweep.find().orElseThrow(() -> new UsageException(
+                "--spark: the Spark part of headscan is not on the class path: run it through ./headscan (which builds it and adds Spark's jars) "
+                        + "or with spark-submit --class io.headscan.spark.SparkSweep"));
+        java.util.Map<String, String> settings = new java.util.LinkedHashMap<>();
+        for (String kv : sparkConf) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) throw new UsageException("--conf " + kv + ": expected KEY=VALUE");
+            settings.put(kv.substring(0, eq).strip(), kv.substring(eq + 1).strip());
+        }
+        String master = sparkMaster.equals(io.headscan.sweep.DistributedSweep.FROM_CONFIGURATION) ? null : sparkMaster;
+        var job = new io.headscan.sweep.DistributedSweep.Job(checkpoints, analyses, master, sparkOut,
+                String.join(" ", spec.commandLine().getParseResult().originalArgs()), backendOptions.backend, backendOptions.tf32, keepDownloads, settings);
+        TerminalProgress progress = new TerminalProgress(System.err);
+        int total = checkpoints.size();
+        int[] index = {0};
+        Sweep.Summary s = driver.run(job, new io.headscan.sweep.DistributedSweep.Listener() {
+            @Override
+            public void done(Checkpoint c, ModelInfo info, boolean skipped, List<HeadId> top, String executor, double fetch, double compute) {
+                int i = ++index[0];
+                progress.above(() -> {
+                    out.println(line(i, total, c, info, skipped, top, executor, fetch, compute, sparkOut));
+                    out.flush();
+                });
+            }
+
+            @Override
+            public void failed(Checkpoint c, String executor, String message) {
+                int i = ++index[0];
+                progress.above(() -> {
+                    out.printf(Locale.ROOT, "[%d/%d] %s%s: FAILED%s: %s%n", i, total, c.display(), c.label() == null ? "" : " (" + c.label() + ")",
+                            executor == null ? "" : " on " + executor, message);
+                    out.flush();
+                });
+            }
+
+            @Override
+            public void note(String text) {
+                progress.above(() -> {
+                    err.println(text);
+                    err.flush();
+                });
+            }
+        }, progress);
+        out.printf(Locale.ROOT, "sweep: %d checkpoint%s: %d computed, %d skipped, %d failed in %.1f s on Spark; results in %s%s%n", total,
+                total == 1 ? "" : "s", s.computed(), s.skipped(), s.failed(), s.seconds(), sparkOut,
+                s.bytesFetched() > 0 ? String.format(Locale.ROOT, "; %,d bytes downloaded on the executors", s.bytesFetched()) : "");
+        if (export != null || plot != null) {
+            Path local = Path.of(sparkOut.startsWith("file:") ? java.net.URI.create(sparkOut).getPath() : sparkOut);
+            if (sparkOut.contains("://") && !sparkOut.startsWith("file:")) {
+                err.println("headscan: --export and --plot read a local dataset; copy " + sparkOut + " here and run sweep --out DIR --export/--plot on it");
+            } else {
+                try (var c = io.headscan.sweep.ParquetDataset.open(local)) {
+                    if (export != null) {
+                        DuckDbSink.export(c, export);
+                        out.println("exported to " + export);
+                    }
+                    if (plot != null && SweepPlot.draw(c, checkpoints, analyses.scoreKey(analyses.variants().getFirst(), analyses.seeds().getFirst()),
+                            plotTop, plot)) {
+                        out.println("plot written to " + plot);
+                    }
+                }
+            }
+        }
+        out.flush();
+        return s.failed() > 0 ? 1 : 0;
     }
 
     /** Each MODEL's branches and tags matching --revisions, thinned by --steps and --every, pinned to their commits. */

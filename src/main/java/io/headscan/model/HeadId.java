@@ -4,7 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** An attention head "L.H" (layer L, head H), as written in the field: 10.7 is layer 10, head 7. */
-public record HeadId(int layer, int head) implements Comparable<HeadId> {
+public record HeadId(int layer, int head) implements Comparable<HeadId>, java.io.Serializable {
 
     public static HeadId parse(String s) {
         String t = s.trim();

@@ -19,7 +19,7 @@ import java.util.List;
  */
 public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
                        boolean weights, boolean allowNonFinite, String fullvocabHeads, String ovHeads, Variant fullVariant, FixedBags fixedBags,
-                       String numerics) {
+                       String numerics) implements java.io.Serializable {
 
     /** The version of the computations' code, part of every definition key. */
     public static final String VERSION = "v1";
@@ -34,7 +34,7 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
      * Bags given by the user instead of random ones (a bags file, or a corpus), the same for every checkpoint;
      * {@code what} names them ("file bags.json", "corpus owt.jsonl 100x10") and their CRC32 tells two sets apart.
      */
-    public record FixedBags(String what, List<int[]> bags) {
+    public record FixedBags(String what, List<int[]> bags) implements java.io.Serializable {
         public String digest() {
             java.util.zip.CRC32 crc = new java.util.zip.CRC32();
             for (int[] b : bags) {

@@ -23,8 +23,9 @@ final class DuckDb {
 
     private DuckDb() {}
 
+    /** A connection to a database file, or to a database in memory when {@code file} is null. */
     static Connection connect(Path file) throws SQLException {
-        return driver().connect("jdbc:duckdb:" + file.toAbsolutePath(), new Properties());
+        return driver().connect("jdbc:duckdb:" + (file == null ? "" : file.toAbsolutePath()), new Properties());
     }
 
     private static synchronized Driver driver() throws SQLException {

@@ -318,6 +318,11 @@ public final class DuckDbSink implements ResultSink {
      * CSV (with a header) or JSON lines, by its extension. Written under a temporary name and renamed into place.
      */
     public void export(Path file) throws Exception {
+        export(db, file);
+    }
+
+    /** {@link #export(Path)} from any connection with a {@code scores} view (a sweep file, or a dataset's views). */
+    public static void export(Connection db, Path file) throws Exception {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         String format = name.endsWith(".parquet") ? "(FORMAT parquet)" : name.endsWith(".csv") ? "(FORMAT csv, HEADER)"
                 : name.endsWith(".jsonl") ? "(FORMAT json)" : null;

@@ -10,4 +10,4 @@ package io.headscan.sweep;
  */
 public record ModelInfo(String spec, String revision, String path, long sizeBytes, String fileKey, String sha256, String label, Long step,
                         String architecture, int layers, int heads, int dModel, int vocab, String dtypes, String source, String commit,
-                        String contentId, String format) {}
+                        String contentId, String format) implements java.io.Serializable {}

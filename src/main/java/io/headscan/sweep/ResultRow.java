@@ -5,4 +5,4 @@ package io.headscan.sweep;
  * none) or tensor (null for none), which metric, and its value (NaN for a head reached by non-finite weights).
  */
 public record ResultRow(String analysis, String definition, String variant, Long seed, int layer, int head, String tensor, String metric,
-                        double value) {}
+                        double value) implements java.io.Serializable {}

@@ -61,9 +61,21 @@ public final class Sweep {
      * (null for a local one), what fetching them transferred and how long it took, and what to do once the checkpoint is
      * done with them.
      */
-    public record Fetched(Path path, String repo, String commit, long bytes, double seconds, Release release) {
+    public record Fetched(Path path, String repo, String commit, long bytes, double seconds, Release release, String source, String content) {
+        public Fetched(Path path, String repo, String commit, long bytes, double seconds, Release release) {
+            this(path, repo, commit, bytes, seconds, release, null, null);
+        }
+
         public static Fetched local(Path path) {
             return new Fetched(path, null, null, 0, 0, () -> {});
+        }
+
+        /**
+         * Files copied from elsewhere (a Hadoop URI) into {@code path}: their identity is where they came from
+         * ({@code source}) and what the remote side said of them ({@code content}), not the local copy's.
+         */
+        public static Fetched copied(Path path, String source, String content, long bytes, double seconds, Release release) {
+            return new Fetched(path, null, null, bytes, seconds, release, source, content);
         }
     }
 
@@ -272,7 +284,11 @@ public final class Sweep {
         dtypes.forEach((k, v) -> dt.append(dt.isEmpty() ? "" : ",").append(k).append(':').append(v));
         if (!m.zeroCopy()) dt.append(" (widened to F32)");
         String source, content, revision;
-        if (f.repo() != null && f.commit() != null) {
+        if (f.source() != null) {
+            source = f.source();
+            content = f.content();
+            revision = null;
+        } else if (f.repo() != null && f.commit() != null) {
             source = hubSource(f.repo(), f.commit());
             content = hubContent(f.commit());
             revision = c.revision();

@@ -59,10 +59,19 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
 
     /** Loads the CUDA runtime and cuBLAS, checks that a GPU is there, and opens a handle on device 0. */
     public static CublasBackend open(Optional<Path> libraryFolder, boolean tf32) {
+        return open(libraryFolder, tf32, 0);
+    }
+
+    /**
+     * As {@link #open(Optional, boolean)} on device {@code device} (as a scheduler assigned it: never assumed to be 0).
+     * CUDA's current device belongs to the calling thread: call this on the thread that will compute.
+     */
+    public static CublasBackend open(Optional<Path> libraryFolder, boolean tf32, int device) {
         CudaLibraries libs = CudaLibraries.fromEnvironment(libraryFolder);
         Path runtime = Cuda.loadRuntime(libs);
-        Cuda.deviceCount();
-        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        int count = Cuda.deviceCount();
+        if (device < 0 || device >= count) throw new io.headscan.compute.BackendException("GPU " + device + " does not exist: this machine has " + count);
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
         Path lt = libs.find(CudaLibraries.CUBLAS_LT).orElse(null);
         if (lt != null) Cuda.load(lt);
         Path cublas = libs.require("cuBLAS", CudaLibraries.CUBLAS);
@@ -75,9 +84,9 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
             checkBlas(cublasGetVersion_v2(h, v), "cublasGetVersion");
             int version = v.get(ValueLayout.JAVA_INT, 0);
-            String device = deviceLine(a);
+            String deviceName = deviceLine(a);
             ReduceKernel k = ReduceKernel.load(libs);
-            String desc = "cuBLAS " + version + " on " + device + ", " + (tf32 ? "TF32 tensor cores allowed" : "FP32")
+            String desc = "cuBLAS " + version + " on " + deviceName + ", " + (tf32 ? "TF32 tensor cores allowed" : "FP32")
                     + "; CUDA runtime " + Cuda.runtimeVersion() + " from " + runtime + "; cuBLAS from " + cublas
                     + "; full-vocabulary kernels: " + k.describe();
             return new CublasBackend(h, tf32, desc, k, attribute(a, cudaDevAttrComputeCapabilityMajor()));
@@ -89,13 +98,19 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         int sms = attribute(a, cudaDevAttrMultiProcessorCount());
         MemorySegment free = a.allocate(ValueLayout.JAVA_LONG), total = a.allocate(ValueLayout.JAVA_LONG);
         long gib = cudaMemGetInfo(free, total) == cudaSuccess() ? total.get(ValueLayout.JAVA_LONG, 0) >> 30 : -1;
-        return "GPU 0 (compute capability " + major + "." + minor + ", " + sms + " SMs, " + gib + " GiB)";
+        return "GPU " + currentDevice(a) + " (compute capability " + major + "." + minor + ", " + sms + " SMs, " + gib + " GiB)";
     }
 
-    /** An attribute of device 0, or -1 when the runtime cannot say. */
+    /** An attribute of the calling thread's current device, or -1 when the runtime cannot say. */
     private static int attribute(Arena a, int attr) {
         MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
-        return cudaDeviceGetAttribute(v, attr, 0) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
+        return cudaDeviceGetAttribute(v, attr, currentDevice(a)) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
+    }
+
+    /** The calling thread's current CUDA device (0 when the runtime cannot say). */
+    private static int currentDevice(Arena a) {
+        MemorySegment d = a.allocate(ValueLayout.JAVA_INT);
+        return cudaGetDevice(d) == cudaSuccess() ? d.get(ValueLayout.JAVA_INT, 0) : 0;
     }
 
     static void checkBlas(int status, String call) {

@@ -1,0 +1,102 @@
+package io.headscan.spark;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.HeadId;
+import io.headscan.synth.SyntheticGpt2;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The sweep on Spark in local mode ({@code local[2]}), as a user runs it: the same numbers as the single-process sweep
+ * for every analysis, reruns that skip what is committed, a seed added later computed alone, and --export/--plot on
+ * the dataset.
+ */
+class SparkLocalTest {
+
+    static final Gpt2Dims DIMS = new Gpt2Dims(400, 32, 3, 4, 64, 8);
+
+    @TempDir
+    static Path dir;
+    static Path run;
+
+    @BeforeAll
+    static void series() throws Exception {
+        run = dir.resolve("run");
+        for (int i = 1; i <= 4; i++) {
+            new SyntheticGpt2(DIMS, 60 + i, List.of(new HeadId(2, i % 4))).asPyTorch(i % 2 == 0).write(run.resolve("checkpoint-" + (100 * i)), 2);
+        }
+    }
+
+    private static final String[] ANALYSES = {"--score", "--wee", "hackathon,full", "--seeds", "0,1", "--bag-size", "16", "--weights",
+            "--fullvocab", "2.1,0.2", "--ov", "2.1"};
+
+    @Test
+    void localModeGivesTheSingleProcessNumbers() throws Exception {
+        Path db = dir.resolve("local.duckdb"), out = dir.resolve("ds");
+        var one = io.headscan.cli.CliRunAccess.run(concat(new String[] {"sweep", run + "/checkpoint-*", "--db", db.toString()}, ANALYSES));
+        assertEquals(0, one.code(), one.out());
+        SparkRun.Result spark = SparkRun.run(dir, Map.of(), concat(new String[] {"sweep", run + "/checkpoint-*", "--spark", "local[2]", "--out", out.toString()}, ANALYSES));
+        assertEquals(0, spark.code(), spark.out());
+        assertTrue(spark.out().contains("[1/4] " + run + "/checkpoint-100 (100): custom GPT-2 layout, 3x4") && spark.out().contains("on executor driver@"),
+                spark.out());
+        assertTrue(spark.out().contains("sweep: 4 checkpoints: 4 computed, 0 skipped, 0 failed"), spark.out());
+        // every number of the dataset equals the DuckDB file's, key by key
+        try (Connection c = io.headscan.sweep.ParquetDataset.open(out); Statement s = c.createStatement()) {
+            s.execute("ATTACH '" + db + "' AS local (READ_ONLY)");
+            try (ResultSet rs = s.executeQuery("SELECT count(*), count(*) FILTER (WHERE a.value IS NOT DISTINCT FROM b.value), "
+                    + "(SELECT count(*) FROM local.scores), (SELECT count(DISTINCT analysis) FROM scores) FROM scores a "
+                    + "JOIN local.scores b ON a.spec = b.spec AND a.definition = b.definition AND a.layer = b.layer AND a.head = b.head "
+                    + "AND a.tensor IS NOT DISTINCT FROM b.tensor AND a.metric = b.metric")) {
+                rs.next();
+                assertTrue(rs.getLong(1) > 1000, rs.getLong(1) + " rows");
+                assertEquals(rs.getLong(3), rs.getLong(1), "every row of the single-process sweep has its twin");
+                assertEquals(rs.getLong(1), rs.getLong(2), "and the same value");
+                assertEquals(4, rs.getLong(4), "score, weights, fullvocab, ov");
+            }
+        }
+        assertEquals(4, SparkRun.count(out, "SELECT count(*) FROM models"));
+        assertEquals(2, SparkRun.count(out, "SELECT count(*) FROM models WHERE format = 'pytorch-zip'"));
+
+        // a rerun skips all; a seed added later is computed alone; --export and --plot read the dataset
+        SparkRun.Result again = SparkRun.run(dir, Map.of(), concat(new String[] {"sweep", run + "/checkpoint-*", "--spark", "local[2]", "--out", out.toString()}, ANALYSES));
+        assertEquals(0, again.code(), again.out());
+        assertTrue(again.out().contains("0 computed, 4 skipped"), again.out());
+        Path csv = dir.resolve("x.csv"), png = dir.resolve("x.png");
+        SparkRun.Result seed = SparkRun.run(dir, Map.of(), "sweep", run + "/checkpoint-*", "--spark", "local[2]", "--out", out.toString(),
+                "--score", "--seeds", "2", "--bag-size", "16", "--export", csv.toString(), "--plot", png.toString());
+        assertEquals(0, seed.code(), seed.out());
+        assertTrue(seed.out().contains("4 computed, 0 skipped") && seed.out().contains("exported to " + csv) && seed.out().contains("plot written to"), seed.out());
+        assertEquals(4, SparkRun.count(out, "SELECT count(*) FROM done WHERE definition LIKE 'score wee=hackathon seed=2 %'"));
+        assertEquals(4 * 12 * 4, SparkRun.count(out, "SELECT count(*) FROM results WHERE definition LIKE 'score wee=hackathon seed=2 %'"),
+                "only the new definition's rows were added");
+        assertEquals(0, SparkRun.count(out, "SELECT count(*) FROM (SELECT spec, definition, layer, head, tensor, metric FROM scores GROUP BY ALL HAVING count(*) > 1)"));
+        assertTrue(Files.readAllLines(csv).size() > 4 * 12 * 4 * 9);
+        assertNotNull(javax.imageio.ImageIO.read(png.toFile()));
+    }
+
+    @Test
+    void usageErrorsBeforeAnySparkStarts() throws Exception {
+        var noOut = io.headscan.cli.CliRunAccess.run("sweep", run.toString(), "--score", "--spark", "local[2]");
+        assertEquals(2, noOut.code());
+        assertTrue(noOut.err().contains("--spark writes its results to a dataset: give --out DIR"), noOut.err());
+        var outAlone = io.headscan.cli.CliRunAccess.run("sweep", run.toString(), "--score", "--out", dir.resolve("z").toString());
+        assertEquals(2, outAlone.code());
+        assertTrue(outAlone.err().contains("--out goes with --spark"), outAlone.err());
+    }
+
+    static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+}

@@ -1,0 +1,155 @@
+package io.headscan.spark;
+
+import io.headscan.Progress;
+import io.headscan.hub.RepoId;
+import io.headscan.model.Gpt2Dims;
+import io.headscan.sweep.Checkpoint;
+import io.headscan.sweep.DistributedSweep;
+import io.headscan.sweep.ModelInfo;
+import io.headscan.sweep.Sweep;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaFutureAction;
+import org.apache.spark.api.java.JavaSparkContext;
+
+/**
+ * The sweep on Apache Spark (docs/spark.md). The driver keeps a window of checkpoints in flight, each one Spark job of
+ * one task, so that free executors pull the next checkpoint and a slow one holds up nothing else; Spark reruns a task
+ * whose executor was lost, and only one attempt's result comes back. Each finished checkpoint is committed on its own
+ * into the dataset ({@link Dataset}): a driver or job that dies loses at most the checkpoints in flight, and running
+ * the command again skips what is committed (same definition, same pinned commit or content identity).
+ */
+public final class SparkDriver implements DistributedSweep {
+
+    @Override
+    public Sweep.Summary run(Job job, Listener listener, Progress progress) throws Exception {
+        long t0 = System.nanoTime();
+        SparkConf conf = new SparkConf().setAppName("headscan sweep: " + describe(job));
+        if (job.master() != null) conf.setMaster(job.master());
+        if (!conf.contains("spark.master")) throw new IllegalArgumentException("no Spark master: give --spark MASTER (local[2], spark://host:7077, yarn, k8s://...)");
+        // executors need native access for FFM (OpenBLAS, cuBLAS); the job jar is the one this driver runs from
+        String opts = conf.get("spark.executor.extraJavaOptions", "");
+        if (!opts.contains("--enable-native-access")) conf.set("spark.executor.extraJavaOptions", (opts + " --enable-native-access=ALL-UNNAMED").strip());
+        String jar = System.getProperty("headscan.jar");
+        if (jar != null && !conf.contains("spark.jars")) conf.set("spark.jars", jar);
+        conf.setIfMissing("spark.task.maxFailures", "4");
+        conf.setIfMissing("spark.ui.showConsoleProgress", "false");
+        for (var e : job.settings().entrySet()) conf.set(e.getKey(), e.getValue());
+        long runId = System.currentTimeMillis() * 1000 + (System.nanoTime() % 1000 + 1000) % 1000;
+        int computed = 0, skipped = 0, failed = 0;
+        long bytes = 0;
+        try (JavaSparkContext sc = new JavaSparkContext(conf)) {
+            sc.setLogLevel(System.getProperty("headscan.spark.logLevel", "WARN"));
+            if (sc.sc().uiWebUrl().isDefined()) listener.note("Spark UI: " + sc.sc().uiWebUrl().get());
+            Dataset out = new Dataset(job.out(), sc.hadoopConfiguration());
+            out.run(runId, job.commandLine(), version(), "spark " + sc.master() + ", executors: " + job.backend(), machine());
+            Dataset.Done done = out.read();
+            int window = Math.max(2, 2 * sc.defaultParallelism());
+            List<Checkpoint> queue = new ArrayList<>(job.checkpoints());
+            Map<Checkpoint, JavaFutureAction<List<TaskOutcome>>> inFlight = new LinkedHashMap<>();
+            progress.start("sweep", queue.size(), "checkpoints");
+            Iterator<Checkpoint> next = queue.iterator();
+            while (next.hasNext() || !inFlight.isEmpty()) {
+                while (next.hasNext() && inFlight.size() < window) {
+                    Checkpoint c = next.next();
+                    ModelInfo pinned = pinnedDone(c, job, done);
+                    if (pinned != null) {   // a pinned Hub revision already committed: no task, no download
+                        skipped++;
+                        listener.done(c, pinned, true, List.of(), "driver", 0, 0);
+                        progress.advance(1);
+                        continue;
+                    }
+                    TaskInput in = new TaskInput(c, job.analyses(), job.backend(), job.tf32(), job.keepDownloads(), done.definitions(), done.shapes());
+                    sc.setJobDescription("headscan sweep " + c.display() + ": " + describe(job));
+                    inFlight.put(c, sc.parallelize(List.of(in), 1).map(ExecutorTask::run).collectAsync());
+                }
+                Checkpoint finished = null;
+                for (var e : inFlight.entrySet()) {
+                    if (e.getValue().isDone()) {
+                        finished = e.getKey();
+                        break;
+                    }
+                }
+                if (finished == null) {
+                    Thread.sleep(20);
+                    continue;
+                }
+                JavaFutureAction<List<TaskOutcome>> f = inFlight.remove(finished);
+                TaskOutcome o;
+                try {
+                    o = f.get().getFirst();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    String why = "the task failed " + conf.get("spark.task.maxFailures") + " times: " + oneLine(e.getCause());
+                    failed++;
+                    out.error(runId, finished.spec(), Sweep.isLocal(finished) ? null : finished.revision(), why, null);
+                    listener.failed(finished, "?", why);
+                    progress.advance(1);
+                    continue;
+                }
+                bytes += o.bytesFetched();
+                if (o.failure() != null) {
+                    failed++;
+                    out.error(runId, finished.spec(), Sweep.isLocal(finished) ? null : finished.revision(), o.failure(), o.executor());
+                    listener.failed(finished, o.executor(), o.failure());
+                } else if (o.skipped() || o.definitions().isEmpty()) {
+                    skipped++;
+                    listener.done(finished, o.info(), true, List.of(), o.executor(), o.fetchSeconds(), o.computeSeconds());
+                } else {
+                    out.commit(runId, Dataset.modelId(o.info(), o.definitions()), o.info(), o.definitions(), o.rows(), o.executor(),
+                            o.fetchSeconds(), o.computeSeconds());
+                    computed++;
+                    listener.done(finished, o.info(), false, o.top(), o.executor() + (o.gpu() == null ? "" : " GPU " + o.gpu()), o.fetchSeconds(),
+                            o.computeSeconds());
+                }
+                progress.advance(1);
+            }
+            progress.done();
+        }
+        return new Sweep.Summary(computed, skipped, failed, (System.nanoTime() - t0) / 1e9, bytes);
+    }
+
+    /** A pinned Hub checkpoint whose every definition is committed: its stored description; else null. */
+    private static ModelInfo pinnedDone(Checkpoint c, Job job, Dataset.Done done) {
+        if (c.commit() == null || Sweep.isLocal(c)) return null;
+        String content = "commit:" + c.commit();
+        int[] s = done.shapes().get(content);
+        Set<String> defs = done.definitions().get(content);
+        if (s == null || defs == null) return null;
+        Gpt2Dims dims = new Gpt2Dims(Math.max(1, s[3]), s[2], s[0], s[1], Math.max(1, 4 * s[2]), 1);
+        for (String k : job.analyses().keys(dims)) if (!defs.contains(k)) return null;
+        String source = "hf:" + new RepoId(c.spec()).canonical() + "@" + c.commit();
+        return new ModelInfo(c.spec(), c.revision(), null, 0, null, null, c.label(), c.stepOrNull(), null, s[0], s[1], s[2], s[3], null, source,
+                c.commit(), content, null);
+    }
+
+    /** The analyses in a few words, for the application name and the jobs' descriptions in the Spark UI. */
+    static String describe(Job job) {
+        var a = job.analyses();
+        List<String> parts = new ArrayList<>();
+        if (a.score()) parts.add("score " + String.join(",", a.variants().stream().map(v -> v.id()).toList()) + " seeds " + a.seeds().size());
+        if (a.weights()) parts.add("weights");
+        if (a.fullvocabHeads() != null) parts.add("fullvocab " + a.fullvocabHeads());
+        if (a.ovHeads() != null) parts.add("ov " + a.ovHeads());
+        return job.checkpoints().size() + " checkpoints, " + String.join(", ", parts) + " " + io.headscan.sweep.Analyses.VERSION + a.numerics();
+    }
+
+    static String oneLine(Throwable e) {
+        String m = e == null ? "unknown" : e.getMessage() == null ? e.toString() : e.getMessage();
+        int nl = m.indexOf('\n');
+        return (nl < 0 ? m : m.substring(0, nl)).strip();
+    }
+
+    private static String version() {
+        String v = SparkDriver.class.getPackage().getImplementationVersion();
+        return "headscan " + (v == null ? "(development build)" : v) + ", Java " + Runtime.version() + ", Spark " + org.apache.spark.package$.MODULE$.SPARK_VERSION();
+    }
+
+    private static String machine() {
+        return Runtime.getRuntime().availableProcessors() + " cores (driver), " + System.getProperty("os.name") + " " + System.getProperty("os.arch");
+    }
+}
