@@ -1,0 +1,178 @@
+package io.headscan.spark;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.headscan.model.Gpt2Dims;
+import io.headscan.model.HeadId;
+import io.headscan.synth.SyntheticGpt2;
+import io.headscan.testing.ChildJvm;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real Spark standalone cluster on loopback: a Master and two Workers (one core each) as separate JVMs started from
+ * the Maven jars, with a stub Spark home ({@code jars/} and {@code SPARK_SCALA_VERSION}); each worker starts its
+ * executor as a JVM of its own. The sweep is submitted to it from the CLI as the driver; one executor JVM is killed
+ * mid-job, and then the driver itself, and every checkpoint must end up in the dataset exactly once.
+ */
+class SparkClusterTest {
+
+    static final Gpt2Dims DIMS = new Gpt2Dims(3000, 96, 6, 4, 192, 8);
+    static final int N = 8;
+    static final int ROWS = 6 * 4 * 4 * 2;   // heads x metrics x seeds
+
+    @TempDir
+    static Path dir;
+    static Path run;
+    static final List<Process> cluster = new ArrayList<>();
+    static String master;
+    static int ui;
+
+    @BeforeAll
+    static void start() throws Exception {
+        run = dir.resolve("run");
+        for (int i = 1; i <= N; i++) new SyntheticGpt2(DIMS, 80 + i, List.of(new HeadId(5, i % 4))).write(run.resolve("checkpoint-" + i), 2);
+        // the stub Spark home: the jars of this class path (Spark's among them), and the Scala version
+        Path home = dir.resolve("spark-home");
+        Files.createDirectories(home.resolve("jars"));
+        Files.createDirectories(home.resolve("conf"));
+        for (String e : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+            Path p = Path.of(e);
+            if (e.endsWith(".jar") && Files.isRegularFile(p)) {
+                Path link = home.resolve("jars").resolve(p.getFileName());
+                if (!Files.exists(link)) Files.createSymbolicLink(link, p.toAbsolutePath());
+            }
+        }
+        int port = freePort();
+        ui = freePort();
+        master = "spark://127.0.0.1:" + port;
+        cluster.add(daemon(home, "master.log", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", "" + port,
+                "--webui-port", "" + ui));
+        for (int w = 1; w <= 2; w++) {
+            cluster.add(daemon(home, "worker" + w + ".log", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1",
+                    "--memory", "1536m", "--webui-port", "" + freePort(), "--work-dir", dir.resolve("work" + w).toString(), master));
+        }
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        HttpClient http = HttpClient.newHttpClient();
+        while (true) {
+            try {
+                String json = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + ui + "/json/")).timeout(Duration.ofSeconds(5)).build(),
+                        HttpResponse.BodyHandlers.ofString()).body();
+                if (json.contains("\"aliveworkers\" : 2")) break;
+            } catch (IOException e) {
+                // not up yet
+            }
+            assertTrue(System.nanoTime() < deadline, "the cluster did not come up: " + Files.readString(dir.resolve("master.log"))
+                    + Files.readString(dir.resolve("worker1.log")));
+            Thread.sleep(250);
+        }
+    }
+
+    private static Process daemon(Path home, String log, String main, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx512m"));
+        cmd.addAll(SparkRun.JVM.subList(1, SparkRun.JVM.size()));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve(log).toFile());
+        pb.environment().putAll(SparkRun.ENV);
+        pb.environment().put("SPARK_HOME", home.toString());
+        pb.environment().put("SPARK_SCALA_VERSION", "2.13");
+        pb.environment().put("JAVA_HOME", Path.of(ProcessHandle.current().info().command().orElseThrow()).getParent().getParent().toString());
+        return pb.start();
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        for (ProcessHandle p : executors()) p.destroyForcibly();
+        for (Process p : cluster) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+            p.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The executor JVMs the workers started. */
+    static List<ProcessHandle> executors() {
+        List<ProcessHandle> out = new ArrayList<>();
+        for (Process w : cluster) w.descendants().filter(p -> cmdline(p).contains("CoarseGrainedExecutorBackend")).forEach(out::add);
+        return out;
+    }
+
+    /** A process's command line from /proc (ProcessHandle.Info may leave long ones out). */
+    static String cmdline(ProcessHandle p) {
+        try {
+            return new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline"))).replace('\0', ' ');
+        } catch (IOException e) {
+            return p.info().commandLine().orElse("");
+        }
+    }
+
+    private String[] sweep(Path out) {
+        return new String[] {"sweep", run + "/checkpoint-*", "--score", "--seeds", "0,1", "--bag-size", "32", "--spark", master, "--out", out.toString(),
+                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=1g", "--conf", "spark.cores.max=2",
+                "--conf", "spark.executor.extraClassPath=" + System.getProperty("java.class.path")};
+    }
+
+    private static void await(ChildJvm c, String text, long seconds) throws Exception {
+        long deadline = System.nanoTime() + seconds * 1_000_000_000L;
+        while (!c.output().contains(text)) {
+            assertTrue(c.process().isAlive(), "ended before '" + text + "': " + c.output());
+            assertTrue(System.nanoTime() < deadline, "no '" + text + "' in " + seconds + " s: " + c.output());
+            Thread.sleep(50);
+        }
+    }
+
+    @Test
+    void aLostExecutorAndAKilledDriverLeaveEveryCheckpointExactlyOnce() throws Exception {
+        Path out = dir.resolve("ds");
+        // 1. one executor JVM killed mid-job: its task runs again elsewhere
+        try (ChildJvm driver = SparkRun.start(dir.resolve("driver1.log"), Map.of(), sweep(out))) {
+            await(driver, "[2/" + N + "]", 180);
+            List<ProcessHandle> ex = executors();
+            assertEquals(2, ex.size(), "two executor JVMs, one per worker: " + ex);
+            ex.getFirst().destroyForcibly();
+            assertEquals(0, driver.waitFor(4), driver.output());
+            String o = driver.output();
+            assertTrue(o.contains("sweep: " + N + " checkpoints: " + N + " computed, 0 skipped, 0 failed"), o);
+            assertTrue(o.contains("on executor 0@") && o.contains("on executor 1@"), "both executors computed: " + o);
+        }
+        assertEquals(N, SparkRun.count(out, "SELECT count(*) FROM models"));
+        assertEquals((long) N * ROWS, SparkRun.count(out, "SELECT count(*) FROM results"), "every checkpoint once");
+
+        // 2. the driver killed: the command run again completes, duplicating nothing
+        Path out2 = dir.resolve("ds2");
+        try (ChildJvm driver = SparkRun.start(dir.resolve("driver2.log"), Map.of(), sweep(out2))) {
+            await(driver, "[2/" + N + "]", 180);
+            driver.process().destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+        }
+        long before = SparkRun.count(out2, "SELECT count(*) FROM models");
+        assertTrue(before >= 2 && before < N, before + " checkpoints committed before the driver died");
+        SparkRun.Result again = SparkRun.run(dir, Map.of(), sweep(out2));
+        assertEquals(0, again.code(), again.out());
+        assertTrue(again.out().contains((N - before) + " computed, " + before + " skipped"), again.out());
+        assertEquals(N, SparkRun.count(out2, "SELECT count(*) FROM models"));
+        assertEquals((long) N * ROWS, SparkRun.count(out2, "SELECT count(*) FROM results"));
+        assertEquals(0, SparkRun.count(out2, "SELECT count(*) FROM (SELECT spec, definition, layer, head, metric FROM scores GROUP BY ALL HAVING count(*) > 1)"));
+    }
+}
