@@ -45,11 +45,13 @@ public final class ParquetDataset {
                     case "results" -> "SELECT NULL::BIGINT AS model_id, NULL::VARCHAR AS analysis, NULL::VARCHAR AS definition, NULL::VARCHAR AS variant, "
                             + "NULL::BIGINT AS seed, NULL::INTEGER AS layer, NULL::INTEGER AS head, NULL::VARCHAR AS tensor, NULL::VARCHAR AS metric, "
                             + "NULL::DOUBLE AS value WHERE false";
-                    default -> null;
+                    default -> "SELECT NULL::BIGINT AS model_id, NULL::BIGINT AS run_id, NULL::VARCHAR AS spec, NULL::VARCHAR AS revision, "
+                            + "NULL::VARCHAR AS path, NULL::BIGINT AS size_bytes, NULL::VARCHAR AS file_key, NULL::VARCHAR AS sha256, NULL::VARCHAR AS label, "
+                            + "NULL::BIGINT AS step, NULL::VARCHAR AS architecture, NULL::INTEGER AS layers, NULL::INTEGER AS heads, NULL::INTEGER AS d_model, "
+                            + "NULL::INTEGER AS vocab, NULL::VARCHAR AS dtypes, NULL::TIMESTAMP AS computed, NULL::VARCHAR AS source, "
+                            + "NULL::VARCHAR AS commit_sha, NULL::VARCHAR AS content_id, NULL::VARCHAR AS format, NULL::BOOLEAN AS current, "
+                            + "NULL::BIGINT AS superseded_by, NULL::VARCHAR AS executor, NULL::DOUBLE AS fetch_seconds, NULL::DOUBLE AS compute_seconds WHERE false";
                 };
-                if (from == null && empty == null) {
-                    throw new IOException(dir + ": no committed checkpoint yet (models/ holds no Parquet file)");
-                }
                 s.execute("CREATE OR REPLACE VIEW raw_" + t + " AS " + (from != null ? "SELECT * FROM " + from : empty));
             }
             s.execute("CREATE OR REPLACE VIEW done AS SELECT * FROM raw_done");

@@ -30,6 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * executor as a JVM of its own. The sweep is submitted to it from the CLI as the driver; one executor JVM is killed
  * mid-job, and then the driver itself, and every checkpoint must end up in the dataset exactly once.
  */
+@org.junit.jupiter.api.TestMethodOrder(org.junit.jupiter.api.MethodOrderer.OrderAnnotation.class)
 class SparkClusterTest {
 
     static final Gpt2Dims DIMS = new Gpt2Dims(3000, 96, 6, 4, 192, 8);
@@ -39,6 +40,7 @@ class SparkClusterTest {
     @TempDir
     static Path dir;
     static Path run;
+    static Path sparkHome;
     static final List<Process> cluster = new ArrayList<>();
     static String master;
     static int ui;
@@ -49,6 +51,7 @@ class SparkClusterTest {
         for (int i = 1; i <= N; i++) new SyntheticGpt2(DIMS, 80 + i, List.of(new HeadId(5, i % 4))).write(run.resolve("checkpoint-" + i), 2);
         // the stub Spark home: the jars of this class path (Spark's among them), and the Scala version
         Path home = dir.resolve("spark-home");
+        sparkHome = home;
         Files.createDirectories(home.resolve("jars"));
         Files.createDirectories(home.resolve("conf"));
         for (String e : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
@@ -84,7 +87,12 @@ class SparkClusterTest {
     }
 
     private static Process daemon(Path home, String log, String main, String... args) throws IOException {
+        return daemon(home, log, List.of(), main, args);
+    }
+
+    private static Process daemon(Path home, String log, List<String> props, String main, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx512m"));
+        cmd.addAll(props);
         cmd.addAll(SparkRun.JVM.subList(1, SparkRun.JVM.size()));
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main));
         cmd.addAll(List.of(args));
@@ -143,7 +151,50 @@ class SparkClusterTest {
         }
     }
 
+    /**
+     * GPU scheduling: a third worker offers two GPUs found by a fake discovery script (addresses 0 and 1), the sweep
+     * asks one GPU per task, and each task binds cuBLAS to the address Spark gave it. Without a GPU the binding is
+     * checked up to the CUDA call: each task's failure names its address.
+     */
     @Test
+    @org.junit.jupiter.api.Order(2)   // after the two-worker test: this one adds a third worker
+    void eachTaskBindsTheGpuSparkAssignedIt() throws Exception {
+        Path script = dir.resolve("gpus.sh");
+        Files.writeString(script, "#!/bin/sh\necho '{\"name\": \"gpu\", \"addresses\": [\"0\", \"1\"]}'\n");
+        script.toFile().setExecutable(true);
+        Process gpuWorker = daemon(sparkHome, "worker-gpu.log", List.of("-Dspark.worker.resource.gpu.amount=2",
+                "-Dspark.worker.resource.gpu.discoveryScript=" + script), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                "--cores", "2", "--memory", "1536m", "--webui-port", "" + freePort(), "--work-dir", dir.resolve("work-gpu").toString(), master);
+        cluster.add(gpuWorker);
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        HttpClient http = HttpClient.newHttpClient();
+        while (!http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + ui + "/json/")).build(), HttpResponse.BodyHandlers.ofString())
+                .body().contains("\"aliveworkers\" : 3")) {
+            assertTrue(System.nanoTime() < deadline, Files.readString(dir.resolve("worker-gpu.log")));
+            Thread.sleep(250);
+        }
+        Path out = dir.resolve("gpu-ds");
+        List<String> args = new ArrayList<>(List.of("sweep", run + "/checkpoint-1", run + "/checkpoint-2", run + "/checkpoint-3", run + "/checkpoint-4",
+                "--score", "--bag-size", "32", "--spark", master, "--out", out.toString(),
+                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=1g", "--conf", "spark.cores.max=2",
+                "--conf", "spark.executor.cores=2", "--conf", "spark.executor.resource.gpu.amount=2", "--conf", "spark.task.resource.gpu.amount=1",
+                "--conf", "spark.executor.extraClassPath=" + System.getProperty("java.class.path")));
+        SparkRun.Result r = SparkRun.run(dir, Map.of(), args.toArray(String[]::new));
+        java.util.Set<String> bound = new java.util.TreeSet<>();
+        var m = java.util.regex.Pattern.compile("GPU ([0-9]+)").matcher(r.out());
+        while (m.find()) bound.add(m.group(1));
+        assertEquals(java.util.Set.of("0", "1"), bound, "each task reports the address it bound (or tried to): " + r.out());
+        boolean gpu = io.headscan.testing.ParityFixture.gpuPresent();
+        if (!gpu) {
+            assertEquals(1, r.code(), r.out());
+            assertTrue(r.out().contains("FAILED on executor") && r.out().contains("GPU 0 (assigned by Spark)") && r.out().contains("GPU 1 (assigned by Spark)"),
+                    "the binding reached the CUDA call: " + r.out());
+            assertEquals(4, SparkRun.count(out, "SELECT count(*) FROM errors WHERE message LIKE 'GPU _ (assigned by Spark)%'"));
+        }
+    }
+
+    @Test
+    @org.junit.jupiter.api.Order(1)
     void aLostExecutorAndAKilledDriverLeaveEveryCheckpointExactlyOnce() throws Exception {
         Path out = dir.resolve("ds");
         // 1. one executor JVM killed mid-job: its task runs again elsewhere

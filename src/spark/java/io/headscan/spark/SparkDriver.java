@@ -100,11 +100,11 @@ public final class SparkDriver implements DistributedSweep {
                     skipped++;
                     listener.done(finished, o.info(), true, List.of(), o.executor(), o.fetchSeconds(), o.computeSeconds());
                 } else {
-                    out.commit(runId, Dataset.modelId(o.info(), o.definitions()), o.info(), o.definitions(), o.rows(), o.executor(),
+                    String where = o.executor() + (o.gpu() == null ? "" : " GPU " + o.gpu());
+                    out.commit(runId, Dataset.modelId(o.info(), o.definitions()), o.info(), o.definitions(), o.rows(), where,
                             o.fetchSeconds(), o.computeSeconds());
                     computed++;
-                    listener.done(finished, o.info(), false, o.top(), o.executor() + (o.gpu() == null ? "" : " GPU " + o.gpu()), o.fetchSeconds(),
-                            o.computeSeconds());
+                    listener.done(finished, o.info(), false, o.top(), where, o.fetchSeconds(), o.computeSeconds());
                 }
                 progress.advance(1);
             }
