@@ -233,7 +233,7 @@ class CliTest {
 
     @Test
     void cublasWithoutAGpuIsOneLineExitOne() {
-        org.junit.jupiter.api.Assumptions.assumeFalse(java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidia0")), "this machine has a GPU");
+        org.junit.jupiter.api.Assumptions.assumeFalse(io.headscan.testing.ParityFixture.gpuPresent(), "this machine has a GPU");
         CliRun r = CliRun.of("score", model.toString(), "--backend", "cublas");
         assertEquals(1, r.code(), r.err());
         assertTrue(r.oneLineError(), r.err());

@@ -21,7 +21,27 @@ public record ParityFixture(Gpt2Model model, ReferenceScience ref, List<Backend>
      * load it fails them: GPU tests are skipped only where there is no GPU, never to hide a load error.
      */
     public static boolean gpuPresent() {
-        return java.nio.file.Files.exists(Path.of("/dev/nvidia0")) || java.nio.file.Files.exists(Path.of("/dev/dxg"));
+        return GPU;
+    }
+
+    /**
+     * From the CUDA driver's device count, whatever the device numbers (a scheduler or container may expose one GPU as
+     * /dev/nvidia3). A driver that fails where NVIDIA device nodes exist counts as a GPU too, so that its failure shows
+     * in the GPU tests instead of skipping them.
+     */
+    private static final boolean GPU = probeGpu();
+
+    private static boolean probeGpu() {
+        try {
+            if (io.headscan.compute.cuda.Cuda.driverDeviceCount() > 0) return true;
+        } catch (RuntimeException | LinkageError e) {
+            // a broken driver: decided by the device nodes below
+        }
+        try (var s = java.nio.file.Files.list(Path.of("/dev"))) {
+            return s.anyMatch(p -> p.getFileName().toString().matches("nvidia[0-9]+|dxg"));
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     /** The backends every parity test runs on: OpenBLAS, pure Java, and cuBLAS where there is a GPU. */

@@ -78,6 +78,27 @@ public final class Cuda {
         }
     }
 
+    /**
+     * The number of GPUs the CUDA driver itself reports (cuInit, cuDeviceGetCount), whatever their device numbers: 0
+     * when there is no driver library, or when it finds no device (a stub library, no device node). This is how tests
+     * decide that a GPU is present; a scheduler may expose a single GPU under any index.
+     */
+    public static synchronized int driverDeviceCount() {
+        Optional<Path> driver = CudaLibraries.fromEnvironment(Optional.empty()).find(CudaLibraries.DRIVER);
+        if (driver.isEmpty()) return 0;
+        try {
+            load(driver.get());
+        } catch (BackendException e) {
+            return 0;
+        }
+        if (io.headscan.bindings.cuda.cuda_driver_h.cuInit(0) != 0) return 0;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment n = arena.allocate(ValueLayout.JAVA_INT);
+            if (io.headscan.bindings.cuda.cuda_driver_h.cuDeviceGetCount(n) != 0) return 0;
+            return Math.max(0, n.get(ValueLayout.JAVA_INT, 0));
+        }
+    }
+
     /** "cudaErrorInsufficientDriver (error 35): CUDA driver version is insufficient for CUDA runtime version". */
     public static String describe(int rc) {
         return cString(cudaGetErrorName(rc), "cudaError") + " (error " + rc + "): " + cString(cudaGetErrorString(rc), "unknown error");

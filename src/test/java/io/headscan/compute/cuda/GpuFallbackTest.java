@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 class GpuFallbackTest {
 
     static boolean gpuHere() {
-        return Files.exists(Path.of("/dev/nvidia0")) || Files.exists(Path.of("/dev/dxg"));
+        return io.headscan.testing.ParityFixture.gpuPresent();
     }
 
     @Test
