@@ -91,11 +91,22 @@ public final class Cuda {
         } catch (BackendException e) {
             return 0;
         }
-        if (io.headscan.bindings.cuda.cuda_driver_h.cuInit(0) != 0) return 0;
+        // two driver calls, looked up directly (the generated driver bindings hold only what the kernels need)
+        var linker = java.lang.foreign.Linker.nativeLinker();
+        var lookup = java.lang.foreign.SymbolLookup.loaderLookup();
+        var init = lookup.find("cuInit");
+        var count = lookup.find("cuDeviceGetCount");
+        if (init.isEmpty() || count.isEmpty()) return 0;
         try (Arena arena = Arena.ofConfined()) {
+            var cuInit = linker.downcallHandle(init.get(), java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+            var cuCount = linker.downcallHandle(count.get(), java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+            if ((int) cuInit.invokeExact(0) != 0) return 0;
             MemorySegment n = arena.allocate(ValueLayout.JAVA_INT);
-            if (io.headscan.bindings.cuda.cuda_driver_h.cuDeviceGetCount(n) != 0) return 0;
+            if ((int) cuCount.invokeExact(n) != 0) return 0;
             return Math.max(0, n.get(ValueLayout.JAVA_INT, 0));
+        } catch (Throwable t) {
+            if (t instanceof Error e) throw e;
+            return 0;
         }
     }
 
