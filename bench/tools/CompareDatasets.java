@@ -21,6 +21,14 @@ public class CompareDatasets {
                     System.out.printf("%s: %d of the single process's %d rows matched by key, %d with the same value, largest difference %s%n",
                             Path.of(args[i]).getFileName(), rs.getLong(2), rs.getLong(1), rs.getLong(3), rs.getObject(4));
                 }
+                // steady state: checkpoints committed per second between the first commit and the last (start-up left out)
+                try (ResultSet rs = s.executeQuery("SELECT count(*), epoch(max(computed)) - epoch(min(computed)) FROM models")) {
+                    rs.next();
+                    long n = rs.getLong(1);
+                    double span = rs.getDouble(2);
+                    System.out.printf("%s: steady throughput %.3f checkpoints/s (%d commits over %.2f s)%n", Path.of(args[i]).getFileName(),
+                            n > 1 && span > 0 ? (n - 1) / span : Double.NaN, n, span);
+                }
             }
         }
     }

@@ -64,7 +64,8 @@ public final class SparkDriver implements DistributedSweep {
                         progress.advance(1);
                         continue;
                     }
-                    TaskInput in = new TaskInput(c, job.analyses(), job.backend(), job.tf32(), job.keepDownloads(), done.definitions(), done.shapes());
+                    TaskInput in = new TaskInput(forExecutors(c), job.analyses(), job.backend(), job.tf32(), job.keepDownloads(), done.definitions(),
+                            done.shapes());
                     sc.setJobDescription("headscan sweep " + c.display() + ": " + describe(job));
                     inFlight.put(c, sc.parallelize(List.of(in), 1).map(ExecutorTask::run).collectAsync());
                 }
@@ -92,6 +93,7 @@ public final class SparkDriver implements DistributedSweep {
                     continue;
                 }
                 bytes += o.bytesFetched();
+                if (o.info() != null) o = withSpec(o, finished.spec());   // stored as the user named it, like the single-process sweep
                 if (o.failure() != null) {
                     failed++;
                     out.error(runId, finished.spec(), Sweep.isLocal(finished) ? null : finished.revision(), o.failure(), o.executor());
@@ -111,6 +113,24 @@ public final class SparkDriver implements DistributedSweep {
             progress.done();
         }
         return new Sweep.Summary(computed, skipped, failed, (System.nanoTime() - t0) / 1e9, bytes);
+    }
+
+    /**
+     * The checkpoint as executors must see it: a path that exists here made absolute (an executor runs in a folder of
+     * its own; the path must be on a file system every node sees).
+     */
+    static Checkpoint forExecutors(Checkpoint c) {
+        java.nio.file.Path p = java.nio.file.Path.of(c.spec());
+        if (!java.nio.file.Files.exists(p) || p.isAbsolute()) return c;
+        return new Checkpoint(p.toAbsolutePath().normalize().toString(), c.revision(), c.label(), c.stepOrNull(), c.commit());
+    }
+
+    private static TaskOutcome withSpec(TaskOutcome o, String spec) {
+        ModelInfo i = o.info();
+        ModelInfo named = new ModelInfo(spec, i.revision(), i.path(), i.sizeBytes(), i.fileKey(), i.sha256(), i.label(), i.step(), i.architecture(),
+                i.layers(), i.heads(), i.dModel(), i.vocab(), i.dtypes(), i.source(), i.commit(), i.contentId(), i.format());
+        return new TaskOutcome(named, o.definitions(), o.rows(), o.top(), o.skipped(), o.failure(), o.executor(), o.gpu(), o.fetchSeconds(),
+                o.computeSeconds(), o.bytesFetched());
     }
 
     /** A pinned Hub checkpoint whose every definition is committed: its stored description; else null. */
