@@ -93,7 +93,7 @@ class SparkClusterTest {
     private static Process daemon(Path home, String log, List<String> props, String main, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx512m"));
         cmd.addAll(props);
-        cmd.addAll(SparkRun.JVM.subList(1, SparkRun.JVM.size()));
+        cmd.addAll(SparkRun.JVM.subList(2, SparkRun.JVM.size()));
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve(log).toFile());

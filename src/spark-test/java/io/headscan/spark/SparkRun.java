@@ -15,7 +15,7 @@ import java.util.Map;
 final class SparkRun {
 
     /** What the launcher gives a Spark driver on JDK 25. */
-    static final List<String> JVM = List.of("-Xmx1g", "--sun-misc-unsafe-memory-access=allow", "-XX:+IgnoreUnrecognizedVMOptions",
+    static final List<String> JVM = List.of("-Xmx1g", ChildJvm.FULL_CLASS_PATH, "--sun-misc-unsafe-memory-access=allow", "-XX:+IgnoreUnrecognizedVMOptions",
             "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
             "--add-opens=java.base/java.io=ALL-UNNAMED", "--add-opens=java.base/java.net=ALL-UNNAMED", "--add-opens=java.base/java.nio=ALL-UNNAMED",
             "--add-opens=java.base/java.util=ALL-UNNAMED", "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",

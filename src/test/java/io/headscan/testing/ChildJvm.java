@@ -37,7 +37,7 @@ public final class ChildJvm implements AutoCloseable {
         cmd.add("--enable-native-access=ALL-UNNAMED");
         cmd.addAll(jvmOptions);
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(classPath(jvmOptions));
         cmd.add("io.headscan.cli.Main");
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
@@ -46,6 +46,27 @@ public final class ChildJvm implements AutoCloseable {
         unset.forEach(pb.environment()::remove);
         pb.environment().putAll(env);
         return new ChildJvm(pb.start(), log);
+    }
+
+    /** JVM option that asks for this test JVM's whole class path (Spark's jars included) instead of headscan's runtime. */
+    public static final String FULL_CLASS_PATH = "-Dheadscan.test.fullClassPath=true";
+
+    /**
+     * headscan's classes and runtime jars (target/runtime-classpath.txt, written by the build), so that a child with a
+     * tiny heap does not open jars it never uses; the whole test class path when asked for, or when the file is missing.
+     */
+    private static String classPath(List<String> jvmOptions) {
+        String full = System.getProperty("java.class.path");
+        if (jvmOptions.contains(FULL_CLASS_PATH)) return full;
+        Path base = Path.of(System.getProperty("user.dir"));
+        Path runtime = base.resolve("target/runtime-classpath.txt");
+        try {
+            if (!Files.isRegularFile(runtime)) return full;
+            String deps = Files.readString(runtime).strip();
+            return base.resolve("target/classes") + (deps.isEmpty() ? "" : java.io.File.pathSeparator + deps);
+        } catch (IOException e) {
+            return full;
+        }
     }
 
     public Process process() {
