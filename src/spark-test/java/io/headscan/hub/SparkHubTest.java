@@ -48,7 +48,7 @@ class SparkHubTest {
                     "--out", out.toString()};
             ChildJvm c = ChildJvm.start(Files.createTempFile(home, "s", ".log"), io.headscan.spark.SparkAccess.jvm(), env, List.of("HF_HUB_OFFLINE", "HF_TOKEN"), args);
             assertEquals(0, c.waitFor(4), c.output());
-            assertTrue(c.output().contains("[1/4] stanford-gpt2-small-a@checkpoint-0 (0)") && c.output().contains("pytorch-zip, on executor driver@")
+            assertTrue(c.output().contains("] stanford-gpt2-small-a@checkpoint-0 (0): ") && c.output().contains("pytorch-zip, on executor driver@")
                     && c.output().contains("downloaded in"), c.output());
             List<String> commits = new ArrayList<>();
             try (Connection db = io.headscan.sweep.ParquetDataset.open(out); Statement s = db.createStatement();
