@@ -84,6 +84,25 @@ class SparkLocalTest {
         assertNotNull(javax.imageio.ImageIO.read(png.toFile()));
     }
 
+    /** A Hadoop URI (here file:, the same code path as s3a: and hdfs:) is copied to the executor's local disk first. */
+    @Test
+    void aHadoopUriIsCopiedToLocalDiskAndKeepsItsIdentity() throws Exception {
+        Path out = dir.resolve("uri-ds");
+        String uri = run.resolve("checkpoint-200").toUri().toString();   // file:///.../checkpoint-200/ (a .bin and its config.json)
+        SparkRun.Result r = SparkRun.run(dir, Map.of(), "sweep", uri, "--score", "--bag-size", "16", "--spark", "local[1]", "--out", out.toString());
+        assertEquals(0, r.code(), r.out());
+        assertTrue(r.out().contains("1 computed"), r.out());
+        assertEquals(1, SparkRun.count(out, "SELECT count(*) FROM models WHERE source LIKE 'uri:file:%/checkpoint-200' AND content_id LIKE 'remote:%'"),
+                "identified by the URI and what the file system says of its files, not by the local copy");
+        assertEquals(1, SparkRun.count(out, "SELECT count(*) FROM models WHERE format = 'pytorch-zip' AND heads = 4"));
+        try (var s = java.nio.file.Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().startsWith("headscan-checkpoint-") && java.nio.file.Files.isDirectory(p.resolve("checkpoint-200"))),
+                    "the local copy is removed after use");
+        }
+        SparkRun.Result again = SparkRun.run(dir, Map.of(), "sweep", uri, "--score", "--bag-size", "16", "--spark", "local[1]", "--out", out.toString());
+        assertTrue(again.out().contains("0 computed, 1 skipped"), again.out());
+    }
+
     @Test
     void usageErrorsBeforeAnySparkStarts() throws Exception {
         var noOut = io.headscan.cli.CliRunAccess.run("sweep", run.toString(), "--score", "--spark", "local[2]");
