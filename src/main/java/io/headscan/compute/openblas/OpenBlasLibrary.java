@@ -6,9 +6,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -181,10 +179,12 @@ public final class OpenBlasLibrary {
                 try {
                     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
                     io.headscan.AtomicFiles.discard(tmp);   // moved: forget the name
-                } catch (FileAlreadyExistsException | DirectoryNotEmptyException | AtomicMoveNotSupportedException e) {
-                    // another process won the race, or left an incomplete folder behind
+                } catch (java.nio.file.FileSystemException e) {
+                    // another process won the race (rename(2) fails with ENOTEMPTY, which Java reports as a plain
+                    // FileSystemException as often as a DirectoryNotEmptyException), or left an incomplete folder behind
                     if (!Files.isRegularFile(dir.resolve(".complete"))) {
-                        throw new BackendException("cannot unpack OpenBLAS: " + dir + " exists but is incomplete; delete it and retry");
+                        if (Files.exists(dir)) throw new BackendException("cannot unpack OpenBLAS: " + dir + " exists but is incomplete; delete it and retry");
+                        throw e;
                     }
                 }
             } finally {
