@@ -110,7 +110,7 @@ final class SweepCommand implements Callable<Integer> {
             description = "Hub revision for ids without @REV (default: ${DEFAULT-VALUE}); never applies to local paths.")
     String revision;
 
-    @Option(names = "--revisions", paramLabel = "GLOB[,GLOB...]", split = ",",
+    @Option(names = "--revisions", paramLabel = "GLOB", split = ",",
             description = "Sweep the branches and tags of each MODEL (a Hub id) whose names match, in step order, each pinned to the commit "
                     + "it points to now: e.g. 'checkpoint-*' for the Stanford CRFM runs. Offline, the cache's refs are listed.")
     List<String> revisionGlobs;
@@ -130,7 +130,7 @@ final class SweepCommand implements Callable<Integer> {
     boolean keepDownloads;
 
     @Option(names = "--spark", paramLabel = "MASTER",
-            description = "Run the sweep on Apache Spark with this CLI as the driver: local[N], spark://host:port, yarn or k8s://... "
+            description = "Run the sweep on Apache Spark with this CLI as the driver: local[N], spark://HOST:PORT, yarn or k8s://URL "
                     + "(docs/spark.md); results go to --out. Spark's jars are fetched once, the first time this is used.")
     String sparkMaster;
 
