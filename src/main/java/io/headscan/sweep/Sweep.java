@@ -220,6 +220,14 @@ public final class Sweep {
 
     /** For a pinned Hub checkpoint whose every definition is stored: its stored description; else empty. */
     private Optional<ModelInfo> alreadyDone(Checkpoint c) throws Exception {
+        return pinnedDone(c, analyses, sink);
+    }
+
+    /**
+     * For a Hub checkpoint pinned to a commit whose every definition of {@code analyses} the sink holds: its stored
+     * description (known before anything is fetched); else empty. Local checkpoints need their files to tell.
+     */
+    public static Optional<ModelInfo> pinnedDone(Checkpoint c, Analyses analyses, ResultSink sink) throws Exception {
         if (c.commit() == null || isLocal(c)) return Optional.empty();
         String repo = new io.headscan.hub.RepoId(c.spec()).canonical();
         String source = hubSource(repo, c.commit()), content = hubContent(c.commit());
@@ -227,7 +235,7 @@ public final class Sweep {
         if (shape.isEmpty()) return Optional.empty();
         int[] s = shape.get();
         Gpt2Dims dims = new Gpt2Dims(Math.max(1, s[3]), s[2], s[0], s[1], Math.max(1, 4 * s[2]), 1);
-        ModelInfo probe = new ModelInfo(c.spec(), c.revision(), null, 0, null, null, c.label(), null, null, s[0], s[1], s[2], s[3], null,
+        ModelInfo probe = new ModelInfo(c.spec(), c.revision(), null, 0, null, null, c.label(), c.stepOrNull(), null, s[0], s[1], s[2], s[3], null,
                 source, c.commit(), content, null);
         for (String k : analyses.keys(dims)) if (!sink.isDone(probe, k)) return Optional.empty();
         return Optional.of(probe);

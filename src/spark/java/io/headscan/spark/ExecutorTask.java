@@ -20,6 +20,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.apache.spark.SparkEnv;
@@ -52,7 +53,7 @@ final class ExecutorTask {
             return new TaskOutcome(null, List.of(), List.of(), List.of(), false, why.replace('\n', ' '), executor, gpu, 0, 0, 0);
         }
         try (backend) {
-            Collecting sink = new Collecting(in);
+            DoneSink sink = new DoneSink(in.done(), in.shapes());
             Capture seen = new Capture();
             ModelResolver resolver = new ModelResolver(HubEnvironment.fromEnvironment(), Progress.NONE, s -> {}).transientDownloads(true);
             Sweep.Fetcher fetcher = new HadoopFetcher(new HubFetcher(resolver, in.keepDownloads()));
@@ -104,14 +105,16 @@ final class ExecutorTask {
         return Backends.open(kind, new Backends.Options(Optional.empty(), cpus, Optional.empty(), in.tf32())).backend();
     }
 
-    /** A sink that answers from what the driver said is done and keeps the rows for the driver to commit. */
-    private static final class Collecting implements ResultSink {
-        private final TaskInput in;
+    /** A sink that answers from what the driver said is done (content identity to definitions and stored shape) and keeps the rows. */
+    static final class DoneSink implements ResultSink {
+        private final Map<String, Set<String>> done;
+        private final Map<String, int[]> shapes;
         List<String> definitions = List.of();
         List<ResultRow> rows = List.of();
 
-        Collecting(TaskInput in) {
-            this.in = in;
+        DoneSink(Map<String, Set<String>> done, Map<String, int[]> shapes) {
+            this.done = done;
+            this.shapes = shapes;
         }
 
         @Override
@@ -119,13 +122,13 @@ final class ExecutorTask {
 
         @Override
         public boolean isDone(ModelInfo model, String definition) {
-            Set<String> d = in.done().get(model.contentId());
+            Set<String> d = done.get(model.contentId());
             return d != null && d.contains(definition);
         }
 
         @Override
         public Optional<int[]> storedShape(String source, String contentId) {
-            return Optional.ofNullable(in.shapes().get(contentId));
+            return Optional.ofNullable(shapes.get(contentId));
         }
 
         @Override

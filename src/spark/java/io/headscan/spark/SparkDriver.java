@@ -1,8 +1,6 @@
 package io.headscan.spark;
 
 import io.headscan.Progress;
-import io.headscan.hub.RepoId;
-import io.headscan.model.Gpt2Dims;
 import io.headscan.sweep.Checkpoint;
 import io.headscan.sweep.DistributedSweep;
 import io.headscan.sweep.ModelInfo;
@@ -12,7 +10,6 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaFutureAction;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -57,7 +54,7 @@ public final class SparkDriver implements DistributedSweep {
             while (next.hasNext() || !inFlight.isEmpty()) {
                 while (next.hasNext() && inFlight.size() < window) {
                     Checkpoint c = next.next();
-                    ModelInfo pinned = pinnedDone(c, job, done);
+                    ModelInfo pinned = Sweep.pinnedDone(c, job.analyses(), new ExecutorTask.DoneSink(done.definitions(), done.shapes())).orElse(null);
                     if (pinned != null) {   // a pinned Hub revision already committed: no task, no download
                         skipped++;
                         listener.done(c, pinned, true, List.of(), "driver", 0, 0);
@@ -133,19 +130,6 @@ public final class SparkDriver implements DistributedSweep {
                 o.computeSeconds(), o.bytesFetched());
     }
 
-    /** A pinned Hub checkpoint whose every definition is committed: its stored description; else null. */
-    private static ModelInfo pinnedDone(Checkpoint c, Job job, Dataset.Done done) {
-        if (c.commit() == null || Sweep.isLocal(c)) return null;
-        String content = "commit:" + c.commit();
-        int[] s = done.shapes().get(content);
-        Set<String> defs = done.definitions().get(content);
-        if (s == null || defs == null) return null;
-        Gpt2Dims dims = new Gpt2Dims(Math.max(1, s[3]), s[2], s[0], s[1], Math.max(1, 4 * s[2]), 1);
-        for (String k : job.analyses().keys(dims)) if (!defs.contains(k)) return null;
-        String source = "hf:" + new RepoId(c.spec()).canonical() + "@" + c.commit();
-        return new ModelInfo(c.spec(), c.revision(), null, 0, null, null, c.label(), c.stepOrNull(), null, s[0], s[1], s[2], s[3], null, source,
-                c.commit(), content, null);
-    }
 
     /** The analyses in a few words, for the application name and the jobs' descriptions in the Spark UI. */
     static String describe(Job job) {
