@@ -10,9 +10,12 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaFutureAction;
 import org.apache.spark.api.java.JavaSparkContext;
+import scala.Tuple2;
 
 /**
  * The sweep on Apache Spark (docs/spark.md). The driver keeps a window of checkpoints in flight, each one Spark job of
@@ -31,21 +34,35 @@ public final class SparkDriver implements DistributedSweep {
         if (!conf.contains("spark.master")) throw new IllegalArgumentException("no Spark master: give --spark MASTER (local[2], spark://host:7077, yarn, k8s://...)");
         // executors need native access for FFM (OpenBLAS, cuBLAS); the job jar is the one this driver runs from
         String opts = conf.get("spark.executor.extraJavaOptions", "");
-        if (!opts.contains("--enable-native-access")) conf.set("spark.executor.extraJavaOptions", (opts + " --enable-native-access=ALL-UNNAMED").strip());
+        if (!opts.contains("--enable-native-access")) opts += " --enable-native-access=ALL-UNNAMED";
+        // a task's work is BLAS and C kernels: the quick compiler alone starts an executor sooner and leaves the cores
+        // to the work (bench/SPARK-RESULTS.md); a -XX:TieredStopAtLevel of the user's own wins
+        if (!opts.contains("TieredStopAtLevel") && !opts.contains("TieredCompilation")) opts += " -XX:TieredStopAtLevel=1";
+        conf.set("spark.executor.extraJavaOptions", opts.strip());
+        // in local mode the executor is this JVM, which has the jar on its class path already
         String jar = System.getProperty("headscan.jar");
-        if (jar != null && !conf.contains("spark.jars")) conf.set("spark.jars", jar);
+        if (jar != null && !conf.contains("spark.jars") && !conf.get("spark.master").startsWith("local")) conf.set("spark.jars", jar);
         conf.setIfMissing("spark.task.maxFailures", "4");
         conf.setIfMissing("spark.ui.showConsoleProgress", "false");
         for (var e : job.settings().entrySet()) conf.set(e.getKey(), e.getValue());
         long runId = System.currentTimeMillis() * 1000 + (System.nanoTime() % 1000 + 1000) % 1000;
         int computed = 0, skipped = 0, failed = 0;
         long bytes = 0;
-        try (JavaSparkContext sc = new JavaSparkContext(conf)) {
+        // the context starts (a second or two) while this thread opens the dataset, records the run and reads what is done
+        CompletableFuture<JavaSparkContext> starting = CompletableFuture.supplyAsync(() -> new JavaSparkContext(conf));
+        Dataset out;
+        Dataset.Done done;
+        try {
+            out = new Dataset(job.out(), hadoopConfiguration(conf));
+            out.run(runId, job.commandLine(), version(), "spark " + conf.get("spark.master") + ", executors: " + job.backend(), machine());
+            done = out.read();
+        } catch (Exception e) {
+            starting.thenAccept(JavaSparkContext::close);
+            throw e;
+        }
+        try (JavaSparkContext sc = started(starting)) {
             sc.setLogLevel(System.getProperty("headscan.spark.logLevel", "WARN"));
             if (sc.sc().uiWebUrl().isDefined()) listener.note("Spark UI: " + sc.sc().uiWebUrl().get());
-            Dataset out = new Dataset(job.out(), sc.hadoopConfiguration());
-            out.run(runId, job.commandLine(), version(), "spark " + sc.master() + ", executors: " + job.backend(), machine());
-            Dataset.Done done = out.read();
             int window = Math.max(2, 2 * sc.defaultParallelism());
             List<Checkpoint> queue = new ArrayList<>(job.checkpoints());
             Map<Checkpoint, JavaFutureAction<List<TaskOutcome>>> inFlight = new LinkedHashMap<>();
@@ -110,6 +127,25 @@ public final class SparkDriver implements DistributedSweep {
             progress.done();
         }
         return new Sweep.Summary(computed, skipped, failed, (System.nanoTime() - t0) / 1e9, bytes);
+    }
+
+    /**
+     * The Hadoop settings of the dataset's file system, as Spark makes them for its context: Hadoop's defaults and
+     * files ({@code core-site.xml}, {@code HADOOP_CONF_DIR}) plus every {@code spark.hadoop.*} setting.
+     */
+    static Configuration hadoopConfiguration(SparkConf conf) {
+        Configuration h = new Configuration();
+        for (Tuple2<String, String> kv : conf.getAllWithPrefix("spark.hadoop.")) h.set(kv._1(), kv._2());
+        return h;
+    }
+
+    private static JavaSparkContext started(CompletableFuture<JavaSparkContext> starting) throws Exception {
+        try {
+            return starting.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof Exception x) throw x;
+            throw e;
+        }
     }
 
     /**
