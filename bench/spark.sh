@@ -3,11 +3,14 @@
 #   the single-process `sweep --score` over 10 GPT-2-Small-size checkpoints, the same with `--spark local[2]`, and with
 #   a standalone cluster on loopback (a Master and 2 Workers x 1 core, started from target/spark-lib), wall times and
 #   throughput ratios, and the numbers of the three compared.
-# Usage: bench/spark.sh [--n N] [WORK_DIR]   (default 10, /tmp/headscan-spark-bench; ~5.5 GB)
+# Usage: bench/spark.sh [--n N] [--results FILE] [WORK_DIR]   (default 10, bench/SPARK-RESULTS.md,
+#        /tmp/headscan-spark-bench; ~0.55 GB per checkpoint)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=10
+results=$root/bench/SPARK-RESULTS.md
 [ "${1:-}" = "--n" ] && { n=$2; shift 2; }
+[ "${1:-}" = "--results" ] && { results=$(realpath -m "$2"); shift 2; }
 work=${1:-/tmp/headscan-spark-bench}
 hs=$root/headscan
 mkdir -p "$work"
@@ -23,17 +26,26 @@ for i in $(seq 1 "$n"); do
 done
 cat run/*/model.safetensors > /dev/null
 export HEADSCAN_CACHE=$work/cache
-# builds the Spark part once (not timed)
+# builds the Spark part and makes both class-data archives once (not timed)
 "$hs" sweep "${ckpts[0]}" --score --spark 'local[1]' --out "$work/warm" > /dev/null 2>&1 || true
-rm -rf "$work/warm"
+"$hs" sweep "${ckpts[0]}" --score --db "$work/warm.duckdb" > /dev/null 2>&1 || true
+rm -rf "$work/warm" "$work"/warm.duckdb*
 
-rm -f single.duckdb*
-t0=$(now); "$hs" sweep "${ckpts[@]}" --score --db single.duckdb > single.log 2>&1; t1=$(now)
-single=$(secs "$t0" "$t1")
-
-rm -rf local-ds
-t0=$(now); "$hs" sweep "${ckpts[@]}" --score --spark 'local[2]' --out local-ds > local.log 2>&1; t1=$(now)
-local2=$(secs "$t0" "$t1")
+# each run three times, the single process and local[2] taking turns; the median counts (the last run's results are
+# the ones compared)
+runs=3
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+singles=(); locals=()
+for _ in $(seq 1 $runs); do
+  rm -f single.duckdb*
+  t0=$(now); "$hs" sweep "${ckpts[@]}" --score --db single.duckdb > single.log 2>&1; t1=$(now)
+  singles+=("$(secs "$t0" "$t1")")
+  rm -rf local-ds
+  t0=$(now); "$hs" sweep "${ckpts[@]}" --score --spark 'local[2]' --out local-ds > local.log 2>&1; t1=$(now)
+  locals+=("$(secs "$t0" "$t1")")
+done
+single=$(median "${singles[@]}")
+local2=$(median "${locals[@]}")
 
 # a standalone cluster on loopback: Master and 2 Workers x 1 core from the Maven jars, a stub Spark home
 . "$root/.mvn/find-jdk.sh"
@@ -52,12 +64,16 @@ for w in 1 2; do
 done
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 for _ in $(seq 1 240); do curl -s "http://127.0.0.1:$uip/json/" 2>/dev/null | grep -q '"aliveworkers" : 2' && break; sleep 0.5; done
-rm -rf cluster-ds
-t0=$(now)
-"$hs" sweep "${ckpts[@]}" --score --spark "spark://127.0.0.1:$port" --out cluster-ds --conf spark.driver.host=127.0.0.1 \
-  --conf spark.executor.memory=1g --conf spark.cores.max=2 > cluster.log 2>&1
-t1=$(now)
-cluster=$(secs "$t0" "$t1")
+clusters=()
+for _ in $(seq 1 $runs); do
+  rm -rf cluster-ds
+  t0=$(now)
+  "$hs" sweep "${ckpts[@]}" --score --spark "spark://127.0.0.1:$port" --out cluster-ds --conf spark.driver.host=127.0.0.1 \
+    --conf spark.executor.memory=1g --conf spark.cores.max=2 > cluster.log 2>&1
+  t1=$(now)
+  clusters+=("$(secs "$t0" "$t1")")
+done
+cluster=$(median "${clusters[@]}")
 kill "${pids[@]}" 2>/dev/null || true; trap - EXIT
 
 # the same numbers?
@@ -71,6 +87,8 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
   echo
   echo "Made by \`bench/spark.sh\` on $(date -u +%Y-%m-%d): $cpu, $(nproc) cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, Spark 4.2.0;"
   echo "$n GPT-2-Small-size synthetic checkpoints (F32 safetensors, in the page cache), \`sweep --score\` (8 bags of 128, one seed)."
+  echo
+  echo "Wall times are the median of $runs runs each (single process: ${singles[*]} s; local[2]: ${locals[*]} s; cluster: ${clusters[*]} s)."
   echo
   echo "| run | wall time (s) | per checkpoint (s) | relative to the single process |"
   echo "|---|---|---|---|"
@@ -93,5 +111,5 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
   echo '```'
   grep -aE '^\[|^sweep:' cluster.log
   echo '```'
-} > "$root/bench/SPARK-RESULTS.md"
-cat "$root/bench/SPARK-RESULTS.md"
+} > "$results"
+cat "$results"
