@@ -229,4 +229,48 @@ class SparkClusterTest {
         assertEquals((long) N * ROWS, SparkRun.count(out2, "SELECT count(*) FROM results"));
         assertEquals(0, SparkRun.count(out2, "SELECT count(*) FROM (SELECT spec, definition, layer, head, metric FROM scores GROUP BY ALL HAVING count(*) > 1)"));
     }
+
+    /**
+     * {@code spark-submit --deploy-mode cluster}: the master starts the driver on a worker, from a job jar that holds
+     * headscan's own classes only (as target/headscan.jar; the workers' class path has Spark and the dependencies), so
+     * the driver and every thread Spark starts must load the sweep's classes through the job jar's class loader.
+     */
+    @Test
+    @org.junit.jupiter.api.Order(3)
+    void sparkSubmitInClusterModeRunsTheDriverOnAWorker() throws Exception {
+        Path jar = dir.resolve("job.jar");
+        try (var zip = new java.util.jar.JarOutputStream(Files.newOutputStream(jar))) {
+            for (String e : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+                Path root = Path.of(e);
+                if (!Files.isDirectory(root.resolve("io/headscan")) || e.contains("test-classes")) continue;
+                try (var files = Files.walk(root)) {
+                    for (Path f : files.filter(Files::isRegularFile).toList()) {
+                        zip.putNextEntry(new java.util.jar.JarEntry(root.relativize(f).toString().replace('\\', '/')));
+                        Files.copy(f, zip);
+                        zip.closeEntry();
+                    }
+                }
+            }
+        }
+        Path out = dir.resolve("ds-cluster-mode");
+        Process submit = daemon(sparkHome, "submit.log", List.of(), "org.apache.spark.deploy.SparkSubmit", "--master", master,
+                "--deploy-mode", "cluster", "--class", "io.headscan.spark.SparkSweep", "--conf", "spark.executor.memory=1g",
+                "--conf", "spark.driver.memory=512m", "--conf", "spark.cores.max=1", "--conf", "spark.standalone.submit.waitAppCompletion=true",
+                jar.toString(), run + "/checkpoint-*", "--score", "--seeds", "0,1", "--bag-size", "32", "--out", out.toString());
+        assertTrue(submit.waitFor(240, TimeUnit.SECONDS), "spark-submit still running: " + Files.readString(dir.resolve("submit.log")));
+        String log = Files.readString(dir.resolve("submit.log"));
+        StringBuilder drivers = new StringBuilder();
+        try (var works = Files.newDirectoryStream(dir, "work*")) {   // whichever worker the master chose
+            for (Path work : works) {
+                if (!Files.isDirectory(work)) continue;
+                try (var ds = Files.newDirectoryStream(work, "driver-*")) {
+                    for (Path d : ds) drivers.append(Files.readString(d.resolve("stdout")));
+                }
+            }
+        }
+        assertEquals(0, submit.exitValue(), "spark-submit waits for the driver and exits 0 only when it FINISHED: " + log + drivers);
+        assertTrue(drivers.toString().contains("sweep: " + N + " checkpoints: " + N + " computed, 0 skipped, 0 failed"), drivers.toString());
+        assertEquals(N, SparkRun.count(out, "SELECT count(*) FROM models"));
+        assertEquals((long) N * ROWS, SparkRun.count(out, "SELECT count(*) FROM results"));
+    }
 }

@@ -49,7 +49,15 @@ public final class SparkDriver implements DistributedSweep {
         int computed = 0, skipped = 0, failed = 0;
         long bytes = 0;
         // the context starts (a second or two) while this thread opens the dataset, records the run and reads what is done
-        CompletableFuture<JavaSparkContext> starting = CompletableFuture.supplyAsync(() -> new JavaSparkContext(conf));
+        // on a thread of its own with this thread's class loader: Spark's threads inherit it, and under spark-submit's
+        // cluster mode only that loader (not the system one a pool thread has) sees the job jar
+        ClassLoader loader = Thread.currentThread().getContextClassLoader();
+        CompletableFuture<JavaSparkContext> starting = CompletableFuture.supplyAsync(() -> new JavaSparkContext(conf), r -> {
+            Thread t = new Thread(r, "headscan-spark-start");
+            t.setContextClassLoader(loader);
+            t.setDaemon(true);
+            t.start();
+        });
         Dataset out;
         Dataset.Done done;
         try {
