@@ -48,9 +48,9 @@ public final class SparkDriver implements DistributedSweep {
         long runId = System.currentTimeMillis() * 1000 + (System.nanoTime() % 1000 + 1000) % 1000;
         int computed = 0, skipped = 0, failed = 0;
         long bytes = 0;
-        // the context starts (a second or two) while this thread opens the dataset, records the run and reads what is done
-        // on a thread of its own with this thread's class loader: Spark's threads inherit it, and under spark-submit's
-        // cluster mode only that loader (not the system one a pool thread has) sees the job jar
+        // the context starts (a second or two) while this thread opens the dataset, records the run and reads what is
+        // done. It starts on a thread of its own with this thread's class loader: Spark's threads inherit it, and under
+        // spark-submit's cluster mode only that loader (not the system one a pool thread has) sees the job jar.
         ClassLoader loader = Thread.currentThread().getContextClassLoader();
         CompletableFuture<JavaSparkContext> starting = CompletableFuture.supplyAsync(() -> new JavaSparkContext(conf), r -> {
             Thread t = new Thread(r, "headscan-spark-start");
