@@ -12,7 +12,7 @@ B=$PWD/gpu-bundle
 export HEADSCAN_CACHE=/tmp/hs-cache HEADSCAN_PROGRESS=0
 M=/tmp/hs-model
 HEADS4=10.7,11.10,3.4,0.0
-GPU_TESTS="GpuParityTest GpuFallbackTest WorkspaceTest ScienceParityTest TileEdgeParityTest BackendParityTest"
+GPU_TESTS="GpuParityTest GpuFirstContactTest GpuFallbackTest FatBinaryTest VectorCacheTest WorkspaceTest ScienceParityTest TileEdgeParityTest BackendParityTest"
 
 step() {   # step NAME TIMEOUT COMMAND...
   local name=$1 t=$2 start rc
@@ -32,14 +32,16 @@ if [ -d "$B" ]; then
   JAR=$B/headscan.jar
   step "unpack the Java runtime" 60 tar xJf "$B/jre25.tar.xz" -C /tmp
   mkdir -p /tmp/hs-tests && tar xf "$B/test/classes.tar" -C /tmp/hs-tests
-  cp=$JAR:/tmp/hs-tests/test-classes
-  for f in "$B"/test/lib/*.jar; do cp=$cp:$f; done
+  # one class path (the console launcher's own junit jars instead of test/lib's): a test that starts a child JVM gives
+  # it java.class.path, so everything must be on it
+  cp=$JAR:/tmp/hs-tests/test-classes:$(ls "$B"/test/junit-platform-console-standalone-*.jar)
+  for f in "$B"/test/lib/*.jar; do case $(basename "$f") in junit-*) ;; *) cp=$cp:$f ;; esac; done
   select=""
   for t in $GPU_TESTS; do select="$select --select-class $(cd /tmp/hs-tests/test-classes && find . -name "$t.class" | sed 's|^./||; s|\.class$||; s|/|.|g')"; done
   # shellcheck disable=SC2086
-  step "GPU tests (parity of every computation on cuBLAS, the fused kernel, workspaces, transfers)" 240 \
-    "$J" --enable-native-access=ALL-UNNAMED -Xmx2g -jar "$B"/test/junit-platform-console-standalone-*.jar execute \
-    --class-path "$cp" $select --details=summary --disable-banner
+  step "GPU tests (parity of every computation on cuBLAS, the fused kernel, workspaces, transfers)" 180 \
+    "$J" --enable-native-access=ALL-UNNAMED -Xmx2g -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
+    $select --details=tree --disable-banner --config=jqwik.database=/tmp/jqwik-database
 else
   # a workstation with a GPU and a JDK (bench/run's GPU section): this checkout's build
   . .mvn/find-jdk.sh
@@ -61,8 +63,10 @@ step "fullvocab all heads, cuBLAS, FP32 (fused kernel)" 300 "$J" -jar "$JAR" ful
   --json "$OUT/fv-fused.json"
 step "fullvocab 4 heads, cuBLAS, tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
   --backend cublas --profile --json "$OUT/fv-tiles.json"
-step "fullvocab all heads, cuBLAS, TF32 (tensor-core fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas \
-  --tf32 --profile --json "$OUT/fv-tf32.json"
+step "fullvocab all heads, cuBLAS, --tf32 (TF32 GEMMs, FP32 fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas \
+  --tf32 --profile --json "$OUT/fv-tf32-default.json"
+step "fullvocab all heads, cuBLAS, TF32 (tensor-core fused kernel, HEADSCAN_FUSED=tf32)" 300 env HEADSCAN_FUSED=tf32 "$J" -jar "$JAR" \
+  fullvocab "$M" --backend cublas --tf32 --profile --json "$OUT/fv-tf32.json"
 step "fullvocab 4 heads, cuBLAS, TF32 tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
   --backend cublas --tf32 --profile --json "$OUT/fv-tf32-tiles.json"
 step "fullvocab 4 heads, OpenBLAS" 240 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" --backend openblas --profile \
@@ -110,7 +114,7 @@ if tf32 and cpu:
     print("TF32 fused vs OpenBLAS: %d heads, largest mean_diag_prob difference %.2e, frac_rank0 %s" % (len(common), worst,
           [(h, tf32[h]["frac_rank0"], cpu[h]["frac_rank0"]) for h in common]))
 compare(tf32t, tf32, "TF32 tiles vs TF32 fused")
-for name in ["fv-fused.json", "fv-tiles.json", "fv-tf32.json", "fv-tf32-tiles.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
+for name in ["fv-fused.json", "fv-tiles.json", "fv-tf32-default.json", "fv-tf32.json", "fv-tf32-tiles.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
     p = os.path.join(out, name)
     if os.path.exists(p):
         d = json.load(open(p))

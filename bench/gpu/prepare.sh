@@ -13,7 +13,7 @@ rm -rf "$out" && mkdir -p "$out/test/lib"
 JAVA_HOME=$jdk ./mvnw -q -B -DskipTests package test-compile
 cp target/headscan.jar "$out/"
 tar cf "$out/test/classes.tar" -C target test-classes
-JAVA_HOME=$jdk ./mvnw -q -B dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$PWD/$out/test/lib"
+JAVA_HOME=$jdk ./mvnw -q -B dependency:copy-dependencies -Dheadscan.noSpark -DincludeScope=test -DoutputDirectory="$PWD/$out/test/lib"
 JAVA_HOME=$jdk ./mvnw -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 \
   -DoutputDirectory="$PWD/$out/test"
 rm -f "$out"/test/lib/openblas-*.jar   # already inside headscan.jar (the tests find it there)

@@ -26,16 +26,21 @@ else
   rm -f "$out/headscan_reduce.ptx"
   echo "[headscan] $nvcc could not build the CUDA kernel: the GPU backend will reduce on the CPU" >&2
 fi
-# A fat binary with machine code for Hopper (sm_90) and Ampere (sm_80), where nvcc can make it, and the PTX for any
-# other GPU: loaded first, it spares the driver's JIT compile at start-up on those cards.
+# A fat binary with machine code for Hopper (sm_90) and Ampere (sm_80), where nvcc can make it, and PTX the driver
+# compiles for any other GPU: compute_80 PTX (newer GPUs, Blackwell included, run it with the real TF32 tensor-core
+# kernel) and the oldest PTX (Turing, whose TF32 kernel is empty: it has no TF32 tensor cores). Uncompressed, so that
+# the PTX is plain text in the file (FatBinaryTest reads it). Loaded first, it spares the driver's JIT compile at
+# start-up on Ampere and Hopper.
 gencode=""
 for sm in 80 90; do
   if "$nvcc" --list-gpu-code 2>/dev/null | grep -qx "sm_$sm"; then gencode="$gencode -gencode arch=compute_$sm,code=sm_$sm"; fi
 done
+ptx80=""
+if "$nvcc" --list-gpu-arch 2>/dev/null | grep -qx compute_80; then ptx80="-gencode arch=compute_80,code=compute_80"; fi
 # shellcheck disable=SC2086
-if [ -n "$gencode" ] && "$nvcc" -fatbin -O3 $gencode -gencode "arch=compute_$arch,code=compute_$arch" \
+if [ -n "$gencode" ] && "$nvcc" -fatbin -O3 --no-compress $gencode $ptx80 -gencode "arch=compute_$arch,code=compute_$arch" \
      -o "$out/headscan_reduce.fatbin" "$here/headscan_reduce.cu"; then
-  echo "[headscan] built $out/headscan_reduce.fatbin ($gencode + compute_$arch PTX)"
+  echo "[headscan] built $out/headscan_reduce.fatbin ($gencode $ptx80 + compute_$arch PTX)"
 else
   rm -f "$out/headscan_reduce.fatbin"
 fi

@@ -1,7 +1,7 @@
 package io.headscan.compute;
 
 /** A compute backend could not be loaded or failed. The message says what was tried. */
-public final class BackendException extends RuntimeException {
+public class BackendException extends RuntimeException {
 
     public BackendException(String message) {
         super(message);

@@ -28,8 +28,12 @@ public interface FusedReduction {
      * crosses to the host: {@code a = x1 · diag(g1) · op(w1)} and {@code b = x2 · diag(g2) · op(w2)}, each [V, r], with
      * x [V, d] a tensor of this backend's {@link Backend#workspace() workspace} (U and W_EE live there: built or loaded
      * once), g a 1 × d LayerNorm weight (or null: none; only with an untransposed w) and op(w) [d, r] (mapped weights:
-     * they cross once per run). A tensor of another workspace is refused, naming the argument.
+     * they cross once per run). A tensor of another workspace is refused, naming the argument. Returns the time and
+     * the transfers of forming the factors (the rest of the call is the reduction).
      */
-    void reduceFactored(Tensor x1, Matrix g1, Matrix w1, Transpose t1, Tensor x2, Matrix g2, Matrix w2,
+    FactorPhase reduceFactored(Tensor x1, Matrix g1, Matrix w1, Transpose t1, Tensor x2, Matrix g2, Matrix w2,
                         Transpose t2, float scale, double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone);
+
+    /** What forming the factors took inside {@link #reduceFactored}: wall time (the device synchronised) and transfers. */
+    record FactorPhase(long nanos, Backend.Transfers bytes) {}
 }

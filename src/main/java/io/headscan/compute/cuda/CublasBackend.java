@@ -31,6 +31,13 @@ import java.util.function.LongConsumer;
  * <p>FP32 by default ({@code CUBLAS_PEDANTIC_MATH}); {@code tf32} allows TF32 tensor cores (10-bit mantissas in
  * the products: scores move by about 1e-3 relative, so near-tied ranks can change; see docs/gpu.md). Calls are
  * serialised: one handle, the default stream.
+ *
+ * <p>Everything runs on the device the backend was opened on, whichever thread calls: every entry point makes that
+ * device current for the calling thread first (CUDA's current device belongs to a thread, and a new thread starts on
+ * device 0). The kernels are checked when the backend opens: a kernel module that does not load disables the kernel
+ * paths (cuBLAS still works; {@link #describe()} says why), a kernel that gives wrong results is not used, and a fault
+ * during the check ({@link GpuFaultException}) makes the whole backend refuse to open, since CUDA keeps such an error
+ * for the rest of the process.
  */
 public final class CublasBackend extends AbstractBackend implements FusedReduction {
 
@@ -47,10 +54,12 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     private final MemorySegment[] scratch = new MemorySegment[11];
     private final long[] scratchBytes = new long[11];
     private final ReduceKernel kernel;
+    private final int device;
     private boolean closed;
 
-    private CublasBackend(MemorySegment handle, boolean tf32, String description, ReduceKernel kernel, int computeMajor) {
+    private CublasBackend(MemorySegment handle, boolean tf32, String description, ReduceKernel kernel, int computeMajor, int device) {
         this.computeMajor = computeMajor;
+        this.device = device;
         this.handle = handle;
         this.tf32 = tf32;
         this.description = description;
@@ -67,50 +76,102 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
      * CUDA's current device belongs to the calling thread: call this on the thread that will compute.
      */
     public static CublasBackend open(Optional<Path> libraryFolder, boolean tf32, int device) {
+        return open(libraryFolder, tf32, device, null);
+    }
+
+    /**
+     * As {@link #open(Optional, boolean, int)} with the kernels from {@code image} instead of the build's (null: the
+     * build's). Whatever fails after the cuBLAS handle exists releases it, and the kernel module, before it is thrown.
+     */
+    static CublasBackend open(Optional<Path> libraryFolder, boolean tf32, int device, ReduceKernel.Image image) {
         CudaLibraries libs = CudaLibraries.fromEnvironment(libraryFolder);
         Path runtime = Cuda.loadRuntime(libs);
         int count = Cuda.deviceCount();
         if (device < 0 || device >= count) throw new io.headscan.compute.BackendException("GPU " + device + " does not exist: this machine has " + count);
+        String fault = FAULTS.get(device);
+        if (fault != null) throw new GpuFaultException(fault);
         Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        int sticky = cudaDeviceSynchronize();   // an error left by earlier work in this process (kernels fault asynchronously)
+        if (sticky != cudaSuccess()) throw fault(device, "GPU " + device + " is in an error state left by earlier work in this process: " + Cuda.describe(sticky));
         Path lt = libs.find(CudaLibraries.CUBLAS_LT).orElse(null);
         if (lt != null) Cuda.load(lt);
         Path cublas = libs.require("cuBLAS", CudaLibraries.CUBLAS);
         Cuda.load(cublas);
+        MemorySegment h = null;
+        ReduceKernel k = null;
+        CublasBackend b = null;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment hp = a.allocate(ValueLayout.ADDRESS);
             checkBlas(cublasCreate_v2(hp), "cublasCreate");
-            MemorySegment h = hp.get(ValueLayout.ADDRESS, 0);
+            h = hp.get(ValueLayout.ADDRESS, 0);
             checkBlas(cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH() : CUBLAS_PEDANTIC_MATH()), "cublasSetMathMode");
             MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
             checkBlas(cublasGetVersion_v2(h, v), "cublasGetVersion");
             int version = v.get(ValueLayout.JAVA_INT, 0);
-            String deviceName = deviceLine(a);
-            ReduceKernel k = ReduceKernel.load(libs);
+            String deviceName = deviceLine(a, device);
+            k = ReduceKernel.load(libs, image);
             String desc = "cuBLAS " + version + " on " + deviceName + ", " + (tf32 ? "TF32 tensor cores allowed" : "FP32")
                     + "; CUDA runtime " + Cuda.runtimeVersion() + " from " + runtime + "; cuBLAS from " + cublas
                     + "; full-vocabulary kernels: " + k.describe();
-            return new CublasBackend(h, tf32, desc, k, attribute(a, cudaDevAttrComputeCapabilityMajor()));
+            b = new CublasBackend(h, tf32, desc, k, attribute(a, cudaDevAttrComputeCapabilityMajor(), device), device);
+            b.checkKernels();
+            return b;
+        } catch (RuntimeException | Error e) {
+            if (b != null) {
+                b.close();
+            } else {
+                if (k != null) k.close();
+                if (h != null) cublasDestroy_v2(h);
+            }
+            throw e;
         }
     }
 
-    private static String deviceLine(Arena a) {
-        int major = attribute(a, cudaDevAttrComputeCapabilityMajor()), minor = attribute(a, cudaDevAttrComputeCapabilityMinor());
-        int sms = attribute(a, cudaDevAttrMultiProcessorCount());
+    /** Devices that faulted in this process, with what happened: CUDA keeps the error, so they are not opened again. */
+    private static final java.util.concurrent.ConcurrentHashMap<Integer, String> FAULTS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** Records that {@code device} faulted (for the rest of the process) and returns the exception to throw. */
+    static GpuFaultException fault(int device, String message) {
+        FAULTS.putIfAbsent(device, message);
+        return new GpuFaultException(message);
+    }
+
+    /** The device this backend computes on (as it was opened: never assumed to be 0). */
+    public int device() {
+        return device;
+    }
+
+    /** Makes this backend's device current for the calling thread. Every entry point calls it first. */
+    synchronized void bind() {
+        Cuda.check(cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+    }
+
+    /** The calling thread's current CUDA device, as CUDA reports it (tests read back where a call ran). */
+    static int currentDevice() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment d = a.allocate(ValueLayout.JAVA_INT);
+            Cuda.check(cudaGetDevice(d), "cudaGetDevice");
+            return d.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
+
+    /** The device that holds device memory {@code p}, as CUDA reports it. */
+    static int deviceOf(MemorySegment p) {
+        return Cuda.deviceOfPointer(p);
+    }
+
+    private static String deviceLine(Arena a, int device) {
+        int major = attribute(a, cudaDevAttrComputeCapabilityMajor(), device), minor = attribute(a, cudaDevAttrComputeCapabilityMinor(), device);
+        int sms = attribute(a, cudaDevAttrMultiProcessorCount(), device);
         MemorySegment free = a.allocate(ValueLayout.JAVA_LONG), total = a.allocate(ValueLayout.JAVA_LONG);
         long gib = cudaMemGetInfo(free, total) == cudaSuccess() ? total.get(ValueLayout.JAVA_LONG, 0) >> 30 : -1;
-        return "GPU " + currentDevice(a) + " (compute capability " + major + "." + minor + ", " + sms + " SMs, " + gib + " GiB)";
+        return "GPU " + device + " (compute capability " + major + "." + minor + ", " + sms + " SMs, " + gib + " GiB)";
     }
 
-    /** An attribute of the calling thread's current device, or -1 when the runtime cannot say. */
-    private static int attribute(Arena a, int attr) {
+    /** An attribute of device {@code device}, or -1 when the runtime cannot say. */
+    private static int attribute(Arena a, int attr, int device) {
         MemorySegment v = a.allocate(ValueLayout.JAVA_INT);
-        return cudaDeviceGetAttribute(v, attr, currentDevice(a)) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
-    }
-
-    /** The calling thread's current CUDA device (0 when the runtime cannot say). */
-    private static int currentDevice(Arena a) {
-        MemorySegment d = a.allocate(ValueLayout.JAVA_INT);
-        return cudaGetDevice(d) == cudaSuccess() ? d.get(ValueLayout.JAVA_INT, 0) : 0;
+        return cudaDeviceGetAttribute(v, attr, device) == cudaSuccess() ? v.get(ValueLayout.JAVA_INT, 0) : -1;
     }
 
     static void checkBlas(int status, String call) {
@@ -167,17 +228,25 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
 
     synchronized MemorySegment deviceMalloc(long bytes) {
         ensureOpen();
-        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        bind();
         return malloc(bytes);
     }
 
+    synchronized void deviceFree(MemorySegment dev) {
+        if (closed) return;   // close() freed the context's memory with everything else
+        bind();
+        cudaFree(dev);
+    }
+
     synchronized void deviceZero(MemorySegment dev, long bytes) {
+        bind();
         if (bytes > 0) Cuda.check(cudaMemset(dev, 0, bytes), "cudaMemset");
     }
 
     /** Host → device, counted; a read-only host range (a mapping) is pinned for the copy where the driver allows. */
     synchronized void upload(MemorySegment host, MemorySegment dev, boolean readOnly) {
         ensureOpen();
+        bind();
         if (readOnly) uploadPinned(host, dev);
         else copy(dev, host, host.byteSize(), cudaMemcpyHostToDevice(), "tensor to device");
     }
@@ -185,11 +254,13 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     /** Device → host, counted: {@code host.byteSize()} bytes from {@code dev}. */
     synchronized void download(MemorySegment host, MemorySegment dev) {
         ensureOpen();
+        bind();
         copy(host, dev, host.byteSize(), cudaMemcpyDeviceToHost(), "tensor to host");
     }
 
     /** Waits for the device, so that a kernel's failure is reported by the call that launched it. */
     synchronized void synchronize(String after) {
+        bind();
         Cuda.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (after " + after + ")");
     }
 
@@ -249,7 +320,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         HostRange key = HostRange.of(s);
         retained.remove(key);
         MemorySegment dev = resident.remove(key);
-        if (dev != null) cudaFree(dev);
+        if (dev != null) deviceFree(dev);
     }
 
     /**
@@ -308,7 +379,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
                                              MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
                                              float beta, MemorySegment c, long cOffset, int ldc) {
         ensureOpen();
-        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        bind();
         long aExt = extent(transA.on() ? k : m, transA.on() ? m : k, lda);
         long bExt = extent(transB.on() ? n : k, transB.on() ? k : n, ldb);
         long cExt = extent(m, n, ldc);
@@ -338,7 +409,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         checkArguments(transA, transB, m, n, k, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         checkArguments(transA, transB, m, n, k, a, aOffset + last * strideA, lda, b, bOffset + last * strideB, ldb, c, cOffset + last * strideC, ldc);
         ensureOpen();
-        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        bind();
         long aExt = last * strideA + extent(transA.on() ? k : m, transA.on() ? m : k, lda);
         long bExt = last * strideB + extent(transB.on() ? n : k, transB.on() ? k : n, ldb);
         long cExt = last * strideC + extent(m, n, ldc);
@@ -366,35 +437,47 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     public enum Reduction { TILES, FUSED, FUSED_TF32 }
 
     /**
-     * Which device reduction runs, and why: with {@code --tf32} the TF32 tensor-core kernel where the GPU has them
-     * (compute capability 8.0+) and it passed its check here; otherwise the FP32 fused kernel where it passed its
-     * check; otherwise tiles.
+     * Which device reduction runs, and why: the FP32 fused kernel where it passed its check at open; otherwise tiles. The
+     * TF32 tensor-core kernel only where asked for ({@code --tf32} and {@code HEADSCAN_FUSED=tf32}) and it passed its
+     * check: on the H200 it is slower than the FP32 kernel (docs/gpu.md), so {@code --tf32} alone changes cuBLAS's
+     * GEMMs only.
      */
     public synchronized String reductionPath() {
+        if (!kernel.available()) return "host (the CUDA kernels did not load: " + kernel.describe() + ")";
         if (!kernel.fusedAvailable()) return "tiles (the fused kernels are not in this build)";
-        if ("0".equals(System.getenv("HEADSCAN_FUSED"))) return "tiles (HEADSCAN_FUSED=0)";
+        String env = System.getenv("HEADSCAN_FUSED");
+        if ("0".equals(env)) return "tiles (HEADSCAN_FUSED=0)";
         String tf32Note = "";
-        if (tf32) {
+        if (tf32 && "tf32".equals(env)) {
             String p = tf32Problem();
-            if (p.isEmpty()) return "fused TF32 (tensor cores; scores formed in registers, never written; checked on this GPU at start)";
+            if (p.isEmpty()) return "fused TF32 (tensor cores, HEADSCAN_FUSED=tf32; scores formed in registers, never written; checked on this GPU at start)";
             tf32Note = "; the TF32 kernel is not used: " + p;
         }
-        if (fusedProblem == null) fusedProblem = verify(false);
         return (fusedProblem.isEmpty() ? "fused (FP32; scores formed in registers, never written; checked on this GPU at start)"
                 : "tiles (the fused kernel failed its check on this GPU: " + fusedProblem + ")") + tf32Note;
     }
 
-    /** Empty when the fused FP32 kernel passed its check here; otherwise what went wrong. Null until checked. */
-    private String fusedProblem;
+    /** Empty when the fused FP32 kernel passed its check at open; otherwise what went wrong. */
+    private String fusedProblem = "not checked";
     /** The same for the TF32 kernel. */
-    private String tf32Problem;
+    private String tf32Problem = "not checked";
     private final int computeMajor;
 
     private String tf32Problem() {
-        if (!kernel.fusedTf32Available()) return "not in this build";
-        if (computeMajor < 8) return "this GPU (compute capability " + computeMajor + ".x) has no TF32 tensor cores";
-        if (tf32Problem == null) tf32Problem = verify(true);
         return tf32Problem;
+    }
+
+    /**
+     * The kernels' own checks, run once when the backend opens: the FP32 fused kernel always, the TF32 one where this
+     * GPU has TF32 tensor cores. A kernel that gives wrong results is not used (the reason is kept for
+     * {@link #reductionPath()}); a fault is a {@link GpuFaultException}, and the backend does not open.
+     */
+    private void checkKernels() {
+        bind();
+        fusedProblem = kernel.fusedAvailable() ? verify(false) : "the fused kernels are not in this build";
+        if (!kernel.fusedTf32Available()) tf32Problem = "not in this build";
+        else if (computeMajor < 8) tf32Problem = "this GPU (compute capability " + computeMajor + ".x) has no TF32 tensor cores";
+        else tf32Problem = verify(true);
     }
 
     /** null: as {@link #reductionPath()} decides; otherwise forced (tests and benchmarks compare the paths). */
@@ -423,7 +506,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
 
     /** The fused FP32 kernel's own check on this GPU (see {@link #verify}): empty when it passed. */
     public synchronized String fusedCheck() {
-        return kernel.fusedAvailable() ? verify(false) : "the fused kernels are not in this build";
+        return fusedProblem;
     }
 
     /** The TF32 kernel's own check on this GPU: empty when it passed. */
@@ -434,7 +517,10 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     /**
      * Runs a fused kernel once on a small problem whose every score is exact in float and in TF32 (small integer
      * factors, scale 1/8) and full of exact ties, and compares it with the same computation in Java doubles: counts
-     * must be equal, sums within 1e-6 relative. A kernel that disagrees is not used, and the reason is reported.
+     * must be equal, sums within 1e-6 relative. The outputs start as a pattern no kernel writes (NaN sums, counts of
+     * -1), so a kernel that writes nothing fails too. A kernel that disagrees is not used, and the reason is returned.
+     * The device is synchronised at once: a fault (an illegal address, a trap) is sticky in CUDA, so it is thrown as a
+     * {@link GpuFaultException} rather than taken as a reason to use another kernel on the same poisoned context.
      */
     private String verify(boolean tensorCores) {
         long toDeviceBefore = toDevice, toHostBefore = toHost;   // the check's own copies are not the work's: not counted
@@ -447,6 +533,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     }
 
     private String checkFusedKernel(boolean tensorCores) {
+        String name = tensorCores ? "the TF32 fused kernel" : "the fused kernel";
         int v = 517, r = 64;   // several 64-row blocks and 64-key tiles, neither a multiple
         float scale = 0.125f;
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
@@ -470,27 +557,33 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         }
         double[] sum = new double[v];
         long[] g = new long[v], l = new long[v];
+        String failure = null;
+        MemorySegment dA = null, dB = null;
         try (Arena host = Arena.ofConfined()) {
             MemorySegment sa = host.allocate((long) v * r * Float.BYTES), sb = host.allocate((long) v * r * Float.BYTES);
             MemorySegment.copy(ha, 0, sa, ValueLayout.JAVA_FLOAT, 0, ha.length);
             MemorySegment.copy(hb, 0, sb, ValueLayout.JAVA_FLOAT, 0, hb.length);
-            MemorySegment dA = malloc(sa.byteSize()), dB = malloc(sb.byteSize());
-            try {
-                copy(dA, sa, sa.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
-                copy(dB, sb, sb.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
-                fusedRows(dA, r, dB, r, v, r, scale, sum, g, l, n -> { }, tensorCores);
-            } finally {
-                cudaFree(dA);
-                cudaFree(dB);
-            }
+            dA = malloc(sa.byteSize());
+            dB = malloc(sb.byteSize());
+            copy(dA, sa, sa.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
+            copy(dB, sb, sb.byteSize(), cudaMemcpyHostToDevice(), "fused-kernel check");
+            fusedRows(dA, r, dB, r, v, r, scale, sum, g, l, n -> { }, tensorCores);
         } catch (RuntimeException e) {
-            return e.getMessage();
+            failure = e.getMessage();
         }
+        int rc = cudaDeviceSynchronize();
+        if (rc != cudaSuccess()) {
+            throw fault(device, "GPU " + device + " faulted while checking " + name + ": " + Cuda.describe(rc)
+                    + "; CUDA keeps this error for the rest of the process, so this GPU is not used");
+        }
+        if (dA != null) cudaFree(dA);
+        if (dB != null) cudaFree(dB);
+        if (failure != null) return failure;
         for (int t = 0; t < v; t++) {
             if (g[t] != wantG[t] || l[t] != wantL[t]) {
                 return "row " + t + ": counts " + g[t] + "/" + l[t] + ", expected " + wantG[t] + "/" + wantL[t];
             }
-            if (Math.abs(sum[t] - wantSum[t]) > 1e-6 * wantSum[t]) return "row " + t + ": sum " + sum[t] + ", expected " + wantSum[t];
+            if (!(Math.abs(sum[t] - wantSum[t]) <= 1e-6 * wantSum[t])) return "row " + t + ": sum " + sum[t] + ", expected " + wantSum[t];
         }
         return "";
     }
@@ -503,18 +596,22 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
 
     /**
      * A fused kernel (FP32, or TF32 tensor cores) over all rows of device factors dA, dB [v, r], in chunks of rows (each
-     * starting at a multiple of 64, as the TF32 kernel needs); results into the host arrays.
+     * starting at a multiple of 64, as the TF32 kernel needs); results into the host arrays. Each chunk's outputs are
+     * first set to a pattern no kernel writes (all bits set: NaN sums, counts of -1), so that rows a kernel skipped
+     * never come back as stale numbers of an earlier launch.
      */
     private void fusedRows(MemorySegment dA, long lda, MemorySegment dB, long ldb, int v, int r, float scale,
                            double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone, boolean tensorCores) {
         int chunk = Math.min(v, 16384);
-        MemorySegment dOut = malloc((long) chunk * (3 * Long.BYTES + Float.BYTES));
+        long outBytes = (long) chunk * 3 * Long.BYTES;
+        MemorySegment dOut = malloc(outBytes + (long) chunk * Float.BYTES);
         try (Arena s = Arena.ofConfined()) {
-            MemorySegment hostOut = s.allocate((long) chunk * 3 * Long.BYTES, 8);
+            MemorySegment hostOut = s.allocate(outBytes, 8);
             MemorySegment dSum = dOut, dG = plus(dOut, (long) chunk * Long.BYTES), dL = plus(dOut, 2L * chunk * Long.BYTES);
             MemorySegment dRef = plus(dOut, 3L * chunk * Long.BYTES);
             for (int t0 = 0; t0 < v; t0 += chunk) {
                 int n = Math.min(chunk, v - t0);
+                Cuda.check(cudaMemset(dOut, 0xFF, outBytes), "cudaMemset (row results)");
                 if (tensorCores) kernel.launchFusedTf32(dA, lda, dB, ldb, v, r, scale, t0, n, dSum, dG, dL);
                 else kernel.launchFused(dA, lda, dB, ldb, v, r, scale, t0, n, dRef, dSum, dG, dL);
                 rowResults(hostOut, dOut, chunk, t0, n, sumExpRef, greater, less);
@@ -531,7 +628,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     }
 
     @Override
-    public synchronized void reduceFactored(io.headscan.compute.Tensor x1, Matrix g1, Matrix w1, Transpose t1, io.headscan.compute.Tensor x2,
+    public synchronized FactorPhase reduceFactored(io.headscan.compute.Tensor x1, Matrix g1, Matrix w1, Transpose t1, io.headscan.compute.Tensor x2,
                                             Matrix g2, Matrix w2, Transpose t2, float scale, double[] sumExpRef, long[] greater, long[] less,
                                             LongConsumer rowsDone) {
         ensureOpen();
@@ -546,14 +643,19 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             }
         }
         if (sumExpRef.length < v || greater.length < v || less.length < v) throw new IllegalArgumentException("result arrays shorter than V = " + v);
-        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        bind();
         MemorySegment dX1 = deviceAddress(x1, "x1"), dX2 = deviceAddress(x2, "x2");
+        long start = System.nanoTime();
+        Transfers before = transfers();
         MemorySegment dA = scratch(5, (long) v * r * Float.BYTES), dB = scratch(6, (long) v * r * Float.BYTES);
         factorOnDevice(dX1, x1.ld(), g1, w1, t1, v, d, r, dA, 3, 7, 9);
         factorOnDevice(dX2, x2.ld(), g2, w2, t2, v, d, r, dB, 4, 8, 10);
+        Cuda.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (after the factors)");
+        FactorPhase phase = new FactorPhase(System.nanoTime() - start, transfers().minus(before));
         Reduction how = reduction(r);
         if (how == Reduction.TILES) tileRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone);
         else fusedRows(dA, r, dB, r, v, r, scale, sumExpRef, greater, less, rowsDone, how == Reduction.FUSED_TF32);
+        return phase;
     }
 
     /** The device address of a tensor of one of this backend's device workspaces; any other tensor is refused by name. */
@@ -595,7 +697,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         int v = a.rows(), r = a.cols();
         if (b.rows() != v || b.cols() != r) throw new IllegalArgumentException("factors must both be [V, r]");
         if (sumExpRef.length < v || greater.length < v || less.length < v) throw new IllegalArgumentException("result arrays shorter than V = " + v);
-        Cuda.check(cudaSetDevice(0), "cudaSetDevice(0)");
+        bind();
         MemorySegment dA = onDevice(a.segment(), a.offset(), extent(v, r, a.ld()), 0);
         MemorySegment dB = onDevice(b.segment(), b.offset(), extent(v, r, b.ld()), 1);
         Reduction how = reduction(r);
@@ -659,6 +761,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     @Override
     public synchronized void close() {
         if (closed) return;
+        cudaSetDevice(device);   // whatever it returns: everything below is released on this device or not at all
         closed = true;
         for (MemorySegment d : resident.values()) cudaFree(d);
         resident.clear();

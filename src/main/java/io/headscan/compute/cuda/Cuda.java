@@ -110,6 +110,28 @@ public final class Cuda {
         }
     }
 
+    /**
+     * The device that holds device memory {@code p}, from {@code cudaPointerGetAttributes} (called directly: it is not
+     * among the generated bindings). struct cudaPointerAttributes is {type, device, devicePointer, hostPointer,
+     * reserved[8]} in CUDA 12 and 13: {@code device} is the int at offset 4.
+     */
+    static int deviceOfPointer(MemorySegment p) {
+        var f = java.lang.foreign.SymbolLookup.loaderLookup().find("cudaPointerGetAttributes")
+                .orElseThrow(() -> new BackendException("cudaPointerGetAttributes is not in the loaded CUDA runtime"));
+        var h = java.lang.foreign.Linker.nativeLinker().downcallHandle(f,
+                java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment attrs = arena.allocate(4 + 4 + 8 + 8 + 8 * 8, 8);
+            int rc = (int) h.invokeExact(attrs, p);
+            check(rc, "cudaPointerGetAttributes");
+            return attrs.get(ValueLayout.JAVA_INT, 4);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new BackendException("cudaPointerGetAttributes: " + t, t);
+        }
+    }
+
     /** "cudaErrorInsufficientDriver (error 35): CUDA driver version is insufficient for CUDA runtime version". */
     public static String describe(int rc) {
         return cString(cudaGetErrorName(rc), "cudaError") + " (error " + rc + "): " + cString(cudaGetErrorString(rc), "unknown error");

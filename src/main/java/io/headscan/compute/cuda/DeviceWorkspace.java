@@ -13,7 +13,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -29,12 +28,28 @@ final class DeviceWorkspace extends Workspace {
     private final CublasBackend backend;
     private final List<MemorySegment> allocations = new ArrayList<>();
     private final Map<HostRange, MemorySegment> loaded = new HashMap<>();
-    private final Map<float[], MemorySegment> vectors = new IdentityHashMap<>();
+    private final VectorCache vectors;
     private MemorySegment indexBuffer;
     private long indexCapacity;
 
     DeviceWorkspace(CublasBackend backend) {
         this.backend = backend;
+        this.vectors = new VectorCache(new VectorCache.Memory() {
+            @Override
+            public MemorySegment upload(float[] v) {
+                try (Arena s = Arena.ofConfined()) {
+                    MemorySegment host = s.allocateFrom(ValueLayout.JAVA_FLOAT, v);
+                    MemorySegment dev = backend.deviceMalloc(host.byteSize());
+                    backend.upload(host, dev, false);
+                    return dev;
+                }
+            }
+
+            @Override
+            public void free(MemorySegment p) {
+                backend.deviceFree(p);
+            }
+        }, MAX_VECTORS);
     }
 
     boolean belongsTo(CublasBackend b) {
@@ -69,6 +84,7 @@ final class DeviceWorkspace extends Workspace {
 
     @Override
     protected Tensor loadChecked(Matrix host) {
+        backend.bind();
         long floats = extent(host.rows(), host.cols(), host.ld());
         MemorySegment src = host.segment().asSlice(host.offset() * Float.BYTES, floats * Float.BYTES);
         HostRange key = HostRange.of(src);
@@ -96,6 +112,7 @@ final class DeviceWorkspace extends Workspace {
     @Override
     protected void storeChecked(Tensor t, Matrix host) {
         if (t.rows() == 0 || t.cols() == 0) return;
+        backend.bind();
         if (t.ld() == t.cols() && host.ld() == host.cols()) {
             backend.download(host.segment().asSlice(host.offset() * Float.BYTES, (long) t.rows() * t.cols() * Float.BYTES), at(t, 0));
             return;
@@ -108,6 +125,7 @@ final class DeviceWorkspace extends Workspace {
     @Override
     protected void gemmChecked(float alpha, Tensor a, Transpose ta, Tensor b, Transpose tb, float beta, Tensor c, int m, int n, int k) {
         // row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep the flags
+        backend.bind();
         try (Arena s = Arena.ofConfined()) {
             CublasBackend.checkBlas(cublasSgemm_v2(backend.handle(), tb.on() ? CUBLAS_OP_T() : CUBLAS_OP_N(), ta.on() ? CUBLAS_OP_T() : CUBLAS_OP_N(),
                     n, m, k, s.allocateFrom(ValueLayout.JAVA_FLOAT, alpha), at(b, 0), b.ld(), at(a, 0), a.ld(),
@@ -118,26 +136,6 @@ final class DeviceWorkspace extends Workspace {
 
     /** Vectors kept on the device at most (a caller that makes a new array per call must not grow memory). */
     private static final int MAX_VECTORS = 256;
-
-    private MemorySegment vector(float[] v) {
-        if (v == null) return MemorySegment.NULL;
-        MemorySegment dev = vectors.get(v);
-        if (dev == null) {
-            if (vectors.size() >= MAX_VECTORS) freeVectors();   // every kernel has finished with them (calls synchronise)
-            try (Arena s = Arena.ofConfined()) {
-                MemorySegment host = s.allocateFrom(ValueLayout.JAVA_FLOAT, v);
-                dev = backend.deviceMalloc(host.byteSize());
-                backend.upload(host, dev, false);
-            }
-            vectors.put(v, dev);
-        }
-        return dev;
-    }
-
-    private void freeVectors() {
-        for (MemorySegment p : vectors.values()) cudaFree(p);
-        vectors.clear();
-    }
 
     private MemorySegment index(int[] index) {
         if (index == null) return MemorySegment.NULL;
@@ -156,23 +154,26 @@ final class DeviceWorkspace extends Workspace {
 
     @Override
     protected void rowsChecked(RowAffine step, Tensor x, int[] index, Tensor add, Tensor y) {
-        backend.kernels().launchRows(at(x, 0), x.ld(), index(index), y.rows(), y.cols(), vector(step.preScale()), vector(step.preBias()),
-                step.norm().ordinal(), vector(step.scale()), vector(step.bias()), add == null ? MemorySegment.NULL : at(add, 0),
+        backend.bind();
+        MemorySegment[] v = vectors.acquire(step.preScale(), step.preBias(), step.scale(), step.bias());
+        backend.kernels().launchRows(at(x, 0), x.ld(), index(index), y.rows(), y.cols(), v[0], v[1],
+                step.norm().ordinal(), v[2], v[3], add == null ? MemorySegment.NULL : at(add, 0),
                 add == null ? y.cols() : add.ld(), at(y, 0), y.ld());
         backend.synchronize("hs_rows_affine_dev");
     }
 
     @Override
     protected void biasGeluChecked(Tensor h, float[] bias) {
-        backend.kernels().launchBiasGelu(at(h, 0), h.rows(), h.cols(), h.ld(), vector(bias));
+        backend.bind();
+        backend.kernels().launchBiasGelu(at(h, 0), h.rows(), h.cols(), h.ld(), vectors.acquire(bias)[0]);
         backend.synchronize("hs_bias_gelu_dev");
     }
 
     @Override
     protected void free() {
-        for (MemorySegment p : allocations) cudaFree(p);
+        for (MemorySegment p : allocations) backend.deviceFree(p);
         allocations.clear();
         loaded.clear();
-        freeVectors();
+        vectors.clear();
     }
 }

@@ -47,40 +47,57 @@ final class ReduceKernel implements AutoCloseable {
         }
     }
 
-    static ReduceKernel load(CudaLibraries libs) {
-        byte[] image;
-        String kind;
+    /** A module image for {@code cuModuleLoadData}: a fat binary, or PTX text (NUL-terminated here). */
+    record Image(byte[] bytes, String kind) {
+        static Image ptx(String text) {
+            byte[] b = text.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            return new Image(java.util.Arrays.copyOf(b, b.length + 1), "PTX");
+        }
+
+        /** The build's own: its fat binary, else its PTX; null when the jar has neither (built without nvcc). */
+        static Image build() throws IOException {
+            byte[] fat = resource(FATBIN);
+            if (fat != null) return new Image(fat, "build's fat binary");
+            byte[] ptx = resource(PTX);
+            return ptx == null ? null : new Image(java.util.Arrays.copyOf(ptx, ptx.length + 1), "build's PTX");
+        }
+    }
+
+    /**
+     * Loads the kernels from {@code image} (null: the build's). Never throws for the module itself: a module the driver
+     * refuses (a driver older than the PTX, no code for this GPU, a damaged image) or one without hs_reduce_tile gives
+     * kernels that are unavailable, with the driver's reason, and the cuBLAS backend works without them.
+     */
+    static ReduceKernel load(CudaLibraries libs, Image image) {
         try {
-            image = resource(FATBIN);
-            kind = "fat binary";
-            if (image == null) {
-                byte[] ptx = resource(PTX);
-                if (ptx == null) return new ReduceKernel(null, null, "unavailable (this build had no nvcc; tiles are reduced on the CPU)");
-                image = java.util.Arrays.copyOf(ptx, ptx.length + 1);   // NUL-terminated PTX text
-                kind = "PTX";
-            }
+            if (image == null) image = Image.build();
         } catch (IOException e) {
             return new ReduceKernel(null, null, "unavailable (" + e.getMessage() + ")");
         }
+        if (image == null) return new ReduceKernel(null, null, "unavailable (this build had no nvcc; tiles are reduced on the CPU)");
         Path driver = libs.find(CudaLibraries.DRIVER).orElse(null);
         if (driver == null) return new ReduceKernel(null, null, "unavailable (libcuda.so.1 not found; tiles are reduced on the CPU)");
-        Cuda.load(driver);
-        check(cuInit(0), "cuInit");
+        MemorySegment mod = null;
         try (Arena a = Arena.ofConfined()) {
+            Cuda.load(driver);
+            check(cuInit(0), "cuInit");
             MemorySegment mp = a.allocate(ValueLayout.ADDRESS), fp = a.allocate(ValueLayout.ADDRESS);
-            check(cuModuleLoadData(mp, a.allocateFrom(ValueLayout.JAVA_BYTE, image)), "cuModuleLoadData (headscan_reduce, " + kind + ")");
-            MemorySegment mod = mp.get(ValueLayout.ADDRESS, 0);
+            check(cuModuleLoadData(mp, a.allocateFrom(ValueLayout.JAVA_BYTE, image.bytes())), "cuModuleLoadData (headscan_reduce, " + image.kind() + ")");
+            mod = mp.get(ValueLayout.ADDRESS, 0);
             check(cuModuleGetFunction(fp, mod, a.allocateFrom("hs_reduce_tile")), "cuModuleGetFunction(hs_reduce_tile)");
             MemorySegment tile = fp.get(ValueLayout.ADDRESS, 0);
             MemorySegment diag = null, rows = null;
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_diag")) == CUDA_SUCCESS()) diag = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_rows")) == CUDA_SUCCESS()) rows = fp.get(ValueLayout.ADDRESS, 0);
-            ReduceKernel k = new ReduceKernel(mod, tile, diag, rows, "CUDA kernels from the build's " + kind + " (driver " + driver + ")");
+            ReduceKernel k = new ReduceKernel(mod, tile, diag, rows, "CUDA kernels from the " + image.kind() + " (driver " + driver + ")");
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fold_rows")) == CUDA_SUCCESS()) k.foldRows = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_rows_affine_dev")) == CUDA_SUCCESS()) k.rowsAffine = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_bias_gelu_dev")) == CUDA_SUCCESS()) k.biasGelu = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_rows_tf32")) == CUDA_SUCCESS()) k.fusedTf32 = fp.get(ValueLayout.ADDRESS, 0);
             return k;
+        } catch (io.headscan.compute.BackendException e) {
+            if (mod != null) cuModuleUnload(mod);
+            return new ReduceKernel(null, null, "unavailable (" + e.getMessage() + "; matrix products still run on cuBLAS, tiles are reduced on the CPU)");
         }
     }
 

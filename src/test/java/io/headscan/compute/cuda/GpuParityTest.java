@@ -60,7 +60,8 @@ class GpuParityTest {
         int v = 3237, r = 64;
         try (CublasBackend gpu = cublas(false); CublasBackend tc = cublas(true); Arena arena = Arena.ofShared()) {
             assertEquals("", tc.fusedTf32Check(), "the TF32 tensor-core kernel passes its own check on this GPU: " + tc.describe());
-            assertTrue(tc.reductionPath().startsWith("fused TF32"), tc.reductionPath());
+            // measured slower than the FP32 kernel (docs/gpu.md): --tf32 alone keeps the FP32 fused reduction
+            assertTrue(tc.reductionPath().startsWith("fused (FP32"), tc.reductionPath());
             Random rnd = new Random(11);
             Matrix a = Matrix.allocate(arena, v, r), b = Matrix.allocate(arena, v, r);
             for (int t = 0; t < v; t++) for (int k = 0; k < r; k++) {
@@ -115,8 +116,9 @@ class GpuParityTest {
              EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
              FullVocabQK qk = new FullVocabQK(m, gpu, t.matrix())) {
             assertTrue(gpu.factoredReductionAvailable(), gpu.describe());
+            var beforeWarmUp = gpu.transfers();   // U was built in the backend's workspace already: its copies count
             gpu.warmUp();
-            assertEquals(0, gpu.transfers().toDevice() + gpu.transfers().toHost(), "the warm-up's copies are not the work's");
+            assertEquals(beforeWarmUp, gpu.transfers(), "the warm-up's copies are not the work's");
             List<HeadId> all = new java.util.ArrayList<>();
             for (int l = 0; l < 3; l++) for (int h = 0; h < 4; h++) all.add(new HeadId(l, h));
             for (HeadId h : all) qk.head(h, Progress.NONE);
