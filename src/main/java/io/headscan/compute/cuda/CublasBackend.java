@@ -344,6 +344,21 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         return dev;
     }
 
+    /**
+     * The device address of read-only host memory {@code s} inside a copy this backend already keeps (a mapped tensor a
+     * GEMM read, such as E for the vocabulary mean), or null: a device workspace then uses that copy instead of making a
+     * second one. The copy lives as long as the host memory (or until {@link #release}), like the workspace's tensor.
+     */
+    synchronized MemorySegment residentCopy(MemorySegment s) {
+        ensureOpen();
+        forgetTheDead();
+        if (!s.isReadOnly()) return null;
+        for (Map.Entry<HostRange, MemorySegment> e : resident.entrySet()) {
+            if (e.getKey().contains(s)) return plus(e.getValue(), s.address() - e.getKey().address());
+        }
+        return null;
+    }
+
     /** Frees the device copies of host memory that is gone (a closed checkpoint's mapping, a freed buffer). */
     private void forgetTheDead() {
         retained.removeIf(r -> !r.alive());

@@ -89,6 +89,7 @@ final class DeviceWorkspace extends Workspace {
         MemorySegment src = host.segment().asSlice(host.offset() * Float.BYTES, floats * Float.BYTES);
         HostRange key = HostRange.of(src);
         MemorySegment dev = loaded.get(key);
+        if (dev == null) dev = backend.residentCopy(src);   // already on the device for a GEMM: not copied again
         if (dev == null) {
             dev = malloc(src.byteSize());
             backend.upload(src, dev, host.segment().isReadOnly());

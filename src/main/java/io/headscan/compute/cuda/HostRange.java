@@ -17,4 +17,9 @@ record HostRange(long address, long bytes, MemorySegment.Scope scope) {
     boolean alive() {
         return scope.isAlive();
     }
+
+    /** Whether {@code s} lies inside this range of the same lifetime. */
+    boolean contains(MemorySegment s) {
+        return s.scope().equals(scope) && s.address() >= address && s.byteSize() <= bytes - (s.address() - address);
+    }
 }
