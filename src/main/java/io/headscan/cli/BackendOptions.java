@@ -25,7 +25,7 @@ final class BackendOptions {
             description = "Folder holding libcudart/libcublas (also: HEADSCAN_CUDA_LIB; default: CUDA_HOME, /usr/local/cuda, the loader path, Python nvidia/*/lib).")
     Path cudaLib;
 
-    @Option(names = "--tf32", description = "Let cuBLAS use TF32 tensor cores (faster; products rounded to 10-bit mantissas, so near-tied ranks can change).")
+    @Option(names = "--tf32", description = "Let cuBLAS use TF32 tensor cores for its GEMMs (products rounded to 10-bit mantissas, so near-tied ranks can change; the full-vocabulary reduction stays FP32, see docs/gpu.md).")
     boolean tf32;
 
     @Option(names = "--profile", description = "Print per-phase timings on stderr, and the backend's whole account (libraries, why others were skipped).")

@@ -547,29 +547,45 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         }
     }
 
-    private String checkFusedKernel(boolean tensorCores) {
-        String name = tensorCores ? "the TF32 fused kernel" : "the fused kernel";
-        int v = 517, r = 64;   // several 64-row blocks and 64-key tiles, neither a multiple
-        float scale = 0.125f;
-        java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
-        float[] ha = new float[v * r], hb = new float[v * r];
-        for (int i = 0; i < ha.length; i++) {
-            ha[i] = rnd.nextInt(-3, 4);
-            hb[i] = rnd.nextInt(-3, 4);
-        }
-        System.arraycopy(hb, 5 * r, hb, 9 * r, r);      // key 9 = key 5: S[5, 9] ties the diagonal S[5, 5]
-        System.arraycopy(ha, 100 * r, ha, 101 * r, r);  // two equal queries
-        double[] wantSum = new double[v];
-        long[] wantG = new long[v], wantL = new long[v];
-        for (int t = 0; t < v; t++) {
-            double ref = dot(ha, hb, t, t, r) * scale;
-            for (int s = 0; s < v; s++) {
-                double x = dot(ha, hb, t, s, r) * scale;
-                wantSum[t] += Math.exp(x - ref);
-                if (x > ref) wantG[t]++;
-                if (x < ref) wantL[t]++;
+    /**
+     * The check's problem and its answer in Java doubles, the same for every kernel and every backend of the process:
+     * small integer factors (exact in float and TF32), scale 1/8, a key equal to another (a tie with the diagonal) and
+     * two equal queries, V = 517 (several 64-row blocks and 64-key tiles, neither a multiple).
+     */
+    private static final class CheckProblem {
+        static final int V = 517, R = 64;
+        static final float SCALE = 0.125f;
+        static final float[] A = new float[V * R], B = new float[V * R];
+        static final double[] SUM = new double[V];
+        static final long[] GREATER = new long[V], LESS = new long[V];
+
+        static {
+            java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
+            for (int i = 0; i < A.length; i++) {
+                A[i] = rnd.nextInt(-3, 4);
+                B[i] = rnd.nextInt(-3, 4);
+            }
+            System.arraycopy(B, 5 * R, B, 9 * R, R);      // key 9 = key 5: S[5, 9] ties the diagonal S[5, 5]
+            System.arraycopy(A, 100 * R, A, 101 * R, R);  // two equal queries
+            for (int t = 0; t < V; t++) {
+                double ref = dot(A, B, t, t, R) * SCALE;
+                for (int s = 0; s < V; s++) {
+                    double x = dot(A, B, t, s, R) * SCALE;
+                    SUM[t] += Math.exp(x - ref);
+                    if (x > ref) GREATER[t]++;
+                    if (x < ref) LESS[t]++;
+                }
             }
         }
+    }
+
+    private String checkFusedKernel(boolean tensorCores) {
+        String name = tensorCores ? "the TF32 fused kernel" : "the fused kernel";
+        int v = CheckProblem.V, r = CheckProblem.R;
+        float scale = CheckProblem.SCALE;
+        float[] ha = CheckProblem.A, hb = CheckProblem.B;
+        double[] wantSum = CheckProblem.SUM;
+        long[] wantG = CheckProblem.GREATER, wantL = CheckProblem.LESS;
         double[] sum = new double[v];
         long[] g = new long[v], l = new long[v];
         String failure = null;
