@@ -57,6 +57,19 @@ public final class OvCircuit implements AutoCloseable {
     /** The head whose factors the buffers hold now ({@link #ranks} then {@link #pushed} use the same ones). */
     private HeadId factorsOf;
     private Matrix[] factorsNow;
+    /** A name copies when fewer than this many other tokens get a larger logit (top 5, as in the ARENA exercises). */
+    private static final int TOP = 5;
+
+    /** Inserts x into a descending array, dropping its smallest entry. */
+    private static void insert(float[] top, float x) {
+        int i = top.length - 1;
+        while (i > 0 && top[i - 1] < x) {
+            top[i] = top[i - 1];
+            i--;
+        }
+        top[i] = x;
+    }
+
     /** b_U, the same for every head: computed once. */
     private float[] unembeddingBias;
 
@@ -119,37 +132,65 @@ public final class OvCircuit implements AutoCloseable {
      */
     public List<List<Pushed>> pushed(HeadId h, int source, int k) {
         h.checkIn(model.dims());
-        int v = model.dims().vocab(), dh = model.dims().dHead();
+        int v = model.dims().vocab(), d = model.dims().dModel();
         if (source >= v) throw new IllegalArgumentException("--token " + source + " is outside the vocabulary [0, " + v + ")");
-        try (Arena arena = Arena.ofShared()) {
-            Matrix[] zp = factors(h);
-            Matrix z = zp[0];
-            Matrix zRow = Matrix.allocate(arena, 1, dh);
-            float[] mean = new float[dh];
-            if (source >= 0) {
-                Rows.read(z, source, mean);
-            } else {
-                double[] acc = new double[dh];
-                float[] row = new float[dh];
-                for (int s = 0; s < v; s++) {
-                    Rows.read(z, s, row);
-                    for (int j = 0; j < dh; j++) acc[j] += row[j];
-                }
-                for (int j = 0; j < dh; j++) mean[j] = (float) (acc[j] / v);
-            }
-            Rows.write(zRow, 0, mean);
-            Matrix logits = Matrix.allocate(arena, 1, v);
-            backend.gemm(1f, zRow, Transpose.NO, zp[1], Transpose.YES, 0f, logits);
-            float[] l = logits.toArray();
-            Integer[] idx = IntStream.range(0, v).boxed().toArray(Integer[]::new);
-            Arrays.sort(idx, Comparator.comparingDouble(i -> -l[i]));
-            List<Pushed> up = new ArrayList<>(), down = new ArrayList<>();
-            for (int i = 0; i < Math.min(k, v); i++) {
-                up.add(new Pushed(idx[i], l[idx[i]]));
-                down.add(new Pushed(idx[v - 1 - i], l[idx[v - 1 - i]]));
-            }
-            return List.of(up, down);
+        // o = ((W_EE[s] * g1) @ Wv) @ Wo for one source, or its mean over all sources (linear: the mean of W_EE's rows)
+        double[] src = new double[d];
+        if (source >= 0) {
+            float[] row = new float[d];
+            Rows.read(wee, source, row);
+            for (int i = 0; i < d; i++) src[i] = row[i];
+        } else {
+            src = weeMean();
         }
+        float[] g1 = factors.g1(h);
+        for (int i = 0; i < d; i++) src[i] *= g1[i];
+        double[] o = multiply(multiply(src, model.wv(h)), model.wo(h));
+        float[] l = new float[v];
+        try (Arena arena = Arena.ofConfined()) {
+            Matrix x = Matrix.allocate(arena, 1, d);
+            for (int i = 0; i < d; i++) x.set(0, i, (float) o[i]);
+            unembedding.logits(backend, x, (t0, tile) -> {
+                for (int i = 0; i < tile.rows(); i++) l[t0 + i] = tile.get(i, 0);
+            });
+        }
+        Integer[] idx = IntStream.range(0, v).boxed().toArray(Integer[]::new);
+        Arrays.sort(idx, Comparator.comparingDouble(i -> -l[i]));
+        List<Pushed> up = new ArrayList<>(), down = new ArrayList<>();
+        for (int i = 0; i < Math.min(k, v); i++) {
+            up.add(new Pushed(idx[i], l[idx[i]]));
+            down.add(new Pushed(idx[v - 1 - i], l[idx[v - 1 - i]]));
+        }
+        return List.of(up, down);
+    }
+
+    /** x @ w for a row vector x and a [len(x), k] matrix w, in double. */
+    private static double[] multiply(double[] x, Matrix w) {
+        double[] out = new double[w.cols()];
+        float[] row = new float[w.cols()];
+        for (int i = 0; i < x.length; i++) {
+            Rows.read(w, i, row);
+            for (int j = 0; j < row.length; j++) out[j] += x[i] * row[j];
+        }
+        return out;
+    }
+
+    /** The mean of W_EE's rows (the same for every head: computed once). */
+    private double[] weeMean;
+
+    private double[] weeMean() {
+        if (weeMean == null) {
+            int v = wee.rows(), d = wee.cols();
+            double[] acc = new double[d];
+            float[] row = new float[d];
+            for (int s = 0; s < v; s++) {
+                Rows.read(wee, s, row);
+                for (int j = 0; j < d; j++) acc[j] += row[j];
+            }
+            for (int j = 0; j < d; j++) acc[j] /= v;
+            weeMean = acc;
+        }
+        return weeMean.clone();
     }
 
     /** IOI copy and negative copy scores over name tokens (docs/science.md §5). */
@@ -172,37 +213,30 @@ public final class OvCircuit implements AutoCloseable {
             java.util.Arrays.fill(minusOne, -1f);
             new RowAffine(minusOne, null, RowAffine.Norm.LNPRE, null, null).apply(o.rows(0, n), null, o.rows(n, n));
             RowAffine.normed(RowAffine.Norm.LNPRE, null, null).apply(o.rows(0, n), null, o.rows(0, n));
-            // logits [V, 2n] = Uᵀ @ lnpre(±o)ᵀ + b_U, in tiles over the vocabulary
+            // logits [V, 2n] = Uᵀ @ lnpre(±o)ᵀ + b_U, in tiles over the vocabulary; each name's own logit from the same
+            // product as the entries it is compared with
             float[] bu = unembeddingBias();
-            int tile = 1024;
-            Matrix ut = Matrix.allocate(arena, tile, d);
-            Matrix lt = Matrix.allocate(arena, tile, 2 * n);
-            // each name's own logit first, then one pass counting the entries above it
+            // one pass: each name's own logit, and per column the 5 largest logits of other tokens (a name copies when
+            // fewer than 5 others are above its own)
             float[] own = new float[2 * n];
-            float[] u = new float[d], x = new float[d];
-            for (int c = 0; c < 2 * n; c++) {
-                int token = names[c % n];
-                unembedding.column(token, u);
-                Rows.read(o, c, x);
-                double dot = 0;
-                for (int i = 0; i < d; i++) dot += (double) u[i] * x[i];
-                own[c] = (float) dot + bu[token];
-            }
-            int[] above = new int[2 * n];
-            for (int t0 = 0; t0 < v; t0 += tile) {
-                int m = Math.min(tile, v - t0);
-                unembedding.columns(t0, ut.rows(0, m));
-                backend.gemm(1f, ut.rows(0, m), Transpose.NO, o, Transpose.YES, 0f, lt.rows(0, m));
-                for (int i = 0; i < m; i++) {
+            float[][] top = new float[2 * n][TOP];
+            for (float[] t : top) Arrays.fill(t, Float.NEGATIVE_INFINITY);
+            unembedding.logits(backend, o, (t0, tile) -> {
+                for (int i = 0; i < tile.rows(); i++) {
+                    int token = t0 + i;
                     for (int c = 0; c < 2 * n; c++) {
-                        if (lt.get(i, c) + bu[t0 + i] > own[c] && t0 + i != names[c % n]) above[c]++;
+                        float x = tile.get(i, c) + bu[token];
+                        if (token == names[c % n]) own[c] = x;
+                        else if (x > top[c][TOP - 1]) insert(top[c], x);
                     }
                 }
-            }
+            });
+            int[] above = new int[2 * n];
+            for (int c = 0; c < 2 * n; c++) for (float x : top[c]) if (x > own[c]) above[c]++;
             int copy = 0, negCopy = 0;
             for (int a = 0; a < n; a++) {
-                if (above[a] < 5) copy++;
-                if (above[n + a] < 5) negCopy++;
+                if (above[a] < TOP) copy++;
+                if (above[n + a] < TOP) negCopy++;
             }
             return new CopyScores(h, n, (double) copy / n, (double) negCopy / n);
         }

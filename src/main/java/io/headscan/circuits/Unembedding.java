@@ -63,6 +63,51 @@ public final class Unembedding {
         affine(g).apply(e.rows(t0, out.rows()), null, out);
     }
 
+    /** Rows of E per GEMM in {@link #logits}: bounds the host buffer whatever the vocabulary. */
+    private static final int LOGIT_TILE = 8192;
+
+    /**
+     * Logits of every token for each row of {@code x} [m, d], without forming U: {@code consumer} receives, tile by
+     * tile, {@code out[i, c] = U[:, t0 + i] · x[c]}. With U[:, t] = cd(gf ⊙ E[t]) − μ (μ the vocabulary mean),
+     * {@code U[:, t] · x = E[t] · (gf ⊙ (x − mean(x))) − μ · x}: one GEMM over E itself (the mapped tensor, which a GPU
+     * keeps on the device) against a [d, m] matrix, instead of building U's rows on the host.
+     */
+    public void logits(Backend backend, Matrix x, TileConsumer consumer) {
+        int m = x.rows(), v = e.rows();
+        if (x.cols() != d) throw new IllegalArgumentException("x has " + x.cols() + " columns, expected d = " + d);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Matrix w = Matrix.allocate(arena, d, m);
+            float[] shift = new float[m];
+            float[] row = new float[d];
+            for (int c = 0; c < m; c++) {
+                Rows.read(x, c, row);
+                double mean = 0, mu = 0;
+                for (int i = 0; i < d; i++) mean += row[i];
+                mean /= d;
+                for (int i = 0; i < d; i++) {
+                    w.set(i, c, (float) (gf[i] * (row[i] - mean)));
+                    mu += (double) vocabMean[i] * row[i];
+                }
+                shift[c] = (float) -mu;
+            }
+            int tile = Math.min(LOGIT_TILE, v);
+            Matrix out = Matrix.allocate(arena, tile, m);
+            for (int t0 = 0; t0 < v; t0 += tile) {
+                int n = Math.min(tile, v - t0);
+                Matrix o = out.rows(0, n);
+                backend.gemm(1f, e.rows(t0, n), io.headscan.compute.Transpose.NO, w, io.headscan.compute.Transpose.NO, 0f, o);
+                for (int i = 0; i < n; i++) for (int c = 0; c < m; c++) o.set(i, c, o.get(i, c) + shift[c]);
+                consumer.accept(t0, o);
+            }
+        }
+    }
+
+    /** Receives rows t0 .. t0 + tile.rows() − 1 of the logits (the tile is reused: read it before returning). */
+    @FunctionalInterface
+    public interface TileConsumer {
+        void accept(int t0, Matrix tile);
+    }
+
     /** The row step that turns E[t] into U[:, t]ᵀ (for a workspace that builds U where it computes). */
     RowAffine step() {
         return affine(null);
