@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The GPU check. On the GPU machine, through the device tool, with gpu-bundle/ (bench/gpu/prepare.sh) carried:
 #   run(command="bash bench/gpu/check.sh", carry=["gpu-bundle"], timeout_s=540)
-# On a machine with a GPU and a JDK and no gpu-bundle/ it uses this checkout (bench/run runs it so). Every step has a timeout; the whole output goes to $OUT/gpu-check.log, JSON results to $OUT. On a machine without a
+# On a machine with a GPU and a JDK and no gpu-bundle/ it uses this checkout (bench/run runs it so). Every step has a timeout; the whole output goes to $OUT/gpu-check.log, the JSON reports to $OUT/json.tar.gz. On a machine without a
 # GPU the GPU steps fail quickly and the rest still runs (try it there first).
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu-check.log") 2>&1
+J_OUT=$OUT/json   # the commands' JSON reports, packed into $OUT/json.tar.gz at the end (the device tool returns 8 files)
+mkdir -p "$J_OUT"
 cd "$(dirname "$0")/../.."
 B=$PWD/gpu-bundle
 export HEADSCAN_CACHE=/tmp/hs-cache HEADSCAN_PROGRESS=0
@@ -60,17 +62,19 @@ for backend in auto openblas cublas auto openblas cublas; do
 done
 step "embed --wee full on cuBLAS" 120 "$J" -jar "$JAR" embed "$M" --wee full --backend cublas --profile
 step "fullvocab all heads, cuBLAS, FP32 (fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas --profile \
-  --json "$OUT/fv-fused.json"
+  --json "$J_OUT/fv-fused.json"
+step "fullvocab all heads, cuBLAS, FP32, the first fused kernel (HEADSCAN_FUSED=v1)" 300 env HEADSCAN_FUSED=v1 "$J" -jar "$JAR" \
+  fullvocab "$M" --backend cublas --profile --json "$J_OUT/fv-fused-v1.json"
 step "fullvocab 4 heads, cuBLAS, tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
-  --backend cublas --profile --json "$OUT/fv-tiles.json"
+  --backend cublas --profile --json "$J_OUT/fv-tiles.json"
 step "fullvocab all heads, cuBLAS, --tf32 (TF32 GEMMs, FP32 fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas \
-  --tf32 --profile --json "$OUT/fv-tf32-default.json"
+  --tf32 --profile --json "$J_OUT/fv-tf32-default.json"
 step "fullvocab all heads, cuBLAS, TF32 (tensor-core fused kernel, HEADSCAN_FUSED=tf32)" 300 env HEADSCAN_FUSED=tf32 "$J" -jar "$JAR" \
-  fullvocab "$M" --backend cublas --tf32 --profile --json "$OUT/fv-tf32.json"
+  fullvocab "$M" --backend cublas --tf32 --profile --json "$J_OUT/fv-tf32.json"
 step "fullvocab 4 heads, cuBLAS, TF32 tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
-  --backend cublas --tf32 --profile --json "$OUT/fv-tf32-tiles.json"
+  --backend cublas --tf32 --profile --json "$J_OUT/fv-tf32-tiles.json"
 step "fullvocab 4 heads, OpenBLAS" 240 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" --backend openblas --profile \
-  --json "$OUT/fv-cpu.json"
+  --json "$J_OUT/fv-cpu.json"
 step "ov 10.7, cuBLAS" 120 "$J" -jar "$JAR" ov "$M" --heads 10.7 --backend cublas --profile --top 3
 step "cuBLAS FP32 GEMM rate at embed's shapes (PyTorch)" 120 python3 - <<'PY'
 import time, torch
@@ -83,10 +87,10 @@ for m, k, n in [(8192, 768, 768), (8192, 768, 3072), (8192, 3072, 768)]:
     torch.cuda.synchronize(); s = (time.perf_counter() - t) / 50
     print("sgemm %dx%dx%d: %.1f TFLOP/s" % (m, k, n, 2 * m * k * n / s / 1e12))
 PY
-step "PyTorch peer, all heads, FP32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --out "$OUT/torch.json"
-step "PyTorch peer, all heads, TF32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --tf32 --out "$OUT/torch-tf32.json"
+step "PyTorch peer, all heads, FP32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --out "$J_OUT/torch.json"
+step "PyTorch peer, all heads, TF32" 300 python3 bench/gpu/torch_fullvocab.py "$M" --tf32 --out "$J_OUT/torch-tf32.json"
 
-step "agreement" 60 python3 - "$OUT" <<'PY'
+step "agreement" 60 python3 - "$J_OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 def heads(name):
@@ -105,6 +109,7 @@ def compare(a, b, label):
     for h in bad[:5]:
         print("  %s: %s | %s" % (h, fmt(a[h]), fmt(b[h])))
 compare(fused, cpu, "fused vs OpenBLAS")
+compare(fused, heads("fv-fused-v1.json"), "fused vs the first fused kernel")
 compare(tiles, cpu, "tiles vs OpenBLAS")
 compare(fused, torch_, "fused vs PyTorch")
 tf32, tf32t = heads("fv-tf32.json"), heads("fv-tf32-tiles.json")
@@ -114,10 +119,11 @@ if tf32 and cpu:
     print("TF32 fused vs OpenBLAS: %d heads, largest mean_diag_prob difference %.2e, frac_rank0 %s" % (len(common), worst,
           [(h, tf32[h]["frac_rank0"], cpu[h]["frac_rank0"]) for h in common]))
 compare(tf32t, tf32, "TF32 tiles vs TF32 fused")
-for name in ["fv-fused.json", "fv-tiles.json", "fv-tf32-default.json", "fv-tf32.json", "fv-tf32-tiles.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
+for name in ["fv-fused.json", "fv-fused-v1.json", "fv-tiles.json", "fv-tf32-default.json", "fv-tf32.json", "fv-tf32-tiles.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
     p = os.path.join(out, name)
     if os.path.exists(p):
         d = json.load(open(p))
         print(name, json.dumps(d.get("timings_ms") or d.get("timings_s")), json.dumps(d.get("transfers_bytes", {}).get("total", {})))
 PY
+tar czf "$OUT/json.tar.gz" -C "$OUT" json && rm -rf "$J_OUT"
 echo "=== done"
