@@ -63,8 +63,6 @@ done
 step "embed --wee full on cuBLAS" 120 "$J" -jar "$JAR" embed "$M" --wee full --backend cublas --profile
 step "fullvocab all heads, cuBLAS, FP32 (fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas --profile \
   --json "$J_OUT/fv-fused.json"
-step "fullvocab all heads, cuBLAS, FP32, the first fused kernel (HEADSCAN_FUSED=v1)" 300 env HEADSCAN_FUSED=v1 "$J" -jar "$JAR" \
-  fullvocab "$M" --backend cublas --profile --json "$J_OUT/fv-fused-v1.json"
 step "fullvocab 4 heads, cuBLAS, tile path" 120 env HEADSCAN_FUSED=0 "$J" -jar "$JAR" fullvocab "$M" --heads "$HEADS4" \
   --backend cublas --profile --json "$J_OUT/fv-tiles.json"
 step "fullvocab all heads, cuBLAS, --tf32 (TF32 GEMMs, FP32 fused kernel)" 300 "$J" -jar "$JAR" fullvocab "$M" --backend cublas \
@@ -109,7 +107,6 @@ def compare(a, b, label):
     for h in bad[:5]:
         print("  %s: %s | %s" % (h, fmt(a[h]), fmt(b[h])))
 compare(fused, cpu, "fused vs OpenBLAS")
-compare(fused, heads("fv-fused-v1.json"), "fused vs the first fused kernel")
 compare(tiles, cpu, "tiles vs OpenBLAS")
 compare(fused, torch_, "fused vs PyTorch")
 tf32, tf32t = heads("fv-tf32.json"), heads("fv-tf32-tiles.json")
@@ -119,7 +116,7 @@ if tf32 and cpu:
     print("TF32 fused vs OpenBLAS: %d heads, largest mean_diag_prob difference %.2e, frac_rank0 %s" % (len(common), worst,
           [(h, tf32[h]["frac_rank0"], cpu[h]["frac_rank0"]) for h in common]))
 compare(tf32t, tf32, "TF32 tiles vs TF32 fused")
-for name in ["fv-fused.json", "fv-fused-v1.json", "fv-tiles.json", "fv-tf32-default.json", "fv-tf32.json", "fv-tf32-tiles.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
+for name in ["fv-fused.json", "fv-tiles.json", "fv-tf32-default.json", "fv-tf32.json", "fv-tf32-tiles.json", "fv-cpu.json", "torch.json", "torch-tf32.json"]:
     p = os.path.join(out, name)
     if os.path.exists(p):
         d = json.load(open(p))

@@ -70,10 +70,12 @@ extern "C" __global__ void hs_reduce_tile(const float *__restrict__ s, long long
  * s = t compares equal to ref: the diagonal never counts against itself.
  *
  * hs_fused_rows: one block of 16 x 16 threads takes 64 query rows t0 + 64·blockIdx.x ...; A's 64 rows stay in shared
- * memory while B streams through in tiles of 64 keys; each thread holds a 4 x 4 block of S (rows ty + 16i, keys
- * tx + 16j: conflict-free shared-memory reads) and adds, per row, exp(S − ref) (in double where S − ref > 80, which
- * float could not hold) and the strict counts. The 16 threads of a row then combine by warp shuffles. Outputs, per
- * row i < rows: sum_out[i] = Σ_s exp(S[t, s] − S[t, t]) (the diagonal's 1 included), greater_out[i], less_out[i].
+ * memory while B streams through in tiles of 64 keys. Both are stored transposed ([k][row], rows padded to 68 floats),
+ * so that thread (tx, ty), which holds the 4 x 4 block S[4·ty + i, 4·tx + j], reads its 4 query rows and its 4 keys at
+ * step k as two float4s (2 shared-memory loads per 16 FMAs; the first version's [row][k] layout took 8, and was 10%
+ * slower on the H200). It adds, per row, exp(S − ref) (in double where S − ref > 80, which float could not hold) and
+ * the strict counts; the 16 threads of a row group then combine by warp shuffles. Outputs, per row i < rows:
+ * sum_out[i] = Σ_s exp(S[t, s] − S[t, t]) (the diagonal's 1 included), greater_out[i], less_out[i].
  * Launch: grid (ceil(rows / 64)), block (16, 16).
  */
 #define HS_FT 64
@@ -93,88 +95,7 @@ extern "C" __global__ void hs_fused_diag(const float *__restrict__ a, long long 
     ref[i] = hs_dot_scaled(a + t * lda, b + t * ldb, r, scale);
 }
 
-extern "C" __global__ void hs_fused_rows_v1(const float *__restrict__ a, long long lda, const float *__restrict__ b, long long ldb,
-                                         long long v, int r, float scale, long long t0, long long rows,
-                                         const float *__restrict__ ref, double *__restrict__ sum_out,
-                                         long long *__restrict__ greater_out, long long *__restrict__ less_out) {
-    __shared__ float as[HS_FT][HS_FR + 1];
-    __shared__ float bs[HS_FT][HS_FR + 1];
-    const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
-    const long long row0 = (long long) blockIdx.x * HS_FT;   // first row of this block, relative to t0
-
-    for (int e = tid; e < HS_FT * HS_FR; e += 256) {
-        int i = e / HS_FR, k = e % HS_FR;
-        long long row = row0 + i;
-        as[i][k] = (row < rows && k < r) ? a[(t0 + row) * lda + k] : 0.0f;
-    }
-    float myref[4];
-    double sum[4];
-    long long gt[4], lt[4];
-    for (int i = 0; i < 4; i++) {
-        long long row = row0 + ty + 16 * i;
-        myref[i] = row < rows ? ref[row] : 0.0f;
-        sum[i] = 0.0;
-        gt[i] = 0;
-        lt[i] = 0;
-    }
-    __syncthreads();
-
-    for (long long s0 = 0; s0 < v; s0 += HS_FT) {
-        for (int e = tid; e < HS_FT * HS_FR; e += 256) {
-            int j = e / HS_FR, k = e % HS_FR;
-            long long s = s0 + j;
-            bs[j][k] = (s < v && k < r) ? b[s * ldb + k] : 0.0f;
-        }
-        __syncthreads();
-        float acc[4][4];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
-        for (int k = 0; k < r; k++) {
-            float ai[4], bj[4];
-            for (int i = 0; i < 4; i++) ai[i] = as[ty + 16 * i][k];
-            for (int j = 0; j < 4; j++) bj[j] = bs[tx + 16 * j][k];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) acc[i][j] = __fmaf_rn(ai[i], bj[j], acc[i][j]);
-        }
-        for (int i = 0; i < 4; i++) {
-            float part = 0.0f;
-            for (int j = 0; j < 4; j++) {
-                if (s0 + tx + 16 * j >= v) continue;
-                float x = __fmul_rn(acc[i][j], scale);
-                gt[i] += x > myref[i];
-                lt[i] += x < myref[i];
-                float d = x - myref[i];
-                if (d > 80.0f) sum[i] += exp((double) x - (double) myref[i]);
-                else part += expf(d);   // full-precision expf (2 ulp); __expf loses up to ~1e-5 relative for d in the tens
-            }
-            sum[i] += part;
-        }
-        __syncthreads();
-    }
-
-    for (int i = 0; i < 4; i++) {
-        for (int off = 8; off > 0; off >>= 1) {   // the 16 threads of a row are 16 consecutive lanes of one warp
-            sum[i] += __shfl_xor_sync(0xffffffffu, sum[i], off, 16);
-            gt[i] += __shfl_xor_sync(0xffffffffu, gt[i], off, 16);
-            lt[i] += __shfl_xor_sync(0xffffffffu, lt[i], off, 16);
-        }
-        long long row = row0 + ty + 16 * i;
-        if (tx == 0 && row < rows) {
-            sum_out[row] = sum[i];
-            greater_out[row] = gt[i];
-            less_out[row] = lt[i];
-        }
-    }
-}
-
-/*
- * hs_fused_rows: the same outputs as hs_fused_rows_v1 (the first version, kept for comparison), with the factor rows
- * stored transposed in shared memory ([k][row], rows padded to 68 floats) so that each thread reads its 4 query rows
- * and its 4 keys at step k as two float4s: 2 shared-memory loads per 16 FMAs instead of 8. Thread (tx, ty) holds
- * S[4·ty + i, 4·tx + j] for i, j < 4; every entry is still one __fmaf_rn per k in increasing k from 0, then one
- * __fmul_rn by scale: exactly hs_fused_diag's arithmetic. Launch: grid (ceil(rows / 64)), block (16, 16).
- */
-#define HS_FT_LD (HS_FT + 4)
+#define HS_FT_LD (HS_FT + 4)   /* a multiple of 4 floats: every float4 read is aligned */
 
 extern "C" __global__ void hs_fused_rows(const float *__restrict__ a, long long lda, const float *__restrict__ b, long long ldb,
                                          long long v, int r, float scale, long long t0, long long rows,

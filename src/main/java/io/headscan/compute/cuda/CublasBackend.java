@@ -468,8 +468,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
             if (p.isEmpty()) return "fused TF32 (tensor cores, HEADSCAN_FUSED=tf32; scores formed in registers, never written; checked on this GPU at start)";
             tf32Note = "; the TF32 kernel is not used: " + p;
         }
-        return (fusedProblem.isEmpty() ? "fused (FP32" + ("v1".equals(env) ? ", first version (HEADSCAN_FUSED=v1)" : "")
-                + "; scores formed in registers, never written; checked on this GPU at start)"
+        return (fusedProblem.isEmpty() ? "fused (FP32; scores formed in registers, never written; checked on this GPU at start)"
                 : "tiles (the fused kernel failed its check on this GPU: " + fusedProblem + ")") + tf32Note;
     }
 

@@ -88,9 +88,7 @@ final class ReduceKernel implements AutoCloseable {
             MemorySegment tile = fp.get(ValueLayout.ADDRESS, 0);
             MemorySegment diag = null, rows = null;
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_diag")) == CUDA_SUCCESS()) diag = fp.get(ValueLayout.ADDRESS, 0);
-            // HEADSCAN_FUSED=v1: the first version of the FP32 kernel, for comparison (docs/gpu.md)
-            String rowsKernel = "v1".equals(System.getenv("HEADSCAN_FUSED")) ? "hs_fused_rows_v1" : "hs_fused_rows";
-            if (cuModuleGetFunction(fp, mod, a.allocateFrom(rowsKernel)) == CUDA_SUCCESS()) rows = fp.get(ValueLayout.ADDRESS, 0);
+            if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fused_rows")) == CUDA_SUCCESS()) rows = fp.get(ValueLayout.ADDRESS, 0);
             ReduceKernel k = new ReduceKernel(mod, tile, diag, rows, "CUDA kernels from the " + image.kind() + " (driver " + driver + ")");
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_fold_rows")) == CUDA_SUCCESS()) k.foldRows = fp.get(ValueLayout.ADDRESS, 0);
             if (cuModuleGetFunction(fp, mod, a.allocateFrom("hs_rows_affine_dev")) == CUDA_SUCCESS()) k.rowsAffine = fp.get(ValueLayout.ADDRESS, 0);
