@@ -483,8 +483,8 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     }
 
     /**
-     * The kernels' own checks, run once when the backend opens: the FP32 fused kernel always, the TF32 one where this
-     * GPU has TF32 tensor cores. A kernel that gives wrong results is not used (the reason is kept for
+     * The kernels' own checks, run once when the backend opens: the FP32 fused kernel always, the TF32 one when TF32 is
+     * allowed and this GPU has TF32 tensor cores. A kernel that gives wrong results is not used (the reason is kept for
      * {@link #reductionPath()}); a fault is a {@link GpuFaultException}, and the backend does not open.
      */
     private void checkKernels() {
@@ -492,6 +492,7 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         fusedProblem = kernel.fusedAvailable() ? verify(false) : "the fused kernels are not in this build";
         if (!kernel.fusedTf32Available()) tf32Problem = "not in this build";
         else if (computeMajor < 8) tf32Problem = "this GPU (compute capability " + computeMajor + ".x) has no TF32 tensor cores";
+        else if (!tf32) tf32Problem = "not checked: the backend was opened without TF32";
         else tf32Problem = verify(true);
     }
 
