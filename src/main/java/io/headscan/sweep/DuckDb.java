@@ -28,6 +28,11 @@ final class DuckDb {
         return driver().connect("jdbc:duckdb:" + (file == null ? "" : file.toAbsolutePath()), new Properties());
     }
 
+    /** The driver's class: its class loader is the one that has the rest of DuckDB's classes. */
+    static Class<?> driverClass() throws SQLException {
+        return driver().getClass();
+    }
+
     private static synchronized Driver driver() throws SQLException {
         if (driver != null) return driver;
         Class<?> c;

@@ -26,13 +26,16 @@ import java.util.Locale;
  *       value per (checkpoint, definition, head or tensor, metric); view {@code results_history}: every result ever
  *       stored, superseded ones included.</li>
  * </ul>
- * A checkpoint's rows go in one transaction: after an interruption only whole checkpoints are there.
+ * A checkpoint's rows go in one transaction, rolled back on any failure, an Error included: after an interruption or a
+ * crash only whole checkpoints are there.
  */
 public final class DuckDbSink implements ResultSink {
 
     private final Connection db;
     private final Appender appender;
     private long runId = -1;
+    /** Why this sink can no longer be used (a rollback failed and its connection was closed); null while it can. */
+    private volatile String lost;
 
     private DuckDbSink(Connection db) {
         this.db = db;
@@ -49,9 +52,13 @@ public final class DuckDbSink implements ResultSink {
                             java.lang.invoke.MethodHandle appendDouble, java.lang.invoke.MethodHandle appendString,
                             java.lang.invoke.MethodHandle appendNull, java.lang.invoke.MethodHandle close) {
 
-        static Appender of(Connection db) {
+        static Appender of(Connection given) {
             try {
                 var l = java.lang.invoke.MethodHandles.publicLookup();
+                // the driver's own connection, also when the caller's is a wrapper around it (a pool's, a test's)
+                Class<?> duck = Class.forName("org.duckdb.DuckDBConnection", false, DuckDb.driverClass().getClassLoader());
+                Connection db = duck.isInstance(given) ? given : given.isWrapperFor(duck) ? (Connection) given.unwrap(duck) : null;
+                if (db == null) return null;
                 Class<?> c = db.getClass();
                 java.lang.invoke.MethodHandle create = l.findVirtual(c, "createAppender",
                         java.lang.invoke.MethodType.methodType(Class.forName("org.duckdb.DuckDBAppender", false, c.getClassLoader()), String.class, String.class));
@@ -67,7 +74,7 @@ public final class DuckDbSink implements ResultSink {
                 return new Appender(db, create, m.apply("beginRow", null), m.apply("endRow", null), m.apply("append", long.class),
                         m.apply("append", int.class), m.apply("append", double.class), m.apply("append", String.class), m.apply("appendNull", null),
                         l.findVirtual(a, "close", java.lang.invoke.MethodType.methodType(void.class)));
-            } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+            } catch (ReflectiveOperationException | SQLException | RuntimeException | LinkageError e) {
                 return null;
             }
         }
@@ -118,7 +125,15 @@ public final class DuckDbSink implements ResultSink {
 
     /** Opens (or creates) the database file and its tables. */
     public static DuckDbSink open(Path file) throws SQLException {
-        Connection c = DuckDb.connect(file);
+        return open(DuckDb.connect(file));
+    }
+
+    /**
+     * A sink on a DuckDB connection the caller opened (a database in memory, one with others attached, a wrapper
+     * around DuckDB's own connection): its tables are created where missing. The sink owns the connection from then on
+     * and closes it, also when this fails.
+     */
+    public static DuckDbSink open(Connection c) throws SQLException {
         try (Statement s = c.createStatement()) {
             s.execute("CREATE SEQUENCE IF NOT EXISTS run_ids START 1");
             s.execute("CREATE SEQUENCE IF NOT EXISTS model_ids START 1");
@@ -137,8 +152,12 @@ public final class DuckDbSink implements ResultSink {
                     + "FROM results r JOIN models m USING (model_id) WHERE m.current");
             s.execute("CREATE OR REPLACE VIEW results_history AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.source, m.content_id, "
                     + "m.current, m.superseded_by, m.computed, r.* FROM results r JOIN models m USING (model_id)");
-        } catch (SQLException e) {
-            c.close();
+        } catch (Throwable e) {
+            try {
+                c.close();
+            } catch (Throwable closing) {
+                e.addSuppressed(closing);
+            }
             throw e;
         }
         return new DuckDbSink(c);
@@ -166,6 +185,7 @@ public final class DuckDbSink implements ResultSink {
 
     @Override
     public void begin(String options, String version, String backend, String machine) throws SQLException {
+        usable();
         try (Statement s = db.createStatement(); ResultSet rs = s.executeQuery("SELECT nextval('run_ids')")) {
             rs.next();
             runId = rs.getLong(1);
@@ -182,6 +202,7 @@ public final class DuckDbSink implements ResultSink {
 
     @Override
     public boolean isDone(ModelInfo m, String definition) throws SQLException {
+        usable();
         // by content: the same bytes reached under another name (a renamed file, a second spelling of a repository) are done
         try (PreparedStatement p = db.prepareStatement("SELECT 1 FROM done d JOIN models m USING (model_id) WHERE m.content_id = ? "
                 + "AND m.current AND d.definition = ? LIMIT 1")) {
@@ -195,6 +216,7 @@ public final class DuckDbSink implements ResultSink {
 
     @Override
     public java.util.Optional<int[]> storedShape(String source, String contentId) throws SQLException {
+        usable();
         try (PreparedStatement p = db.prepareStatement("SELECT layers, heads, d_model, vocab FROM models WHERE source = ? AND content_id = ? AND current "
                 + "ORDER BY model_id DESC LIMIT 1")) {
             p.setString(1, source);
@@ -205,9 +227,16 @@ public final class DuckDbSink implements ResultSink {
         }
     }
 
+    /**
+     * One transaction: the models row (superseding other content of the same source), the results, and last the done
+     * rows a rerun checks, committed together or not at all. Whatever stops it before the commit, an exception or an
+     * Error (out of memory, a stack overflow), rolls it back; auto-commit comes back only once nothing is pending,
+     * since turning it on with a transaction open would commit that transaction, half a checkpoint included.
+     */
     @Override
     public void write(ModelInfo m, List<String> definitions, List<ResultRow> rows) throws SQLException {
         if (runId < 0) throw new IllegalStateException("begin() first");
+        usable();
         db.setAutoCommit(false);
         try {
             long modelId;
@@ -245,23 +274,51 @@ public final class DuckDbSink implements ResultSink {
                 p.setString(20, m.format());
                 p.executeUpdate();
             }
-            try (PreparedStatement p = db.prepareStatement("INSERT INTO done VALUES (?, ?)")) {
-                for (String d : definitions) {
-                    p.setLong(1, modelId);
-                    p.setString(2, d);
-                    p.addBatch();
-                }
-                p.executeBatch();
-            }
-            if (Boolean.getBoolean("headscan.test.haltBeforeResults")) Runtime.getRuntime().halt(137);   // tests: a kill mid-checkpoint
             insertResults(modelId, rows);
+            insertDone(modelId, definitions);
             db.commit();
-        } catch (SQLException | RuntimeException e) {
-            db.rollback();
-            throw e;
-        } finally {
-            db.setAutoCommit(true);
+        } catch (Throwable t) {
+            abandon(t);
+            throw t;
         }
+        db.setAutoCommit(true);   // committed: nothing is pending
+    }
+
+    /** The done rows of a checkpoint's definitions, in the connection's current transaction. */
+    private void insertDone(long modelId, List<String> definitions) throws SQLException {
+        try (PreparedStatement p = db.prepareStatement("INSERT INTO done VALUES (?, ?)")) {
+            for (String d : definitions) {
+                p.setLong(1, modelId);
+                p.setString(2, d);
+                p.addBatch();
+            }
+            p.executeBatch();
+        }
+    }
+
+    /**
+     * Rolls back the transaction that {@code cause} interrupted. When the rollback fails too, the connection is closed
+     * instead (DuckDB discards an open transaction with its connection), never committed, and this sink refuses any
+     * further call: what the failed rollback left pending must not reach the file.
+     */
+    private void abandon(Throwable cause) {
+        try {
+            db.rollback();
+            db.setAutoCommit(true);   // nothing is pending after a rollback
+        } catch (Throwable rollback) {
+            cause.addSuppressed(rollback);
+            lost = "the connection to the database was closed after a failed rollback (" + Sweep.oneLine(rollback) + ")";
+            try {
+                db.close();
+            } catch (Throwable closing) {
+                cause.addSuppressed(closing);
+            }
+        }
+    }
+
+    /** Throws once a failed rollback has closed the connection. */
+    private void usable() throws SQLException {
+        if (lost != null) throw new SQLException(lost);
     }
 
     /** The rows of one checkpoint into {@code results}, in the connection's current transaction. */
@@ -304,6 +361,7 @@ public final class DuckDbSink implements ResultSink {
 
     @Override
     public void error(String spec, String revision, String message) throws SQLException {
+        usable();
         try (PreparedStatement p = db.prepareStatement("INSERT INTO errors VALUES (?, ?, ?, ?, now())")) {
             p.setLong(1, runId);
             p.setString(2, spec);

@@ -3,8 +3,9 @@ package io.headscan.sweep;
 import java.util.List;
 
 /**
- * Where a sweep's rows go. A checkpoint's rows for one definition arrive in one {@link #write} call, which a sink
- * stores atomically (all or nothing), so an interrupted sweep leaves only whole checkpoints.
+ * Where a sweep's rows go. A checkpoint's rows (of every definition it still lacks) arrive in one {@link #write} call, which a sink
+ * stores atomically (all or nothing, also when the call ends in an Error), so an interrupted sweep leaves only whole
+ * checkpoints.
  */
 @SuppressWarnings("try")   // close() may throw what a sink's store throws
 public interface ResultSink extends AutoCloseable {
@@ -25,7 +26,8 @@ public interface ResultSink extends AutoCloseable {
 
     /**
      * Stores a checkpoint's rows for the given definitions, atomically; rows of the same source with other content
-     * stop being current in the same transaction (they stay as history).
+     * stop being current in the same transaction (they stay as history). A call that does not return normally, whatever
+     * it throws (an Error too), stores none of them, so a sweep can record the checkpoint as failed and go on.
      */
     void write(ModelInfo model, List<String> definitions, List<ResultRow> rows) throws Exception;
 

@@ -36,8 +36,10 @@ import java.util.concurrent.Future;
  * While one is computed, the next {@code prefetch} are resolved on a thread of their own (a Hub checkpoint downloaded,
  * a local one read ahead by the kernel), and a checkpoint's downloads are removed from the cache once its rows are
  * committed unless they are to be kept ({@link Fetched#release}). A checkpoint that cannot be fetched, opened or
- * computed becomes an error (its one-line message) and the sweep goes on, unless {@code failFast}. Library code: it
- * reports through {@link Listener} and never prints.
+ * computed becomes an error (its one-line message) and the sweep goes on, unless {@code failFast}: whatever it threw,
+ * a stack overflow or running out of memory included; only the JVM's own failures (an {@link InternalError} other than a
+ * fault reading a mapped file, an {@link UnknownError}) end the sweep. Library code: it reports through
+ * {@link Listener} and never prints.
  */
 public final class Sweep {
 
@@ -171,6 +173,7 @@ public final class Sweep {
                 try {
                     f = ahead.get(i).get();
                 } catch (ExecutionException e) {
+                    if (e.getCause() instanceof Error err && endsTheSweep(err)) throw err;
                     failed++;
                     fail(c, oneLine(e.getCause()));
                     progress.advance(1);
@@ -186,8 +189,9 @@ public final class Sweep {
                     if (o.skipped) skipped++;
                     else computed++;
                     listener.done(c, o.info, o.skipped, o.top, f.seconds(), (System.nanoTime() - k0) / 1e9);
-                } catch (Exception | OutOfMemoryError e) {
-                    if (e instanceof InterruptedException) throw e;
+                } catch (Throwable e) {
+                    // the sink has rolled back whatever this checkpoint had begun to write
+                    if (e instanceof InterruptedException || endsTheSweep(e)) throw e;
                     failed++;
                     fail(c, oneLine(e));
                     if (failFast) break;
@@ -197,7 +201,11 @@ public final class Sweep {
                 }
             }
         } finally {
-            fetching.shutdownNow();
+            // fetches queued but never started are cancelled (shutdownNow only takes them off the queue: waiting for one
+            // would never end); one under way is interrupted and waited for, so that its downloads can be released
+            for (Runnable never : fetching.shutdownNow()) {
+                if (never instanceof Future<?> queued) queued.cancel(false);
+            }
             for (Future<Fetched> f : ahead) {
                 if (f == null) continue;
                 try {   // fetched ahead but never computed (fail-fast, an error): its downloads go too
@@ -246,10 +254,33 @@ public final class Sweep {
         listener.failed(c, message);
     }
 
+    /**
+     * Whether a failure ends the whole sweep rather than one checkpoint. Running out of stack or of memory is the
+     * checkpoint's own (a file whose structure nests without end, tensors too large for the heap): unwinding frees what
+     * it used, so it is recorded and the sweep goes on. A fault reading a mapped file that changed underneath is the
+     * file's too. Any other {@link VirtualMachineError} ({@link InternalError}, {@link UnknownError}) says the JVM
+     * itself can no longer be trusted, so nothing more is computed or written.
+     */
+    static boolean endsTheSweep(Throwable t) {
+        if (t instanceof StackOverflowError || t instanceof OutOfMemoryError) return false;
+        if (t instanceof InternalError && io.headscan.format.SafetensorsFile.translate(t, null) != null) return false;
+        return t instanceof VirtualMachineError;
+    }
+
+    /** A failure as the one line the errors table and the listener get. */
     static String oneLine(Throwable e) {
         if (e instanceof java.nio.file.NoSuchFileException n) return n.getFile() + ": no such file";
+        if (e instanceof StackOverflowError) return "ran out of stack (StackOverflowError) while opening or computing this checkpoint";
+        if (e instanceof OutOfMemoryError) {
+            return "ran out of memory (OutOfMemoryError" + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ", max heap "
+                    + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB) while opening or computing this checkpoint";
+        }
+        if (e instanceof InternalError && io.headscan.format.SafetensorsFile.translate(e, null) != null) {
+            return "a mapped file of this checkpoint was modified or truncated while it was read (" + e.getMessage() + ")";
+        }
         String m = e.getMessage();
-        return (m == null ? e.toString() : m).replace('\n', ' ');
+        String line = m == null ? e.toString() : e instanceof Error ? e.getClass().getName() + ": " + m : m;
+        return line.replace('\n', ' ');
     }
 
     private record Outcome(ModelInfo info, boolean skipped, List<HeadId> top) {}

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Checkpoint identity and the atomicity of a checkpoint's rows, through the CLI: one current value per (checkpoint,
- * definition, head, metric) whatever happens to the files, a kill between a checkpoint's models/done rows and its
- * results, Ctrl-C and SIGTERM mid-sweep, and a definition added later.
+ * definition, head, metric) whatever happens to the files, Ctrl-C and SIGTERM mid-sweep, and a definition added later.
+ * (A SIGKILL or an Error at each point of a checkpoint's transaction: io.headscan.sweep.CheckpointAtomicityTest.)
  */
 class SweepIdentityTest {
 
@@ -120,22 +120,6 @@ class SweepIdentityTest {
         assertEquals(2 * PER_DEFINITION, count(db, "SELECT count(*) FROM scores"));
         assertEquals(PER_DEFINITION, count(db, "SELECT count(*) FROM scores WHERE definition LIKE '%seed=1 %'"));
         assertEquals(2, count(db, "SELECT count(*) FROM models WHERE current"), "both rows are current: same content, other definitions");
-    }
-
-    @Test
-    void aKillBetweenTheModelRowsAndTheResultsLeavesNothingOfThatCheckpoint() throws Exception {
-        Path run = dir.resolve("run"), db = dir.resolve("k.duckdb");
-        for (int i = 1; i <= 2; i++) new SyntheticGpt2(DIMS, i, List.of()).write(run.resolve("checkpoint-" + i), 2);
-        String[] args = {"sweep", run + "/checkpoint-*", "--score", "--bag-size", "16", "--db", db.toString()};
-        ChildJvm first = ChildJvm.start(dir.resolve("first.log"), List.of("-Dheadscan.test.haltBeforeResults=true"), Map.of(), args);
-        assertEquals(137, first.waitFor(2), first.output());
-        assertEquals(0, count(db, "SELECT count(*) FROM models"), "the checkpoint's models and done rows were never committed");
-        assertEquals(0, count(db, "SELECT count(*) FROM done"));
-        ChildJvm second = ChildJvm.start(dir.resolve("second.log"), List.of(), Map.of(), args);
-        assertEquals(0, second.waitFor(2), second.output());
-        assertTrue(second.output().contains("2 computed, 0 skipped"), second.output());
-        assertEquals(2 * PER_DEFINITION, count(db, "SELECT count(*) FROM results"));
-        assertEquals(2, count(db, "SELECT count(*) FROM models"));
     }
 
     @Test

@@ -160,6 +160,30 @@ class SweepTest {
     }
 
     @Test
+    void failFastEndsTheSweepWhileTheNextFetchIsStillQueued() throws Exception {
+        Path run = series("queued");
+        Files.writeString(run.resolve("checkpoint-50.safetensors"), "this is not a checkpoint");
+        List<Checkpoint> cs = Checkpoints.expand(List.of(run + "/checkpoint-*"), Optional.empty(), Optional.empty());
+        assertEquals("50", cs.getFirst().label());
+        // checkpoint-100's fetch holds the fetch thread until the sweep ends (shutting the thread down interrupts it), so
+        // checkpoint-200's is still queued when checkpoint-50 fails: ending must not wait for a fetch that never starts
+        java.util.concurrent.atomic.AtomicInteger released = new java.util.concurrent.atomic.AtomicInteger();
+        Sweep.Fetcher fetcher = c -> {
+            if (c.label().equals("100")) new java.util.concurrent.CountDownLatch(1).await();
+            return new Sweep.Fetched(Path.of(c.spec()), null, null, 0, 0, released::incrementAndGet);
+        };
+        try (DuckDbSink sink = DuckDbSink.open(dir.resolve("queued.duckdb"))) {
+            sink.begin("test", "test", backend.describe(), "test");
+            Sweep sweep = new Sweep(backend, SCORE, sink, fetcher, new Seen(), true).prefetch(2);
+            // a guard only: the sweep ends as soon as checkpoint-50 has failed, or never
+            Sweep.Summary s = assertTimeoutPreemptively(java.time.Duration.ofMinutes(2), () -> sweep.run(cs, Progress.NONE));
+            assertEquals(1, s.failed());
+            assertEquals(0, s.computed());
+            assertEquals(1, released.get(), "checkpoint-50's files were released; the interrupted and the cancelled fetch had none");
+        }
+    }
+
+    @Test
     void theGpt2FamilyShapesAreSweptWithTheirHeadCounts() throws Exception {
         // medium 24 x 16, large 36 x 20, xl 48 x 25, distilgpt2 6 x 12; d_head 4 and a small vocabulary keep them small
         int[][] shapes = {{24, 16}, {36, 20}, {48, 25}, {6, 12}};
