@@ -44,6 +44,7 @@ class PyTorchHostileTest {
         assertEquals(kind, e.kind(), e.getMessage());
         assertTrue(e.getMessage().startsWith(f.toString()), "names the file: " + e.getMessage());
         for (String s : phrases) assertTrue(e.getMessage().contains(s), "'" + s + "' in: " + e.getMessage());
+        assertTrue(e.getMessage().chars().noneMatch(Character::isISOControl), "one line: " + e.getMessage());
         return e;
     }
 
@@ -134,6 +135,13 @@ class PyTorchHostileTest {
         }, Map.of()), PICKLE_LIMIT, "memo entries");
         refused(checkpoint(p -> p.none().none(), Map.of()), INVALID_PICKLE, "STOP");
         refused(checkpoint(p -> p.op('a'), Map.of()), INVALID_PICKLE, "stack");
+    }
+
+    @Test
+    void namesFromTheFileAreShownOnOneLine() throws IOException {
+        // a tensor name with a carriage return and a line break would otherwise split, or overwrite, the error line
+        refused(checkpoint(p -> stateDict(p, "w\r\nheadscan: all good", q -> tensor(q, "0", 6, 0, new long[] {3, 2}, new long[] {1, 3})),
+                floats("0", 6)), UNSUPPORTED_TENSOR, "tensor w\\u000d\\u000aheadscan: all good has strides [1, 3]");
     }
 
     @Test
