@@ -1,6 +1,7 @@
 package io.headscan.cli;
 
 import io.headscan.compute.BackendException;
+import io.headscan.format.CheckpointFormatException;
 import io.headscan.format.SafetensorsException;
 import io.headscan.format.SafetensorsFile;
 import io.headscan.model.ModelException;
@@ -121,9 +122,12 @@ public final class Main {
         io.headscan.AtomicFiles.removeStaleUnder(io.headscan.CacheFolder.root());   // leftovers of killed runs
         try {
             return commandLine(out, err, args).execute(args);
-        } catch (OutOfMemoryError e) {   // picocli hands on Errors: one line here too, with the advice
+        } catch (OutOfMemoryError | StackOverflowError e) {   // picocli hands on Errors: one line here too
+            // (opening a checkpoint turns these into a named refusal of the file, a CheckpointFormatException: what
+            // reaches here ran out while computing, where more heap is the answer)
             err.println("headscan: " + describe(e));
             if (debug) e.printStackTrace(err);
+            else if (isUnexpected(e)) err.println("headscan: (run with --debug for the stack trace)");
             err.flush();
             return 1;
         }
@@ -163,7 +167,7 @@ public final class Main {
     }
 
     private static boolean isUnexpected(Throwable t) {
-        return !(t instanceof OutOfMemoryError || t instanceof java.sql.SQLException || t instanceof SafetensorsException || t instanceof io.headscan.format.PyTorchException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
+        return !(t instanceof OutOfMemoryError || t instanceof java.sql.SQLException || t instanceof CheckpointFormatException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException
                 || t instanceof IllegalArgumentException || t instanceof IOException || t instanceof UncheckedIOException);
     }
 
@@ -180,9 +184,24 @@ public final class Main {
             return "out of Java heap (" + e.getMessage() + ", max heap " + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB); "
                     + "weights stay off the heap, but this run needs more: raise it, e.g. HEADSCAN_JAVA_OPTS=-Xmx256m";
         }
-        if (isUnexpected(t)) return "internal error: " + t;
+        if (isUnexpected(t)) return "internal error: " + oneLine(t.toString());
         String m = t.getMessage();
-        return m == null ? t.toString() : m.replace('\n', ' ');
+        return m == null ? t.toString() : oneLine(m);
+    }
+
+    /** A message on one line: names from a file may hold line breaks or other control characters, shown escaped. */
+    static String oneLine(String m) {
+        StringBuilder b = new StringBuilder(m.length());
+        for (int i = 0; i < m.length(); i++) {
+            char c = m.charAt(i);
+            if (c == '\n') b.append(' ');
+            else if (Character.isISOControl(c) || Character.getType(c) == Character.LINE_SEPARATOR || Character.getType(c) == Character.PARAGRAPH_SEPARATOR) {
+                b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     static final class Version implements CommandLine.IVersionProvider {

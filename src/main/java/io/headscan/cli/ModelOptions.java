@@ -46,8 +46,9 @@ final class ModelOptions {
             err.flush();
         }
         if (m.headCountSource() == Gpt2Model.HeadCountSource.DEFAULT_D_HEAD_64) {
-            err.println("note: no config.json beside " + m.path().getFileName() + ": assuming d_head = 64, so " + m.dims().heads()
-                    + " heads per layer (pass --n-head N if that is wrong)");
+            String why = m.config().isPresent() ? "config.json beside " + m.path().getFileName() + " has no n_head"
+                    : "no config.json beside " + m.path().getFileName();
+            err.println("note: " + why + ": assuming d_head = 64, so " + m.dims().heads() + " heads per layer (pass --n-head N if that is wrong)");
             err.flush();
         }
         return m;

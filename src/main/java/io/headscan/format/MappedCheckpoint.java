@@ -55,7 +55,7 @@ public interface MappedCheckpoint extends AutoCloseable {
 
     boolean has(String name);
 
-    /** The tensor's entry; a named {@link SafetensorsException} of kind TENSOR_NOT_FOUND when there is none. */
+    /** The tensor's entry; a named {@link CheckpointFormatException} of its container (kind TENSOR_NOT_FOUND) when there is none. */
     TensorInfo info(String name);
 
     /** The tensor's bytes as a zero-copy, read-only slice of its file's mapping. */
@@ -87,10 +87,23 @@ public interface MappedCheckpoint extends AutoCloseable {
      * Opens a checkpoint file, telling the container by its first bytes and name: a ZIP ({@code PK\3\4}) is a PyTorch
      * checkpoint, a {@code *.index.json} the index of shards, PyTorch's legacy pickle magic is refused in one line that
      * says how to convert, and anything else is read as safetensors (whose own checks then name what is wrong).
+     * Every failure is a {@link CheckpointFormatException} naming the file.
      */
     static MappedCheckpoint open(Path file) {
-        String name = file.getFileName() == null ? "" : file.getFileName().toString();
-        if (name.endsWith(".index.json")) return ShardedCheckpoint.open(file);
+        if (isIndexName(file)) return ShardedCheckpoint.open(file);
+        return openWeights(file);
+    }
+
+    /** Whether a file's name makes it a shard index. */
+    private static boolean isIndexName(Path file) {
+        return file.getFileName() != null && file.getFileName().toString().endsWith(".index.json");
+    }
+
+    /**
+     * Opens one weights file, a safetensors file or a PyTorch ZIP, told apart by its first bytes; never an index, so that
+     * a shard can never lead to another index.
+     */
+    static MappedCheckpoint openWeights(Path file) {
         byte[] head = new byte[16];
         int n = 0;
         try (InputStream in = Files.newInputStream(file)) {
@@ -100,12 +113,20 @@ public interface MappedCheckpoint extends AutoCloseable {
                 n += r;
             }
         } catch (NoSuchFileException e) {
-            throw new SafetensorsException(SafetensorsException.Kind.IO, file, null, "no such file");
+            throw unreadable(file, "no such file", e);
         } catch (IOException e) {
-            throw new SafetensorsException(SafetensorsException.Kind.IO, file, null, e.toString(), e);
+            throw unreadable(file, e.toString(), e);
         }
         if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return PyTorchZipFile.open(file);
         if (PyTorchZipFile.isLegacy(head, n)) throw PyTorchZipFile.legacyRefusal(file);
         return SafetensorsFile.open(file);
+    }
+
+    /** A file that could not be read at all, as an error of the container its name suggests. */
+    private static CheckpointFormatException unreadable(Path file, String why, IOException cause) {
+        if (CheckpointFormatException.Container.byName(file) == CheckpointFormatException.Container.PYTORCH_ZIP) {
+            return new PyTorchException(PyTorchException.Kind.IO, file, why, cause);
+        }
+        return new SafetensorsException(SafetensorsException.Kind.IO, file, null, why, cause);
     }
 }

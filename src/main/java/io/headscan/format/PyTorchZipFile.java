@@ -52,13 +52,21 @@ public final class PyTorchZipFile implements MappedCheckpoint {
         this.fileSize = fileSize;
         this.arena = arena;
         this.mapping = mapping;
-        this.tensors = TensorIndex.of(path, tensors);
+        this.tensors = TensorIndex.of(tensors, name -> new PyTorchException(TENSOR_NOT_FOUND, path, "no tensor " + name + " in the checkpoint"));
         this.metadata = Collections.unmodifiableMap(metadata);
         this.storages = storages;
     }
 
-    /** Opens, validates and maps a PyTorch ZIP checkpoint. */
+    /**
+     * Opens, validates and maps a PyTorch ZIP checkpoint. Every failure is a {@link CheckpointFormatException} naming
+     * the file: a {@link PyTorchException}, or a {@link CheckpointRefusedException} when reading it exhausted the heap or
+     * the stack.
+     */
     public static PyTorchZipFile open(Path path) {
+        return CheckpointRefusedException.whileOpening(path, CheckpointFormatException.Container.PYTORCH_ZIP, () -> openMapped(path));
+    }
+
+    private static PyTorchZipFile openMapped(Path path) {
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
@@ -77,7 +85,7 @@ public final class PyTorchZipFile implements MappedCheckpoint {
             arena.close();
             SafetensorsException mapped = SafetensorsFile.translate(e, path);
             if (mapped != null && mapped.kind() == SafetensorsException.Kind.CHANGED_WHILE_MAPPED) {
-                throw new PyTorchException(IO, path, "the file was modified or truncated while it was read", e);
+                throw new PyTorchException(CHANGED_WHILE_MAPPED, path, "the file was modified or truncated while it was read", e);
             }
             throw e;
         }
@@ -146,9 +154,13 @@ public final class PyTorchZipFile implements MappedCheckpoint {
         }
         long[] expected = new long[t.size().length];
         long run = 1;
-        for (int i = expected.length - 1; i >= 0; i--) {
-            expected[i] = run;
-            run *= Math.max(1, t.size()[i]);
+        try {
+            for (int i = expected.length - 1; i >= 0; i--) {
+                expected[i] = run;
+                run = Math.multiplyExact(run, Math.max(1, t.size()[i]));   // a zero-size tensor's other sizes may still be huge
+            }
+        } catch (ArithmeticException x) {
+            throw new PyTorchException(INVALID_TENSOR, path, "tensor " + name + ": its size overflows");
         }
         for (int i = 0; i < expected.length; i++) {
             if (t.size()[i] > 1 && t.stride()[i] != expected[i]) {
@@ -262,7 +274,7 @@ public final class PyTorchZipFile implements MappedCheckpoint {
     }
 
     private void ensureOpen() {
-        if (closed.get()) throw new SafetensorsException(SafetensorsException.Kind.CLOSED, path, null, "the model was closed; its tensors can no longer be read");
+        if (closed.get()) throw new PyTorchException(CLOSED, path, "the model was closed; its tensors can no longer be read");
     }
 
     @Override

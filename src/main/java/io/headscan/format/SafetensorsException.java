@@ -7,7 +7,7 @@ import java.nio.file.Path;
  * Each {@link Kind} is a distinct, named error; the message always names the file and,
  * where one is involved, the tensor.
  */
-public final class SafetensorsException extends RuntimeException {
+public final class SafetensorsException extends CheckpointFormatException {
 
     /** The named error kinds; see docs/formats.md §1 and §3. */
     public enum Kind {
@@ -45,7 +45,6 @@ public final class SafetensorsException extends RuntimeException {
     }
 
     private final Kind kind;
-    private final Path file;
     private final String tensor;
 
     public SafetensorsException(Kind kind, Path file, String tensor, String detail) {
@@ -53,15 +52,14 @@ public final class SafetensorsException extends RuntimeException {
     }
 
     public SafetensorsException(Kind kind, Path file, String tensor, String detail, Throwable cause) {
-        super(format(kind, file, tensor, detail), cause);
+        super(Container.SAFETENSORS, file, format(kind, file, tensor, detail), cause);
         this.kind = kind;
-        this.file = file;
         this.tensor = tensor;
     }
 
     private static String format(Kind kind, Path file, String tensor, String detail) {
         StringBuilder sb = new StringBuilder();
-        sb.append(file == null ? "<memory>" : file.toString()).append(": ").append(kind.label());
+        sb.append(prefix(file)).append(kind.label());
         if (tensor != null) sb.append(" (tensor '").append(tensor).append("')");
         if (detail != null && !detail.isEmpty()) sb.append(": ").append(detail);
         return sb.toString();
@@ -69,10 +67,6 @@ public final class SafetensorsException extends RuntimeException {
 
     public Kind kind() {
         return kind;
-    }
-
-    public Path file() {
-        return file;
     }
 
     /** The tensor involved, or null when the error concerns the whole file. */

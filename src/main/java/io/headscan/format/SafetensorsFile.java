@@ -48,18 +48,21 @@ public final class SafetensorsFile implements MappedCheckpoint {
         this.mapping = mapping;
     }
 
-    /** Opens, validates and maps a safetensors file. */
+    /**
+     * Opens, validates and maps a safetensors file. Every failure is a {@link CheckpointFormatException} naming the
+     * file: a {@link SafetensorsException}, or a {@link CheckpointRefusedException} when reading it exhausted the heap or
+     * the stack.
+     */
     public static SafetensorsFile open(Path path) {
+        return CheckpointRefusedException.whileOpening(path, CheckpointFormatException.Container.SAFETENSORS, () -> openMapped(path));
+    }
+
+    private static SafetensorsFile openMapped(Path path) {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             long n = readHeaderLength(ch, size, path);
             byte[] headerBytes = new byte[(int) n];
-            ByteBuffer buf = ByteBuffer.wrap(headerBytes);
-            while (buf.hasRemaining()) {
-                if (ch.read(buf, 8 + buf.position()) < 0) {
-                    throw new SafetensorsException(INVALID_HEADER_LENGTH, path, null, "file ended inside the header");
-                }
-            }
+            readFully(ch, ByteBuffer.wrap(headerBytes), 8, path, "the header");
             SafetensorsHeader header = SafetensorsHeader.parse(headerBytes, path);
             long expected = 8 + n + header.dataLength();
             if (expected != size) {
@@ -107,7 +110,7 @@ public final class SafetensorsFile implements MappedCheckpoint {
             throw new SafetensorsException(HEADER_TOO_SMALL, path, null, "file has " + size + " bytes, fewer than the 8-byte length prefix");
         }
         ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-        while (b.hasRemaining()) ch.read(b, b.position());
+        readFully(ch, b, 0, path, "the 8-byte header length");
         long n = b.flip().getLong();
         if (Long.compareUnsigned(n, SafetensorsHeader.MAX_HEADER_LENGTH) > 0) {
             throw new SafetensorsException(HEADER_TOO_LARGE, path, null, notSafetensors(ch, size)
@@ -118,6 +121,20 @@ public final class SafetensorsFile implements MappedCheckpoint {
                     + "header length " + n + " runs past the end of the " + size + "-byte file");
         }
         return n;
+    }
+
+    /**
+     * Fills {@code b} from {@code position} on. A file can end before the size it had when it was opened (it shrank, or
+     * it is a special file whose size is nominal): the loop ends there with a named error instead of reading on forever.
+     */
+    static void readFully(FileChannel ch, ByteBuffer b, long position, Path path, String what) throws IOException {
+        long start = position - b.position();
+        while (b.hasRemaining()) {
+            if (ch.read(b, start + b.position()) <= 0) {
+                throw new SafetensorsException(INVALID_HEADER_LENGTH, path, null, "file ended inside " + what + " (at byte " + (start + b.position())
+                        + "; it was modified or truncated while it was read, or is not a regular file)");
+            }
+        }
     }
 
     @Override

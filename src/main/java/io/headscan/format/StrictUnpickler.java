@@ -27,23 +27,68 @@ import java.util.Set;
  *
  * <p>Every length is checked against the bytes left before anything is allocated; the stack, memo and the number of
  * open MARKs are bounded by the pickle's size (each costs at least one byte of it), nesting is bounded by
- * {@link #MAX_DEPTH}, and the machine walks no object graph recursively, so no input can exhaust memory or the stack.
+ * {@link #MAX_DEPTH}. The memo lets a pickle reuse one object many times, so a few hundred bytes can describe a graph
+ * of 2^100 nodes (tuples that each hold the previous one twice); the machine never walks, prints, compares, hashes or
+ * copies such a graph: its containers have identity equality and a {@code toString} that names only their kind and
+ * size, only direct items are ever copied, and the fields of a persistent id that headscan does not use are never
+ * looked at. What it keeps is counted in cells (an object, an item slot, a dimension of a tensor) and bounded by
+ * {@link #CELLS_PER_BYTE} per byte of the pickle, whatever the memo shares.
  */
 final class StrictUnpickler {
 
     static final int MAX_DEPTH = 100;
     /** Far above a state dict's needs (GPT-2 XL's has a few thousand memo entries and a stack of tens). */
     static final int MAX_MEMO = 1 << 18, MAX_STACK = 1 << 18;
+    /** A state dict's pickle is a few hundred KB at most; the machine copies it onto the heap once. */
+    static final long MAX_PICKLE = 16L << 20;
+    /** PyTorch tensors have at most a few dozen dimensions; GPT-2's at most four. */
+    static final int MAX_RANK = 64;
+    /**
+     * Cells the machine may keep per byte of the pickle (plus {@link #BASE_CELLS}): a state dict keeps under one (0.3 to
+     * 0.7 in PyTorch's and headscan's files), the densest opcode sequences (empty tuples gathered by TUPLE3) under three.
+     * Only a tensor entry charged for its shape goes beyond, and that is the copy this bound exists to stop.
+     */
+    static final int CELLS_PER_BYTE = 4, BASE_CELLS = 1 << 16;
 
-    /** A tuple (immutable). */
-    record Tuple(List<Object> items, int depth) {}
+    /**
+     * A tuple (immutable). Identity equality and a one-line {@code toString}: a tuple may share its items with many
+     * others through the memo, so nothing may walk it.
+     */
+    static final class Tuple {
+        private final List<Object> items;
+        private final int depth;
 
-    /** A Python list or dict with the nesting depth it had when last changed. */
+        Tuple(List<Object> items, int depth) {
+            this.items = items;
+            this.depth = depth;
+        }
+
+        List<Object> items() {
+            return items;
+        }
+
+        int depth() {
+            return depth;
+        }
+
+        @Override
+        public String toString() {
+            return describe(this);
+        }
+    }
+
+    /** A Python list (or set) with the nesting depth it had when last changed; identity equality, like {@link Tuple}. */
     static final class PyList {
         final List<Object> items = new ArrayList<>();
         int depth = 1;
+
+        @Override
+        public String toString() {
+            return describe(this);
+        }
     }
 
+    /** A Python dict or OrderedDict; keys are strings, numbers, booleans or None, never containers. */
     static final class PyDict {
         final Map<Object, Object> items = new LinkedHashMap<>();
         final boolean ordered;
@@ -52,6 +97,11 @@ final class StrictUnpickler {
 
         PyDict(boolean ordered) {
             this.ordered = ordered;
+        }
+
+        @Override
+        public String toString() {
+            return describe(this);
         }
     }
 
@@ -118,8 +168,8 @@ final class StrictUnpickler {
         }
     }
 
-    /** A persistent id {@code ('storage', type, key, location, numel)}. */
-    record StorageRef(Global type, String key, String location, long numel) {}
+    /** A persistent id {@code ('storage', type, key, location, numel)}; the location is not kept (headscan maps every storage). */
+    record StorageRef(Global type, String key, long numel) {}
 
     /** What {@code _rebuild_tensor_v2/v3} describe; the bytes are found later from the storage's record. */
     record TensorRef(StorageRef storage, DType dtype, long offset, long[] size, long[] stride) {}
@@ -139,6 +189,9 @@ final class StrictUnpickler {
     private Object[] memoArray = new Object[256];
     private final Map<Long, Object> memo = new HashMap<>();
     private int memoSize;
+    /** Cells kept so far, and the most this pickle may keep. */
+    private long cells;
+    private final long maxCells;
 
     private StrictUnpickler(MemorySegment pickle, Path file, String record) {
         // one copy of the pickle's bytes (bounded by its record, a small part of the file): array reads run fast
@@ -148,12 +201,14 @@ final class StrictUnpickler {
         this.n = p.length;
         this.file = file;
         this.record = record;
+        this.maxCells = BASE_CELLS + CELLS_PER_BYTE * n;
     }
 
     /** Runs the pickle and returns its value. */
     static Object load(MemorySegment pickle, Path file, String record) {
-        if (pickle.byteSize() > Integer.MAX_VALUE - 8) {
-            throw new PyTorchException(PICKLE_LIMIT, file, record + ": a pickle of " + pickle.byteSize() + " bytes; a state dict's is a few hundred KB");
+        if (pickle.byteSize() > MAX_PICKLE) {
+            throw new PyTorchException(PICKLE_LIMIT, file, record + ": a pickle of " + pickle.byteSize() + " bytes; headscan reads at most " + MAX_PICKLE
+                    + " (a state dict's is a few hundred KB)");
         }
         return new StrictUnpickler(pickle, file, record).run();
     }
@@ -191,9 +246,9 @@ final class StrictUnpickler {
                 case 0x85 -> push(tuple(popN(1, at)));                            // TUPLE1
                 case 0x86 -> push(tuple(popN(2, at)));                            // TUPLE2
                 case 0x87 -> push(tuple(popN(3, at)));                            // TUPLE3
-                case ']' -> push(new PyList());                                   // EMPTY_LIST
-                case '}' -> push(new PyDict(false));                              // EMPTY_DICT
-                case 0x8f -> push(new PyList());                                  // EMPTY_SET (kept as a list of members)
+                case ']' -> push(charged(new PyList(), 1, at));                   // EMPTY_LIST
+                case '}' -> push(charged(new PyDict(false), 1, at));              // EMPTY_DICT
+                case 0x8f -> push(charged(new PyList(), 1, at));                  // EMPTY_SET (kept as a list of members)
                 case 'J' -> push((long) le.getInt((int) take(4)));                // BININT
                 case 'K' -> push((long) u8());                                    // BININT1
                 case 'M' -> push((long) (le.getShort((int) take(2)) & 0xffff));   // BININT2
@@ -244,7 +299,7 @@ final class StrictUnpickler {
         return switch (g) {
             case ORDERED_DICT -> {
                 if (!a.isEmpty()) throw invalid("OrderedDict called with arguments at byte " + at);
-                yield new PyDict(true);
+                yield charged(new PyDict(true), 1, at);
             }
             case REBUILD_TENSOR_V2 -> {
                 if (a.size() < 6 || a.size() > 7) throw invalid(g + " at byte " + at + " takes 6 or 7 arguments, got " + a.size());
@@ -270,6 +325,7 @@ final class StrictUnpickler {
         long[] size = ints(a.get(2), g + " size", at);
         long[] stride = ints(a.get(3), g + " stride", at);
         if (size.length != stride.length) throw invalid(g + " at byte " + at + ": size and stride have different lengths");
+        charge(1 + 2L * size.length, at);
         return new TensorRef(s, dtype, offset, size, stride);
     }
 
@@ -280,6 +336,7 @@ final class StrictUnpickler {
 
     private long[] ints(Object o, String what, long at) {
         if (!(o instanceof Tuple t)) throw invalid(what + " at byte " + at + " is not a tuple");
+        if (t.items().size() > MAX_RANK) throw limit(what + " at byte " + at + " has " + t.items().size() + " dimensions; headscan reads at most " + MAX_RANK);
         long[] out = new long[t.items().size()];
         for (int i = 0; i < out.length; i++) out[i] = nonNegative(t.items().get(i), what, at);
         return out;
@@ -299,8 +356,9 @@ final class StrictUnpickler {
         if (!(a.get(2) instanceof String key) || key.isEmpty() || key.contains("/") || key.contains("..")) {
             throw invalid("persistent id at byte " + at + ": storage key " + describe(a.get(2)) + " is not a plain name");
         }
-        String location = a.get(3) instanceof String l ? l : String.valueOf(a.get(3));
-        return new StorageRef(g, key, location, nonNegative(a.get(4), "storage size", at));
+        // the location ('cpu', 'cuda:0') is not used: only its type is checked, never its contents (it may be any graph)
+        if (!(a.get(3) instanceof String)) throw invalid("persistent id at byte " + at + ": location is " + describe(a.get(3)) + ", not a string");
+        return charged(new StorageRef(g, key, nonNegative(a.get(4), "storage size", at)), 1, at);
     }
 
     private void build(Object target, Object state, long at) {
@@ -320,6 +378,7 @@ final class StrictUnpickler {
 
     private void append(Object target, List<Object> values, long at) {
         if (!(target instanceof PyList l)) throw invalid("APPEND to " + describe(target) + " at byte " + at);
+        charge(values.size(), at);
         for (Object v : values) l.depth = Math.max(l.depth, 1 + depth(v));
         if (l.depth > MAX_DEPTH) throw limit("nesting deeper than " + MAX_DEPTH + " at byte " + at);
         l.items.addAll(values);
@@ -331,8 +390,10 @@ final class StrictUnpickler {
         for (int i = 0; i < kv.size(); i += 2) {
             Object k = kv.get(i);
             if (!(k instanceof String || k instanceof Long || k instanceof Boolean || k == None.NONE)) {
-                throw invalid("dict key at byte " + at + " is a " + describe(k) + "; only strings and numbers are accepted");
+                throw invalid("dict key at byte " + at + " is " + describe(k) + "; only strings and numbers are accepted");
             }
+            // a tensor entry of a state dict becomes a TensorInfo with its own copy of the shape
+            charge(kv.get(i + 1) instanceof TensorRef t ? 2 + t.size().length : 2, at);
             d.depth = Math.max(d.depth, 1 + depth(kv.get(i + 1)));
             d.items.put(k, kv.get(i + 1));
         }
@@ -343,7 +404,23 @@ final class StrictUnpickler {
         int depth = 1;
         for (Object o : items) depth = Math.max(depth, 1 + depth(o));
         if (depth > MAX_DEPTH) throw limit("nesting deeper than " + MAX_DEPTH + " at byte " + pos);
+        charge(1 + items.size(), pos);
+        // the items are references: a tuple copies its own slots, never what they point to
         return new Tuple(Collections.unmodifiableList(new ArrayList<>(items)), depth);
+    }
+
+    /** Counts cells that the machine keeps, refusing the pickle once they exceed its budget. */
+    private void charge(long k, long at) {
+        cells += k;
+        if (cells > maxCells) {
+            throw limit("it builds more than " + maxCells + " cells (objects, items, dimensions) by byte " + at + " of " + n
+                    + "; a state dict needs far fewer per byte");
+        }
+    }
+
+    private <T> T charged(T o, long k, long at) {
+        charge(k, at);
+        return o;
     }
 
     private static int depth(Object o) {
@@ -363,6 +440,7 @@ final class StrictUnpickler {
 
     private void push(Object o) {
         if (stack.size() >= MAX_STACK) throw limit("more than " + MAX_STACK + " values on the stack at byte " + pos);
+        charge(1, pos);
         stack.add(o);
     }
 
@@ -372,10 +450,12 @@ final class StrictUnpickler {
             int k = (int) key;
             if (k >= memoArray.length) memoArray = java.util.Arrays.copyOf(memoArray, Math.max(k + 1, 2 * memoArray.length));
             if (memoArray[k] == null) count(at);
+            charge(1, at);
             memoArray[k] = v;
             return;
         }
         if (!memo.containsKey(key)) count(at);
+        charge(1, at);
         memo.put(key, v);
     }
 
@@ -499,20 +579,35 @@ final class StrictUnpickler {
         return new PyTorchException(PICKLE_LIMIT, file, record + ": " + why);
     }
 
+    /** A few words on what a value is: its kind and size, never its contents beyond a short string's first characters. */
     static String describe(Object o) {
         return switch (o) {
             case null -> "nothing";
             case Global g -> g.toString();
-            case String s -> "the string '" + (s.length() > 40 ? s.substring(0, 40) + "..." : s) + "'";
+            case String s -> "the string '" + printable(s.length() > 40 ? s.substring(0, 40) + "..." : s) + "'";
             case Long l -> "the integer " + l;
             case Tuple t -> "a tuple of " + t.items().size();
-            case PyList l -> "a list";
+            case PyList l -> "a list of " + l.items.size();
             case PyDict d -> d.ordered ? "an OrderedDict" : "a dict";
             case TensorRef t -> "a tensor";
             case StorageRef s -> "a storage";
             case None x -> "None";
             default -> "a " + o.getClass().getSimpleName();
         };
+    }
+
+    /** Control characters escaped: a string from the file goes into a one-line message. */
+    private static String printable(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x20 || c == 0x7f || Character.getType(c) == Character.LINE_SEPARATOR || Character.getType(c) == Character.PARAGRAPH_SEPARATOR) {
+                b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     private static String opName(int op) {

@@ -1,17 +1,17 @@
 package io.headscan.format;
 
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
-/** A checkpoint's tensors in order and by name, with the named error for a name it does not have. */
-record TensorIndex(Path file, List<TensorInfo> inOrder, Map<String, TensorInfo> byName) {
+/** A checkpoint's tensors in order and by name, with its container's named error for a name it does not have. */
+record TensorIndex(List<TensorInfo> inOrder, Map<String, TensorInfo> byName, Function<String, CheckpointFormatException> notFound) {
 
-    static TensorIndex of(Path file, List<TensorInfo> tensors) {
+    static TensorIndex of(List<TensorInfo> tensors, Function<String, CheckpointFormatException> notFound) {
         Map<String, TensorInfo> m = new LinkedHashMap<>();
         for (TensorInfo t : tensors) m.put(t.name(), t);
-        return new TensorIndex(file, List.copyOf(tensors), java.util.Collections.unmodifiableMap(m));
+        return new TensorIndex(List.copyOf(tensors), java.util.Collections.unmodifiableMap(m), notFound);
     }
 
     boolean has(String name) {
@@ -20,7 +20,7 @@ record TensorIndex(Path file, List<TensorInfo> inOrder, Map<String, TensorInfo> 
 
     TensorInfo info(String name) {
         TensorInfo t = byName.get(name);
-        if (t == null) throw new SafetensorsException(SafetensorsException.Kind.TENSOR_NOT_FOUND, file, name, "no such tensor in the checkpoint");
+        if (t == null) throw notFound.apply(name);
         return t;
     }
 }

@@ -5,14 +5,18 @@ import static io.headscan.format.PyTorchException.Kind.*;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The entries of a ZIP archive that stores its members uncompressed, read from the mapped file by our own code
@@ -22,8 +26,10 @@ import java.util.Map;
  * directory, so data descriptors need no reading.
  *
  * <p>It fails closed, naming the entry: a compressed or encrypted member, a member whose header or data runs past the
- * end of the file or into another member or the central directory, a count or length that the file cannot hold.
- * Nothing is allocated before its length has been checked against the file.
+ * end of the file or into another member or the central directory, a count or length that the file cannot hold, two
+ * members of one name, a local header that names another member than its central-directory entry. Every offset, size
+ * and count read from the file is bounded in subtraction form (a sum of two values near 2^63 would wrap negative and
+ * pass a check), and nothing is allocated before its length has been checked against the file.
  */
 final class ZipIndex {
 
@@ -34,6 +40,9 @@ final class ZipIndex {
     private static final int EOCD = 0x06054b50, ZIP64_EOCD = 0x06064b50, ZIP64_LOCATOR = 0x07064b50;
     private static final int CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
     private static final long U32_MAX = 0xffffffffL;
+    private static final int CENTRAL_HEADER = 46, LOCAL_HEADER = 30;
+    /** Far above a checkpoint's needs (about 100 bytes per tensor); copied onto the heap, so bounded well below it. */
+    static final long MAX_CENTRAL_DIRECTORY = 8L << 20;
 
     /** A member: its name, where its bytes are, and where its local header starts. */
     record Entry(String name, long headerOffset, long dataOffset, long size, boolean dataDescriptor) {
@@ -67,41 +76,55 @@ final class ZipIndex {
         long entries = u16(f, eocd + 10);
         long cdSize = u32(f, eocd + 12);
         long cdOffset = u32(f, eocd + 16);
+        long cdLimit = eocd;   // the central directory ends before the end record (or before the ZIP64 one)
         if (eocd >= 20 && u32(f, eocd - 20) == ZIP64_LOCATOR) {
-            long rec = u64(f, eocd - 20 + 8, path, "ZIP64 locator");
-            if (rec < 0 || rec + 56 > eocd - 20) throw new PyTorchException(INVALID_ZIP, path, "ZIP64 end record at " + rec + " lies outside the file");
+            long locator = eocd - 20;
+            long rec = u64(f, locator + 8, path, "ZIP64 locator's record offset");
+            // every bound below in subtraction form: values read from the file are non-negative but may be near 2^63,
+            // where a sum would wrap negative and pass
+            if (rec > locator - 56) throw new PyTorchException(INVALID_ZIP, path, "ZIP64 end record at " + rec + " does not fit before its locator at " + locator);
             if (u32(f, rec) != ZIP64_EOCD) throw new PyTorchException(INVALID_ZIP, path, "no ZIP64 end record at " + rec);
             entries = u64(f, rec + 32, path, "ZIP64 entry count");
             cdSize = u64(f, rec + 40, path, "ZIP64 central directory size");
             cdOffset = u64(f, rec + 48, path, "ZIP64 central directory offset");
+            cdLimit = rec;
         }
-        if (cdOffset < 0 || cdSize < 0 || cdOffset + cdSize > eocd) {
-            throw new PyTorchException(INVALID_ZIP, path, "central directory [" + cdOffset + ", +" + cdSize + ") runs past the end record at " + eocd);
+        if (cdOffset > cdLimit || cdSize > cdLimit - cdOffset) {
+            throw new PyTorchException(INVALID_ZIP, path, "central directory at " + cdOffset + " of " + cdSize + " bytes runs past its end record at " + cdLimit);
         }
-        if (entries > cdSize / 46) {   // each central header takes at least 46 bytes
+        if (cdSize > MAX_CENTRAL_DIRECTORY) {
+            throw new PyTorchException(INVALID_ZIP, path, "a central directory of " + cdSize + " bytes; headscan reads at most " + MAX_CENTRAL_DIRECTORY
+                    + " (a checkpoint's has about 100 bytes per tensor)");
+        }
+        if (entries > cdSize / CENTRAL_HEADER) {
             throw new PyTorchException(INVALID_ZIP, path, entries + " entries cannot fit a " + cdSize + "-byte central directory");
         }
-        List<Entry> out = new ArrayList<>((int) entries);
-        // the central directory, copied once (it lies inside the file, so its size is bounded by it) and read from an
-        // array: fast before the JIT has compiled anything, which is when a command opens its checkpoint
-        java.nio.ByteBuffer cd = java.nio.ByteBuffer.wrap(f.asSlice(cdOffset, cdSize).toArray(ValueLayout.JAVA_BYTE)).order(ByteOrder.LITTLE_ENDIAN);
-        int p = 0, cdEnd = (int) cdSize;
+        List<Entry> out = new ArrayList<>((int) Math.min(entries, 1024));
+        Set<String> names = new HashSet<>();
+        // the central directory, copied once (bounded above) and read from an array: fast before the JIT has compiled
+        // anything, which is when a command opens its checkpoint
+        byte[] cdBytes = f.asSlice(cdOffset, cdSize).toArray(ValueLayout.JAVA_BYTE);
+        java.nio.ByteBuffer cd = java.nio.ByteBuffer.wrap(cdBytes).order(ByteOrder.LITTLE_ENDIAN);
+        int p = 0, cdEnd = cdBytes.length;
         for (long i = 0; i < entries; i++) {
-            if (p + 46 > cdEnd || cd.getInt(p) != CENTRAL) throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " is damaged (at byte " + (cdOffset + p) + ")");
+            if (cdEnd - p < CENTRAL_HEADER || cd.getInt(p) != CENTRAL) {
+                throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " is damaged (at byte " + (cdOffset + p) + ")");
+            }
             int flags = cd.getShort(p + 8) & 0xffff;
             int method = cd.getShort(p + 10) & 0xffff;
             long csize = cd.getInt(p + 20) & U32_MAX, usize = cd.getInt(p + 24) & U32_MAX;
             int nameLen = cd.getShort(p + 28) & 0xffff, extraLen = cd.getShort(p + 30) & 0xffff, commentLen = cd.getShort(p + 32) & 0xffff;
             long local = cd.getInt(p + 42) & U32_MAX;
-            if ((long) p + 46 + nameLen + extraLen + commentLen > cdEnd) {
+            int headerLen = CENTRAL_HEADER + nameLen + extraLen + commentLen;   // at most 46 + 3 * 65535: no int overflow
+            if (headerLen > cdEnd - p) {
                 throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + " runs past the directory's end");
             }
-            String name = new String(cd.array(), p + 46, nameLen, StandardCharsets.UTF_8);
+            String name = entryName(cdBytes, p + CENTRAL_HEADER, nameLen, path, i);
             // ZIP64 extended information: the fields whose 32-bit value is all ones, in this order
-            int x = p + 46 + nameLen, xEnd = x + extraLen;
-            while (x + 4 <= xEnd) {
+            int x = p + CENTRAL_HEADER + nameLen, xEnd = x + extraLen;
+            while (xEnd - x >= 4) {
                 int id = cd.getShort(x) & 0xffff, len = cd.getShort(x + 2) & 0xffff;
-                if (x + 4 + len > xEnd) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": extra field runs past its header");
+                if (len > xEnd - x - 4) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": extra field runs past its header");
                 if (id == 1) {
                     int q = x + 4, qEnd = q + len;
                     if (usize == U32_MAX) { usize = need64(cd, q, qEnd, path, name); q += 8; }
@@ -113,17 +136,38 @@ final class ZipIndex {
             if ((flags & 1) != 0) throw new PyTorchException(COMPRESSED_ENTRY, path, "entry " + name + " is encrypted");
             if (method != 0) throw new PyTorchException(COMPRESSED_ENTRY, path, "entry " + name + " is compressed (method " + method + "); PyTorch stores every entry uncompressed so that it can be mapped");
             if (csize != usize) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + " is stored but its sizes differ (" + csize + " and " + usize + ")");
-            if (local < 0 || local + 30 > size) throw new PyTorchException(ENTRY_OUT_OF_BOUNDS, path, "entry " + name + ": local header at " + local + " lies past the end of the " + size + "-byte file");
+            // a reader that looks names up would see only one of two same-named entries, and which one differs between readers
+            if (!names.add(name)) throw new PyTorchException(DUPLICATE_ENTRY, path, "entry " + name + " appears twice in the central directory");
+            if (local > size - LOCAL_HEADER) throw new PyTorchException(ENTRY_OUT_OF_BOUNDS, path, "entry " + name + ": local header at " + local + " lies past the end of the " + size + "-byte file");
             if (u32(f, local) != LOCAL) throw new PyTorchException(INVALID_ZIP, path, "entry " + name + ": no local header at byte " + local);
-            long data = local + 30 + u16(f, local + 26) + u16(f, local + 28);
-            if (usize < 0 || data + usize > size) {
-                throw new PyTorchException(ENTRY_OUT_OF_BOUNDS, path, "entry " + name + ": data [" + data + ", +" + usize + ") runs past the end of the " + size + "-byte file");
+            int localMethod = u16(f, local + 8), localNameLen = u16(f, local + 26), localExtraLen = u16(f, local + 28);
+            long localName = local + LOCAL_HEADER;   // at most the file's size: no overflow in what follows
+            if (localNameLen != nameLen || localNameLen > size - localName
+                    || MemorySegment.mismatch(f, localName, localName + nameLen, MemorySegment.ofArray(cdBytes), p + CENTRAL_HEADER, p + CENTRAL_HEADER + nameLen) != -1) {
+                throw new PyTorchException(LOCAL_HEADER_MISMATCH, path, "entry " + name + ": its local header at byte " + local + " names another entry");
+            }
+            if (localMethod != method) {
+                throw new PyTorchException(LOCAL_HEADER_MISMATCH, path, "entry " + name + ": its local header says method " + localMethod + ", the central directory " + method);
+            }
+            long data = localName + nameLen + localExtraLen;
+            if (data > size || usize > size - data) {
+                throw new PyTorchException(ENTRY_OUT_OF_BOUNDS, path, "entry " + name + ": data at " + data + " of " + usize + " bytes runs past the end of the " + size + "-byte file");
             }
             out.add(new Entry(name, local, data, usize, (flags & 8) != 0));
-            p += 46 + nameLen + extraLen + commentLen;
+            p += headerLen;
         }
         checkDisjoint(out, cdOffset, path);
         return new ZipIndex(out);
+    }
+
+    /** An entry's name, which must be UTF-8: a lenient decoding could give two different names the same string. */
+    private static String entryName(byte[] cd, int at, int len, Path path, long i) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(java.nio.ByteBuffer.wrap(cd, at, len)).toString();
+        } catch (CharacterCodingException e) {
+            throw new PyTorchException(INVALID_ZIP, path, "central directory entry " + i + ": its name is not UTF-8");
+        }
     }
 
     private static final Comparator<Entry> BY_OFFSET = new Comparator<>() {

@@ -127,10 +127,23 @@ public final class HubDownloader {
         return new HubException(IO, "I/O error while downloading " + what + ": " + m, e);
     }
 
+    /**
+     * A file's path in a URL: each '/'-separated part percent-encoded, so that a name from a shard index can add no query,
+     * fragment or path of its own (shard names are also checked to be plain file names before they get here).
+     */
+    static String pathSegments(String file) {
+        StringBuilder b = new StringBuilder();
+        for (String part : file.split("/", -1)) {
+            if (!b.isEmpty()) b.append('/');
+            b.append(URLEncoder.encode(part, StandardCharsets.UTF_8).replace("+", "%20"));
+        }
+        return b.toString();
+    }
+
     /** HEAD, following relative redirects only. */
     public FileMetadata metadata(RepoId repo, String revision, String file) {
         URI url = URI.create(env.endpoint() + "/" + repo.canonical() + "/resolve/" + URLEncoder.encode(revision, StandardCharsets.UTF_8)
-                .replace("+", "%20") + "/" + file);
+                .replace("+", "%20") + "/" + pathSegments(file));
         for (int hop = 0; hop <= MAX_RELATIVE_REDIRECTS; hop++) {
             HttpRequest.Builder rb = HttpRequest.newBuilder(url).method("HEAD", HttpRequest.BodyPublishers.noBody())
                     .header("Accept-Encoding", "identity").header("User-Agent", "headscan").timeout(Duration.ofSeconds(30));

@@ -75,7 +75,7 @@ public final class Gpt2Model implements AutoCloseable {
         MappedCheckpoint f = MappedCheckpoint.open(weights);
         try {
             return build(f, headsOverride);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             f.close();
             throw e;
         }
@@ -120,17 +120,25 @@ public final class Gpt2Model implements AutoCloseable {
         if (layers == 0) throw new ModelException(path, "not a GPT-2 checkpoint: missing tensor " + prefix + Gpt2Layout.ln1Weight(0));
 
         Path config = path.resolveSibling("config.json");
+        Optional<ModelConfig> cfg = io.headscan.format.CheckpointRefusedException.whileOpening(config,
+                io.headscan.format.CheckpointFormatException.Container.CONFIG_JSON, () -> ModelConfig.read(config));
+        if (cfg.isPresent()) cfg.get().check(vocab, d, layers, dMlp, nCtx);
+        OptionalInt fromConfig = cfg.isPresent() ? cfg.get().heads() : OptionalInt.empty();
         HeadCountSource source;
         int heads;
-        OptionalInt fromConfig = readNHead(config, path);
         if (fromConfig.isPresent()) {
             heads = fromConfig.getAsInt();
             source = HeadCountSource.CONFIG;
+            if (headsOverride.isPresent() && headsOverride.getAsInt() != heads) {
+                throw new ModelException(config, "n_head " + heads + " contradicts --n-head " + headsOverride.getAsInt()
+                        + " (--n-head is for checkpoints without a head count in config.json)");
+            }
         } else if (headsOverride.isPresent()) {
             heads = headsOverride.getAsInt();
             source = HeadCountSource.OVERRIDE;
         } else {
-            if (d % 64 != 0) throw new ModelException(path, "cannot infer the head count: no config.json and d_model " + d + " is not a multiple of 64; pass the head count explicitly");
+            String why = cfg.isPresent() ? "config.json has no n_head" : "no config.json";
+            if (d % 64 != 0) throw new ModelException(path, "cannot infer the head count: " + why + " and d_model " + d + " is not a multiple of 64; pass the head count explicitly");
             heads = d / 64;
             source = HeadCountSource.DEFAULT_D_HEAD_64;
         }
@@ -155,33 +163,6 @@ public final class Gpt2Model implements AutoCloseable {
         }
         return new Gpt2Model(f, config, prefix, dims, source);
     }
-
-    /** n_head from config.json, read with Jackson's streaming parser (no ObjectMapper: it costs ~50 ms to start). */
-    private static OptionalInt readNHead(Path config, Path weights) {
-        if (!Files.isRegularFile(config)) return OptionalInt.empty();
-        try (JsonParser p = CONFIG_JSON.createParser(Files.readAllBytes(config))) {
-            if (p.nextToken() != JsonToken.START_OBJECT) return OptionalInt.empty();
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String field = p.currentName();
-                JsonToken value = p.nextToken();
-                if ("n_head".equals(field)) {
-                    if (value != JsonToken.VALUE_NUMBER_INT || p.getNumberType() != JsonParser.NumberType.INT) {
-                        throw new ModelException(config, "n_head is not an integer: " + p.getText());
-                    }
-                    return OptionalInt.of(p.getIntValue());
-                }
-                p.skipChildren();
-            }
-            return OptionalInt.empty();
-        } catch (IOException e) {
-            String why = e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage()
-                    + (j.getLocation() != null ? " (line " + j.getLocation().getLineNr() + ", column " + j.getLocation().getColumnNr() + ")" : "")
-                    : String.valueOf(e.getMessage());
-            throw new ModelException(config, "not valid JSON: " + why.replace('\n', ' '), e);
-        }
-    }
-
-    private static final com.fasterxml.jackson.core.JsonFactory CONFIG_JSON = new com.fasterxml.jackson.core.JsonFactory();
 
     private static TensorInfo require(MappedCheckpoint f, String prefix, String name, int rank) {
         String full = prefix + name;

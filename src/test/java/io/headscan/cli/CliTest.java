@@ -277,6 +277,21 @@ class CliTest {
     }
 
     @Test
+    void aConfigWithoutAHeadCountIsSaidToLackIt() throws IOException {
+        Path m = dir.resolve("nohead");
+        assertEquals(0, CliRun.of("synth", "--out", m.toString(), "--layers", "1", "--heads", "1", "--d-model", "64", "--vocab", "50",
+                "--n-ctx", "4").code());
+        Files.writeString(m.resolve("config.json"), "{\"n_layer\": 1, \"n_embd\": 64}");
+        CliRun r = CliRun.of("score", m.toString(), "--bag-size", "8", "--top", "1");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(1, r.err().lines().filter(l -> l.contains("config.json beside model.safetensors has no n_head: assuming d_head = 64")).count(), r.err());
+        Files.writeString(m.resolve("config.json"), "{\"n_layer\": 3}");
+        CliRun bad = CliRun.of("inspect", m.toString());
+        assertEquals(1, bad.code(), bad.out() + bad.err());
+        assertTrue(bad.oneLineError() && bad.err().contains("config.json: contradicts the weights: n_layer is 3, the weights' layer count is 1"), bad.err());
+    }
+
+    @Test
     void withoutConfigTheHeadCountIsAssumedOnceAndSaid() throws IOException {
         Path m = dir.resolve("noconfig");
         assertEquals(0, CliRun.of("synth", "--out", m.toString(), "--layers", "1", "--heads", "1", "--d-model", "64", "--vocab", "50",

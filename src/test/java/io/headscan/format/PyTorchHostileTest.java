@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
@@ -43,6 +44,7 @@ class PyTorchHostileTest {
         assertEquals(kind, e.kind(), e.getMessage());
         assertTrue(e.getMessage().startsWith(f.toString()), "names the file: " + e.getMessage());
         for (String s : phrases) assertTrue(e.getMessage().contains(s), "'" + s + "' in: " + e.getMessage());
+        assertTrue(e.getMessage().chars().noneMatch(Character::isISOControl), "one line: " + e.getMessage());
         return e;
     }
 
@@ -136,6 +138,13 @@ class PyTorchHostileTest {
     }
 
     @Test
+    void namesFromTheFileAreShownOnOneLine() throws IOException {
+        // a tensor name with a carriage return and a line break would otherwise split, or overwrite, the error line
+        refused(checkpoint(p -> stateDict(p, "w\r\nheadscan: all good", q -> tensor(q, "0", 6, 0, new long[] {3, 2}, new long[] {1, 3})),
+                floats("0", 6)), UNSUPPORTED_TENSOR, "tensor w\\u000d\\u000aheadscan: all good has strides [1, 3]");
+    }
+
+    @Test
     void tensorsMustFitTheirStorageAndBeContiguous() throws IOException {
         refused(checkpoint(p -> stateDict(p, "w", q -> tensor(q, "0", 6, 0, new long[] {3, 2}, new long[] {1, 3})), floats("0", 6)),
                 UNSUPPORTED_TENSOR, "tensor w has strides [1, 3]", "not contiguous");
@@ -177,8 +186,14 @@ class PyTorchHostileTest {
         le16(deflated, cd2 + 10, 8);
         refused(write("deflated.bin", deflated), COMPRESSED_ENTRY, "entry archive/data/0 is compressed (method 8)");
 
+        byte[] alias = z.clone();
+        le32(alias, cd2 + 42, 0);   // second entry's local header = the first's, which names the first entry
+        refused(write("alias.bin", alias), LOCAL_HEADER_MISMATCH, "entry archive/data/0: its local header at byte 0 names another entry");
+
         byte[] overlap = z.clone();
-        le32(overlap, cd2 + 42, 0);   // second entry's local header = the first's
+        int pklSize = new PickleWriter().proto(2).emptyDict().stop().bytes().length;
+        le32(overlap, cd + 20, pklSize + 40);   // the first entry's data now runs into the second's local header
+        le32(overlap, cd + 24, pklSize + 40);
         refused(write("overlap.bin", overlap), OVERLAPPING_ENTRIES, "overlaps entry");
 
         byte[] past = z.clone();
@@ -190,6 +205,114 @@ class PyTorchHostileTest {
         int eocd = indexOf(z, new byte[] {0x50, 0x4b, 0x05, 0x06}, 0);
         le16(count, eocd + 10, 60000);
         refused(write("count.bin", count), INVALID_ZIP, "60000 entries cannot fit");
+    }
+
+    @Test
+    void twoEntriesOfOneNameAreRefused() throws IOException {
+        // a reader that keeps the last of two same-named entries may read other bytes than PyTorch, which keeps the first
+        Map<String, byte[]> records = new LinkedHashMap<>();
+        records.put("archive/data/0", new byte[24]);
+        records.put("archive/data/1", new byte[24]);
+        byte[] z = HostileCheckpoints.zip(onlyTensor(), records);
+        HostileCheckpoints.rename(z, "archive/data/1", "archive/data/0", true, true);
+        refused(write("dup.bin", z), DUPLICATE_ENTRY, "entry archive/data/0 appears twice in the central directory");
+        byte[] pkl = HostileCheckpoints.zip(onlyTensor(), Map.of("archive/data/0", new byte[24], "archive/data.pkX", new byte[3]));
+        HostileCheckpoints.rename(pkl, "archive/data.pkX", "archive/data.pkl", true, true);
+        refused(write("dup-pkl.bin", pkl), DUPLICATE_ENTRY, "entry archive/data.pkl appears twice");
+    }
+
+    @Test
+    void aLocalHeaderThatNamesAnotherEntryIsRefused() throws IOException {
+        byte[] z = HostileCheckpoints.zip(onlyTensor(), Map.of("archive/data/0", new byte[24]));
+        HostileCheckpoints.rename(z, "archive/data/0", "archive/data/9", true, false);
+        refused(write("local.bin", z), LOCAL_HEADER_MISMATCH, "entry archive/data/0: its local header at byte", "names another entry");
+        byte[] method = HostileCheckpoints.zip(onlyTensor(), Map.of("archive/data/0", new byte[24]));
+        int local = indexOf(method, "archive/data/0".getBytes(StandardCharsets.US_ASCII), 0) - 30;
+        le16(method, local + 8, 8);   // the local header says deflated, the central directory stored
+        refused(write("method.bin", method), LOCAL_HEADER_MISMATCH, "local header says method 8, the central directory 0");
+    }
+
+    /** One state dict {'w': 6 floats of storage data/0}. */
+    private static byte[] onlyTensor() {
+        PickleWriter p = new PickleWriter().proto(2);
+        stateDict(p, "w", q -> tensor(q, "0", 6, 0, new long[] {6}, new long[] {1}));
+        return p.stop().bytes();
+    }
+
+    private static byte[] with(byte[] z, long value, int... at) {
+        return HostileCheckpoints.with(z, value, at);
+    }
+
+    @Test
+    void zip64FieldsNearTwoToThe63DoNotWrapPastTheChecks() throws IOException {
+        byte[] z = HostileCheckpoints.zip(onlyTensor(), Map.of("archive/data/0", new byte[24]));
+        HostileCheckpoints.Zip64Fields f = HostileCheckpoints.Zip64Fields.of(z);
+        assertEquals(1, MappedCheckpoint.open(write("ok.bin", z)).tensors().size(), "the unpatched archive reads");
+        long big = Long.MAX_VALUE - 9;   // positive, so a check for negative values lets it through; any sum with it wraps
+        // offset + size = 2^63: negative, below any file size
+        refused(write("cd-wrap.bin", with(with(z, 1L << 62, f.cdOffset()), 1L << 62, f.cdSize())), INVALID_ZIP, "runs past its end record");
+        refused(write("cd-offset.bin", with(z, big, f.cdOffset())), INVALID_ZIP, "runs past its end record");
+        refused(write("cd-size.bin", with(z, big, f.cdSize())), INVALID_ZIP, "runs past its end record");
+        refused(write("record.bin", with(z, big, f.locatorOffset())), INVALID_ZIP, "does not fit before its locator");
+        refused(write("count.bin", with(z, big, f.count())), INVALID_ZIP, "entries cannot fit");
+        refused(write("local.bin", with(z, big, f.local()[1])), ENTRY_OUT_OF_BOUNDS, "entry archive/data/0: local header at " + big);
+        refused(write("size.bin", with(z, big, f.usize()[1], f.csize()[1])), ENTRY_OUT_OF_BOUNDS, "entry archive/data/0: data at");
+        refused(write("unsigned.bin", with(z, -5, f.cdOffset())), INVALID_ZIP, "out of range (18446744073709551611)");
+    }
+
+    @Test
+    void nothingWalksAGraphThatTheMemoMakesExponential() throws IOException {
+        // tuples 100 deep, each level holding the one below twice: 2^99 leaves in a few hundred bytes, wherever they go
+        refused(write("location.bin", HostileCheckpoints.doublingPickle(100)), INVALID_PICKLE, "location is a tuple of 2, not a string");
+        Path value = checkpoint(p -> {
+            p.global("collections", "OrderedDict").emptyTuple().reduce().mark().unicode("w");
+            tensor(p, "0", 6, 0, new long[] {6}, new long[] {1});
+            p.unicode("plain");
+            HostileCheckpoints.doubling(p, 100);
+            p.setItems();
+        }, floats("0", 6));
+        try (MappedCheckpoint c = MappedCheckpoint.open(value)) {
+            assertEquals(List.of("w"), c.tensors().stream().map(TensorInfo::name).toList(), "a plain value is kept, never looked into");
+        }
+        Path metadata = checkpoint(p -> {
+            p.global("collections", "OrderedDict").emptyTuple().reduce();
+            p.emptyDict().unicode("_metadata");
+            HostileCheckpoints.doubling(p, 99);
+            p.setItem().build();
+        }, Map.of());
+        try (MappedCheckpoint c = MappedCheckpoint.open(metadata)) {
+            assertEquals("yes", c.metadata().get("state_dict_metadata"), "the _metadata value is noted, never looked into");
+        }
+        refused(checkpoint(p -> HostileCheckpoints.doubling(p, 100), Map.of()), NOT_A_STATE_DICT, "holds a tuple of 2, not a dict");
+        refused(checkpoint(p -> {
+            p.global("collections", "OrderedDict").mark();
+            HostileCheckpoints.doubling(p, 99);
+            p.tuple().reduce();
+        }, Map.of()), INVALID_PICKLE, "OrderedDict called with arguments");
+        refused(checkpoint(p -> {
+            p.emptyDict();
+            HostileCheckpoints.doubling(p, 99);
+            p.integer(1).setItem();
+        }, Map.of()), INVALID_PICKLE, "dict key at byte", "is a tuple of 2");
+    }
+
+    @Test
+    void whatTheMachineKeepsIsBoundedByThePickleWhateverTheMemoShares() throws IOException {
+        // one tensor of 64 dimensions, then thousands of entries that each name it again through the memo: every entry
+        // costs a few bytes of the pickle but would cost a copy of its shape
+        Path shared = checkpoint(p -> {
+            p.global("collections", "OrderedDict").emptyTuple().reduce();
+            long[] ones = new long[64];
+            java.util.Arrays.fill(ones, 1);
+            p.mark().unicode("w0");
+            tensor(p, "0", 1, 0, ones, ones);
+            p.op('q').op(1).setItems();
+            for (int i = 1; i < 200_000; i++) p.mark().op(0x8c).op(Integer.toString(i).length()).raw(Integer.toString(i).getBytes(StandardCharsets.US_ASCII)).op('h').op(1).setItems();
+        }, floats("0", 1));
+        refused(shared, PICKLE_LIMIT, "cells");
+        long[] ranks = new long[65];
+        java.util.Arrays.fill(ranks, 1);
+        refused(checkpoint(p -> stateDict(p, "w", q -> tensor(q, "0", 1, 0, ranks, ranks)), floats("0", 1)), PICKLE_LIMIT, "65 dimensions");
     }
 
     private Path write(String name, byte[] bytes) throws IOException {

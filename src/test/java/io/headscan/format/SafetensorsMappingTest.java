@@ -34,6 +34,21 @@ class SafetensorsMappingTest {
         return p;
     }
 
+    /**
+     * A file whose bytes end before the size it reported when it was opened, as one that shrinks while it is read does:
+     * a sysfs attribute reports 4096 bytes and reads one or two. Reading ends at its end with a named error (the read
+     * loop of the header length used to spin there forever; the preemptive timeout only bounds a regression).
+     */
+    @Test
+    void aFileEndingBeforeItsReportedSizeIsANamedErrorNotAnEndlessRead() throws Exception {
+        Path special = HostileCheckpoints.shortSpecialFile().orElse(null);
+        org.junit.jupiter.api.Assumptions.assumeTrue(special != null, "no sysfs attribute shorter than its size on this machine");
+        SafetensorsException e = assertTimeoutPreemptively(java.time.Duration.ofMinutes(2), () -> assertThrows(SafetensorsException.class,
+                () -> MappedCheckpoint.open(special).close()));
+        assertEquals(INVALID_HEADER_LENGTH, e.kind(), e.getMessage());
+        assertTrue(e.getMessage().startsWith(special + ": invalid header length: file ended inside the 8-byte header length"), e.getMessage());
+    }
+
     @Test
     void writerRoundTripsValuesShapesAndMetadata() throws IOException {
         Path p = sample("rt.safetensors");

@@ -102,16 +102,17 @@ class ShardedCheckpointTest {
         Path index = shard(whole, dir.resolve("s"), false);
         String good = Files.readString(index);
         Files.writeString(index, good.replace("model-00002-of-00002.safetensors", "../../etc/passwd"));
-        var e = assertThrows(SafetensorsException.class, () -> MappedCheckpoint.open(index));
-        assertTrue(e.getMessage().contains("shard '../../etc/passwd' is not a file name beside the index"), e.getMessage());
+        var e = assertThrows(ShardIndexException.class, () -> MappedCheckpoint.open(index));
+        assertEquals(ShardIndexException.Kind.UNSAFE_SHARD_NAME, e.kind());
+        assertTrue(e.getMessage().contains("shard '../../etc/passwd' has a '/'"), e.getMessage());
         Files.writeString(index, good.replace("model-00002-of-00002.safetensors", "model-00009-of-00009.safetensors"));
-        e = assertThrows(SafetensorsException.class, () -> MappedCheckpoint.open(index));
+        e = assertThrows(ShardIndexException.class, () -> MappedCheckpoint.open(index));
         assertTrue(e.getMessage().contains("shard model-00009-of-00009.safetensors (named by the weight_map) is not in"), e.getMessage());
         Files.writeString(index, good.replace("\"wte.weight\": \"model-00001-of-00002.safetensors\"", "\"wte.weight\": \"model-00002-of-00002.safetensors\""));
-        e = assertThrows(SafetensorsException.class, () -> MappedCheckpoint.open(index));
+        e = assertThrows(ShardIndexException.class, () -> MappedCheckpoint.open(index));
         assertTrue(e.getMessage().contains("tensor wte.weight is not in shard model-00002-of-00002.safetensors"), e.getMessage());
         Files.writeString(index, "{\"metadata\": {}}");
-        e = assertThrows(SafetensorsException.class, () -> MappedCheckpoint.open(index));
+        e = assertThrows(ShardIndexException.class, () -> MappedCheckpoint.open(index));
         assertTrue(e.getMessage().contains("no weight_map"), e.getMessage());
     }
 }

@@ -90,6 +90,18 @@ class HubDownloadTest {
     }
 
     @Test
+    void fileNamesArePercentEncodedSoTheyAddNoQueryOrFragment() throws IOException {
+        // shard names from an index are checked to be plain before they get here; the URL is still built safely
+        String odd = "shard 1#2?x=%41.bin";
+        hub.add(REPO, "main", FakeHub.COMMIT, odd, WEIGHTS);
+        HubDownloader.Download d = downloader(env()).download(new RepoId(REPO), "main", odd);
+        assertArrayEquals(WEIGHTS, Files.readAllBytes(d.file()));
+        assertEquals(odd, d.file().getFileName().toString());
+        assertEquals("shard%201%232%3Fx%3D%2541.bin", HubDownloader.pathSegments(odd));
+        assertEquals("sub/model-00001-of-00002.safetensors", HubDownloader.pathSegments("sub/model-00001-of-00002.safetensors"));
+    }
+
+    @Test
     void gitStoredConfigIsCheckedAgainstItsGitSha1() throws IOException {
         HubDownloader.Download d = downloader(env()).download(new RepoId(REPO), "main", "config.json");
         assertEquals(FakeHub.gitSha1(CONFIG), d.etag());

@@ -1,0 +1,87 @@
+package io.headscan.format;
+
+import java.nio.file.Path;
+
+/**
+ * A checkpoint file that headscan refuses to read, or could not read. Every error about a checkpoint file belongs to
+ * this one family, whatever its container, and {@link #container()} says which part of the checkpoint it is about: the
+ * safetensors file, the PyTorch ZIP, the pickle inside it, the shard index or {@code config.json}. The message is one
+ * line that starts with the file.
+ *
+ * <p>Subclasses add their own named kinds: {@link SafetensorsException}, {@link PyTorchException},
+ * {@link ShardIndexException}, {@link ConfigJsonException}, and {@link CheckpointRefusedException} for a file whose
+ * reading ran into a JVM limit.
+ */
+public abstract class CheckpointFormatException extends RuntimeException {
+
+    /** The part of a checkpoint an error is about, in the words a user knows it by. */
+    public enum Container {
+        SAFETENSORS("safetensors"),
+        PYTORCH_ZIP("PyTorch zip"),
+        PICKLE("pickle"),
+        SHARD_INDEX("shard index"),
+        CONFIG_JSON("config.json");
+
+        private final String label;
+
+        Container(String label) {
+            this.label = label;
+        }
+
+        public String label() {
+            return label;
+        }
+
+        /** The container a file would be opened as, judged by its name alone (for errors before its bytes are read). */
+        public static Container byName(Path file) {
+            String name = file == null || file.getFileName() == null ? "" : file.getFileName().toString();
+            if (name.endsWith(".index.json")) return SHARD_INDEX;
+            if (name.equals("config.json")) return CONFIG_JSON;
+            if (name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth")) return PYTORCH_ZIP;
+            return SAFETENSORS;
+        }
+    }
+
+    private final Container container;
+    private final Path file;
+
+    protected CheckpointFormatException(Container container, Path file, String message, Throwable cause) {
+        super(oneLine(message), cause);
+        this.container = container;
+        this.file = file;
+    }
+
+    /** Which part of the checkpoint the error is about. */
+    public Container container() {
+        return container;
+    }
+
+    /** The file the error is about (null only for bytes that never were a file). */
+    public Path file() {
+        return file;
+    }
+
+    /**
+     * The message on one line whoever prints or stores it (the CLI, a sweep's errors table): names taken from a file
+     * (tensors, entries, shards) may hold line breaks or other control characters, which are shown escaped.
+     */
+    private static String oneLine(String m) {
+        StringBuilder b = null;
+        for (int i = 0; i < m.length(); i++) {
+            char c = m.charAt(i);
+            boolean control = Character.isISOControl(c) || Character.getType(c) == Character.LINE_SEPARATOR
+                    || Character.getType(c) == Character.PARAGRAPH_SEPARATOR;
+            if (control && b == null) b = new StringBuilder(m.length() + 16).append(m, 0, i);
+            if (b != null) {
+                if (control) b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
+                else b.append(c);
+            }
+        }
+        return b == null ? m : b.toString();
+    }
+
+    /** "{@code file}: " with the placeholder used for bytes in memory. */
+    static String prefix(Path file) {
+        return (file == null ? "<memory>" : file.toString()) + ": ";
+    }
+}
