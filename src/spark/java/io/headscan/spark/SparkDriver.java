@@ -20,9 +20,11 @@ import scala.Tuple2;
 /**
  * The sweep on Apache Spark (docs/spark.md). The driver keeps a window of checkpoints in flight, each one Spark job of
  * one task, so that free executors pull the next checkpoint and a slow one holds up nothing else; Spark reruns a task
- * whose executor was lost, and only one attempt's result comes back. Each finished checkpoint is committed on its own
- * into the dataset ({@link Dataset}): a driver or job that dies loses at most the checkpoints in flight, and running
- * the command again skips what is committed (same definition, same pinned commit or content identity).
+ * whose executor was lost or that threw a {@link TaskFailure} (local mode too), and only one attempt's result comes
+ * back; a task that failed its last attempt becomes the checkpoint's error. Each finished checkpoint is committed on its
+ * own into the dataset ({@link Dataset}), once per run however many times it was named: a driver or job that dies
+ * loses at most the checkpoints in flight, and running the command again skips what is committed (same definition, same
+ * pinned commit or content identity).
  */
 public final class SparkDriver implements DistributedSweep {
 
