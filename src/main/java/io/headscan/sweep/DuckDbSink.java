@@ -165,8 +165,8 @@ public final class DuckDbSink implements ResultSink {
 
     /**
      * Databases written before checkpoints had an identity: the columns are added, each old row's source is its path and
-     * its content its size and modification time, and of the rows of one spec and revision only the newest content is
-     * current (older versions of a rewritten file were mixed in before; they become history).
+     * its content its size and modification time, and which rows are current is decided by {@link Supersession} (older
+     * versions of a rewritten file were mixed in before; they become history).
      */
     private static void migrate(Statement s) throws SQLException {
         for (String col : List.of("source VARCHAR", "commit_sha VARCHAR", "content_id VARCHAR", "format VARCHAR", "current BOOLEAN", "superseded_by BIGINT")) {
@@ -174,8 +174,7 @@ public final class DuckDbSink implements ResultSink {
         }
         s.execute("UPDATE models SET source = 'legacy:' || coalesce(spec, '') || '@' || coalesce(revision, ''), content_id = 'legacy:' || coalesce(file_key, '') "
                 + "WHERE source IS NULL");
-        s.execute("UPDATE models SET current = (content_id = (SELECT n.content_id FROM models n WHERE n.source = models.source "
-                + "ORDER BY n.model_id DESC LIMIT 1)) WHERE current IS NULL");
+        s.execute(Supersession.updateSql("models", "current IS NULL", Supersession.BY_MODEL_ID));
     }
 
     /** The open connection (for exports and for tests). */
@@ -244,12 +243,6 @@ public final class DuckDbSink implements ResultSink {
                 rs.next();
                 modelId = rs.getLong(1);
             }
-            try (PreparedStatement p = db.prepareStatement("UPDATE models SET current = false, superseded_by = ? WHERE source = ? AND content_id <> ? AND current")) {
-                p.setLong(1, modelId);
-                p.setString(2, m.source());
-                p.setString(3, m.contentId());
-                p.executeUpdate();
-            }
             try (PreparedStatement p = db.prepareStatement("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, true, NULL)")) {
                 p.setLong(1, modelId);
                 p.setLong(2, runId);
@@ -272,6 +265,11 @@ public final class DuckDbSink implements ResultSink {
                 p.setString(18, m.commit());
                 p.setString(19, m.contentId());
                 p.setString(20, m.format());
+                p.executeUpdate();
+            }
+            // the source's rows as the one rule has them now (older content stops being current and names this row)
+            try (PreparedStatement p = db.prepareStatement(Supersession.updateSql("models", "source = ?", Supersession.BY_MODEL_ID))) {
+                p.setString(1, m.source());
                 p.executeUpdate();
             }
             insertResults(modelId, rows);

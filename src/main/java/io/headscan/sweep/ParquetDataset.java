@@ -4,25 +4,62 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 
 /**
  * A distributed sweep's results (docs/spark.md): a folder with one sub-folder per table of the sweep's DuckDB file
- * ({@code runs/}, {@code models/}, {@code done/}, {@code results/}, {@code errors/}), each holding Parquet files, one per
- * checkpoint (or run, or failure). A checkpoint is committed when its {@code done/} file exists: it is written last,
- * after its results and models files, each under a temporary name and renamed into place, and every file name is the
- * checkpoint's model id, a hash of its identity and definitions, so a retried task writes the same names again.
+ * ({@code runs/}, {@code models/}, {@code done/}, {@code results/}, {@code errors/}), each holding Parquet files.
+ *
+ * <p>How a checkpoint is committed, and so how every reader must read: each commit is one <em>write</em> with an id of
+ * its own ({@code write_id}, which sorts in commit order), and writes {@code results/ID-WRITE.parquet},
+ * {@code models/ID-WRITE.parquet} and then {@code done/ID-WRITE.parquet} (ID: the checkpoint's model id, a hash of its
+ * identity and definitions; every file under a temporary name first, renamed into place, never over another). The
+ * {@code done} file commits the write it names: results and models rows count only when their {@code write_id} is
+ * the one named by the newest done file of their model id, so files of a write that never got its done file (a driver
+ * that died half-way) are ignored, and nothing committed is ever deleted or replaced. Files from before write ids
+ * (named ID.parquet, without the column) count as a write that sorts before every other.
  *
  * <p>{@link #attach} makes the same views as a DuckDB sweep file over such a folder ({@code models}, {@code done},
- * {@code results}, {@code errors}, {@code runs}, {@code scores}, {@code results_history}): only committed checkpoints,
- * and {@code current} as there (of one source, the rows of its newest content).
+ * {@code results}, {@code errors}, {@code runs}, {@code scores}, {@code results_history}): committed rows only, with
+ * {@code current} and {@code superseded_by} from {@link Supersession}, the rule the DuckDB file uses.
  */
 public final class ParquetDataset {
 
     public static final List<String> TABLES = List.of("runs", "models", "done", "results", "errors");
+
+    /** Every column of each table, with its DuckDB type: a column that no file of a table has yet is NULL in its view. */
+    static final Map<String, Map<String, String>> COLUMNS = Map.of(
+            "runs", columns("run_id BIGINT, started TIMESTAMP WITH TIME ZONE, options VARCHAR, version VARCHAR, backend VARCHAR, machine VARCHAR"),
+            "errors", columns("run_id BIGINT, spec VARCHAR, revision VARCHAR, message VARCHAR, failed_at TIMESTAMP WITH TIME ZONE, executor VARCHAR, "
+                    + "gpu INTEGER, task_attempt INTEGER"),
+            "done", columns("model_id BIGINT, definition VARCHAR, write_id VARCHAR"),
+            "results", columns("model_id BIGINT, analysis VARCHAR, definition VARCHAR, variant VARCHAR, seed BIGINT, layer INTEGER, head INTEGER, "
+                    + "tensor VARCHAR, metric VARCHAR, value DOUBLE, write_id VARCHAR"),
+            "models", columns("model_id BIGINT, run_id BIGINT, spec VARCHAR, revision VARCHAR, path VARCHAR, size_bytes BIGINT, file_key VARCHAR, "
+                    + "sha256 VARCHAR, label VARCHAR, step BIGINT, architecture VARCHAR, layers INTEGER, heads INTEGER, d_model INTEGER, vocab INTEGER, "
+                    + "dtypes VARCHAR, computed TIMESTAMP WITH TIME ZONE, source VARCHAR, commit_sha VARCHAR, content_id VARCHAR, format VARCHAR, "
+                    + "current BOOLEAN, superseded_by BIGINT, executor VARCHAR, gpu INTEGER, task_attempt INTEGER, fetch_seconds DOUBLE, "
+                    + "compute_seconds DOUBLE, write_id VARCHAR"));
+
+    private static Map<String, String> columns(String spec) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String c : spec.split(",\\s*")) {
+            int sp = c.indexOf(' ');
+            m.put(c.substring(0, sp), c.substring(sp + 1));
+        }
+        return m;
+    }
+
+    /** A write's key: its id, or the empty string for files from before write ids (they sort first). */
+    private static final String WRITE_KEY = "coalesce(write_id, '')";
 
     private ParquetDataset() {}
 
@@ -34,44 +71,52 @@ public final class ParquetDataset {
     /** Creates the views over a dataset folder on a DuckDB connection (an in-memory one will do). */
     public static void attach(Connection db, Path dir) throws SQLException, IOException {
         try (Statement s = db.createStatement()) {
-            for (String t : TABLES) {
-                String from = hasFiles(dir.resolve(t)) ? "read_parquet('" + glob(dir.resolve(t)) + "', union_by_name = true)" : null;
-                String empty = switch (t) {
-                    case "runs" -> "SELECT NULL::BIGINT AS run_id, NULL::TIMESTAMP AS started, NULL::VARCHAR AS options, NULL::VARCHAR AS version, "
-                            + "NULL::VARCHAR AS backend, NULL::VARCHAR AS machine WHERE false";
-                    case "errors" -> "SELECT NULL::BIGINT AS run_id, NULL::VARCHAR AS spec, NULL::VARCHAR AS revision, NULL::VARCHAR AS message, "
-                            + "NULL::TIMESTAMP AS failed_at, NULL::VARCHAR AS executor WHERE false";
-                    case "done" -> "SELECT NULL::BIGINT AS model_id, NULL::VARCHAR AS definition WHERE false";
-                    case "results" -> "SELECT NULL::BIGINT AS model_id, NULL::VARCHAR AS analysis, NULL::VARCHAR AS definition, NULL::VARCHAR AS variant, "
-                            + "NULL::BIGINT AS seed, NULL::INTEGER AS layer, NULL::INTEGER AS head, NULL::VARCHAR AS tensor, NULL::VARCHAR AS metric, "
-                            + "NULL::DOUBLE AS value WHERE false";
-                    default -> "SELECT NULL::BIGINT AS model_id, NULL::BIGINT AS run_id, NULL::VARCHAR AS spec, NULL::VARCHAR AS revision, "
-                            + "NULL::VARCHAR AS path, NULL::BIGINT AS size_bytes, NULL::VARCHAR AS file_key, NULL::VARCHAR AS sha256, NULL::VARCHAR AS label, "
-                            + "NULL::BIGINT AS step, NULL::VARCHAR AS architecture, NULL::INTEGER AS layers, NULL::INTEGER AS heads, NULL::INTEGER AS d_model, "
-                            + "NULL::INTEGER AS vocab, NULL::VARCHAR AS dtypes, NULL::TIMESTAMP AS computed, NULL::VARCHAR AS source, "
-                            + "NULL::VARCHAR AS commit_sha, NULL::VARCHAR AS content_id, NULL::VARCHAR AS format, NULL::BOOLEAN AS current, "
-                            + "NULL::BIGINT AS superseded_by, NULL::VARCHAR AS executor, NULL::DOUBLE AS fetch_seconds, NULL::DOUBLE AS compute_seconds WHERE false";
-                };
-                s.execute("CREATE OR REPLACE VIEW raw_" + t + " AS " + (from != null ? "SELECT * FROM " + from : empty));
-            }
-            s.execute("CREATE OR REPLACE VIEW done AS SELECT * FROM raw_done");
-            s.execute("CREATE OR REPLACE VIEW models AS SELECT * EXCLUDE (current), "
-                    + "content_id = arg_max(content_id, computed) OVER (PARTITION BY source) AS current "
-                    + "FROM raw_models WHERE model_id IN (SELECT model_id FROM raw_done)");
-            s.execute("CREATE OR REPLACE VIEW results AS SELECT * FROM raw_results WHERE model_id IN (SELECT model_id FROM raw_done)");
+            for (String t : TABLES) s.execute("CREATE OR REPLACE VIEW raw_" + t + " AS " + raw(s, t, dir.resolve(t)));
+            // the write each model id's newest done file names: the one that counts
+            s.execute("CREATE OR REPLACE VIEW commits AS SELECT model_id, max(" + WRITE_KEY + ") AS write_key FROM raw_done GROUP BY model_id");
+            s.execute("CREATE OR REPLACE VIEW done AS SELECT d.model_id, d.definition FROM raw_done d "
+                    + "JOIN commits c ON d.model_id = c.model_id AND coalesce(d.write_id, '') = c.write_key");
+            s.execute("CREATE OR REPLACE VIEW committed_models AS SELECT m.* EXCLUDE (current, superseded_by, write_id) FROM raw_models m "
+                    + "JOIN commits c ON m.model_id = c.model_id AND coalesce(m.write_id, '') = c.write_key");
+            s.execute("CREATE OR REPLACE VIEW models AS SELECT m.*, "
+                    + Supersession.currentSql("committed_models", "m", Supersession.BY_COMMIT_TIME) + " AS current, "
+                    + Supersession.supersededBySql("committed_models", "m", Supersession.BY_COMMIT_TIME) + " AS superseded_by "
+                    + "FROM committed_models m");
+            s.execute("CREATE OR REPLACE VIEW results AS SELECT r.* EXCLUDE (write_id) FROM raw_results r "
+                    + "JOIN commits c ON r.model_id = c.model_id AND coalesce(r.write_id, '') = c.write_key");
             s.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM raw_runs");
             s.execute("CREATE OR REPLACE VIEW errors AS SELECT * FROM raw_errors");
             s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.architecture, r.* "
                     + "FROM results r JOIN models m USING (model_id) WHERE m.current");
             s.execute("CREATE OR REPLACE VIEW results_history AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.source, m.content_id, "
-                    + "m.current, m.computed, r.* FROM results r JOIN models m USING (model_id)");
+                    + "m.current, m.superseded_by, m.computed, r.* FROM results r JOIN models m USING (model_id)");
         }
+    }
+
+    /** A table's files as one relation with every column of {@link #COLUMNS} (NULL where no file has it), or none. */
+    private static String raw(Statement s, String table, Path folder) throws SQLException, IOException {
+        Map<String, String> want = COLUMNS.get(table);
+        if (!hasFiles(folder)) {
+            StringBuilder empty = new StringBuilder("SELECT ");
+            want.forEach((c, type) -> empty.append(empty.length() > 7 ? ", " : "").append("NULL::").append(type).append(" AS ").append(c));
+            return empty.append(" WHERE false").toString();
+        }
+        String from = "read_parquet('" + glob(folder) + "', union_by_name = true)";
+        Set<String> have = new HashSet<>();
+        try (ResultSet rs = s.executeQuery("DESCRIBE SELECT * FROM " + from)) {
+            while (rs.next()) have.add(rs.getString(1));
+        }
+        StringBuilder missing = new StringBuilder();
+        want.forEach((c, type) -> {
+            if (!have.contains(c)) missing.append(", NULL::").append(type).append(" AS ").append(c);
+        });
+        return "SELECT *" + missing + " FROM " + from;
     }
 
     private static boolean hasFiles(Path d) throws IOException {
         if (!Files.isDirectory(d)) return false;
         try (Stream<Path> s = Files.list(d)) {
-            return s.anyMatch(p -> p.getFileName().toString().endsWith(".parquet"));
+            return s.anyMatch(p -> p.getFileName().toString().endsWith(".parquet") && !p.getFileName().toString().startsWith("."));
         }
     }
 

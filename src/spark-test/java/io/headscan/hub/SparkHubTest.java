@@ -68,4 +68,45 @@ class SparkHubTest {
             assertEquals(0, hub.count("hub", "HEAD") + hub.count("cdn", "GET"), "a pinned series already committed fetches nothing");
         }
     }
+
+    /**
+     * A download that fails on the executor (every transfer of its first task attempt cut by the CDN, more times than the
+     * downloader retries by itself) is a failure of the task, not of the checkpoint: Spark runs the task again (local
+     * mode with retries) and the second attempt, whose transfer goes through, computes it. A revision that does not
+     * exist is the checkpoint's own failure: recorded by its first attempt, not retried.
+     */
+    @Test
+    void aCutTransferIsRetriedByASecondTaskAndAMissingRevisionIsNot() throws Exception {
+        try (FakeHub hub = new FakeHub()) {
+            Path d = home.resolve("src");
+            new SyntheticGpt2(DIMS, 5, List.of(new HeadId(1, 2))).asPyTorch(true).write(d, 2);
+            String commit = String.format("%040x", 0xdef01L);
+            hub.add(REPO, "checkpoint-10", commit, "pytorch_model.bin", Files.readAllBytes(d.resolve("pytorch_model.bin")));
+            hub.add(REPO, "checkpoint-10", commit, "config.json", Files.readAllBytes(d.resolve("config.json")));
+            hub.cutAfterBytes = 0;
+            hub.cutsLeft.set(5);   // the downloader's own attempts (HubDownloader.MAX_ATTEMPTS): all of the first task's
+            Path out = home.resolve("ds");
+            Map<String, String> env = new java.util.HashMap<>(Map.of("HF_HOME", home.resolve("hf").toString(), "HF_ENDPOINT", hub.endpoint().toString(),
+                    "SPARK_LOCAL_IP", "127.0.0.1", "SPARK_LOCAL_HOSTNAME", "localhost"));
+            ChildJvm c = ChildJvm.start(Files.createTempFile(home, "s", ".log"), io.headscan.spark.SparkAccess.jvm(), env, List.of("HF_HUB_OFFLINE", "HF_TOKEN"),
+                    "sweep", REPO + "@checkpoint-10", REPO + "@checkpoint-99", "--score", "--bag-size", "16", "--spark", "local[2]", "--out", out.toString());
+            assertEquals(1, c.waitFor(4), "one checkpoint failed: " + c.output());
+            assertTrue(c.output().contains("1 computed, 0 skipped, 1 failed"), c.output());
+            assertEquals(6, hub.count("cdn", "GET"), "five transfers cut (the first attempt's), then one whole (the second's)");
+            try (Connection db = io.headscan.sweep.ParquetDataset.open(out); Statement s = db.createStatement()) {
+                try (ResultSet rs = s.executeQuery("SELECT task_attempt, commit_sha FROM models")) {
+                    assertTrue(rs.next());
+                    assertEquals(1, rs.getInt(1), "computed by the task's second attempt");
+                    assertEquals(commit, rs.getString(2));
+                    assertFalse(rs.next());
+                }
+                try (ResultSet rs = s.executeQuery("SELECT task_attempt, message FROM errors")) {
+                    assertTrue(rs.next());
+                    assertEquals(0, rs.getInt(1), "the missing revision is recorded by the first attempt, not retried: " + rs.getString(2));
+                    assertTrue(rs.getString(2).contains("checkpoint-99"), rs.getString(2));
+                    assertFalse(rs.next());
+                }
+            }
+        }
+    }
 }

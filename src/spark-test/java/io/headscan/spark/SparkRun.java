@@ -28,9 +28,16 @@ final class SparkRun {
     private SparkRun() {}
 
     static ChildJvm start(Path log, Map<String, String> env, String... args) throws IOException {
+        return start(log, List.of(), env, args);
+    }
+
+    /** As above with these JVM options (system properties) added. */
+    static ChildJvm start(Path log, List<String> options, Map<String, String> env, String... args) throws IOException {
         Map<String, String> e = new java.util.HashMap<>(ENV);
         e.putAll(env);
-        return ChildJvm.start(log, JVM, e, args);
+        List<String> jvm = new ArrayList<>(JVM);
+        jvm.addAll(options);
+        return ChildJvm.start(log, jvm, e, args);
     }
 
     /** Runs it to the end; returns its exit code and output. */

@@ -18,19 +18,18 @@ import org.apache.parquet.hadoop.ParquetFileWriter;
 import org.apache.parquet.hadoop.ParquetWriter;
 import org.apache.parquet.hadoop.example.ExampleParquetWriter;
 import org.apache.parquet.hadoop.metadata.CompressionCodecName;
-import org.apache.parquet.hadoop.util.HadoopOutputFile;
 import org.apache.parquet.schema.LogicalTypeAnnotation;
 import org.apache.parquet.schema.MessageType;
 import org.apache.parquet.schema.PrimitiveType.PrimitiveTypeName;
 import org.apache.parquet.schema.Types;
 
 /**
- * A distributed sweep's results (io.headscan.sweep.ParquetDataset describes the layout; docs/spark.md): the driver writes
- * each checkpoint's rows as Parquet files through Hadoop's file system API, so {@code --out} may be a local folder, NFS,
- * {@code hdfs://} or {@code s3a://}. A checkpoint is committed by three files, each written under a temporary name and
- * renamed into place: its results, its models row, then its done rows, which make it count. Names are the checkpoint's
- * model id, a hash of its identity and definitions: a task that ran twice (a retry, a lost executor, a rerun after the
- * driver died) writes the same names, never a second copy.
+ * A distributed sweep's results, written by the driver (io.headscan.sweep.ParquetDataset describes the layout and how a
+ * write is committed; docs/spark.md): each checkpoint's rows as Parquet files through Hadoop's file system API, so
+ * {@code --out} may be a local folder, NFS, {@code hdfs://} or {@code s3a://}. A commit is one write with an id of its
+ * own: its results, its models row, then its done rows, which name the write and make it count. Every file goes under a
+ * temporary name and is renamed to a name no other write uses: nothing committed is deleted or replaced, so a driver
+ * that dies at any point leaves each checkpoint either wholly committed or not at all.
  */
 final class Dataset {
 
@@ -48,6 +47,7 @@ final class Dataset {
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("tensor")
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("metric")
             .optional(PrimitiveTypeName.DOUBLE).named("value")
+            .optional(PrimitiveTypeName.BINARY).as(STRING).named("write_id")
             .named("results");
 
     static final MessageType MODELS = Types.buildMessage()
@@ -75,13 +75,17 @@ final class Dataset {
             .optional(PrimitiveTypeName.BOOLEAN).named("current")
             .optional(PrimitiveTypeName.INT64).named("superseded_by")
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("executor")
+            .optional(PrimitiveTypeName.INT32).named("gpu")
+            .optional(PrimitiveTypeName.INT32).named("task_attempt")
             .optional(PrimitiveTypeName.DOUBLE).named("fetch_seconds")
             .optional(PrimitiveTypeName.DOUBLE).named("compute_seconds")
+            .optional(PrimitiveTypeName.BINARY).as(STRING).named("write_id")
             .named("models");
 
     static final MessageType DONE = Types.buildMessage()
             .optional(PrimitiveTypeName.INT64).named("model_id")
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("definition")
+            .optional(PrimitiveTypeName.BINARY).as(STRING).named("write_id")
             .named("done");
 
     static final MessageType ERRORS = Types.buildMessage()
@@ -91,6 +95,8 @@ final class Dataset {
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("message")
             .optional(PrimitiveTypeName.INT64).as(MICROS).named("failed_at")
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("executor")
+            .optional(PrimitiveTypeName.INT32).named("gpu")
+            .optional(PrimitiveTypeName.INT32).named("task_attempt")
             .named("errors");
 
     static final MessageType RUNS = Types.buildMessage()
@@ -110,6 +116,7 @@ final class Dataset {
         this.conf = conf;
         Path p = new Path(out);
         this.fs = p.getFileSystem(conf);
+        fs.setWriteChecksum(false);   // no .crc files beside the Parquet files (Parquet checks its own pages)
         this.root = fs.makeQualified(p);
         fs.mkdirs(root);
     }
@@ -124,10 +131,17 @@ final class Dataset {
         return UUID.nameUUIDFromBytes(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)).getMostSignificantBits() & Long.MAX_VALUE;
     }
 
-    /** Commits one checkpoint: results, then models, then done (the file that makes it count). */
-    void commit(long runId, long modelId, ModelInfo m, List<String> definitions, List<ResultRow> rows, String executor,
+    /** Where a task ran: the executor, the GPU it computed on (null: none), and Spark's attempt number (0: the first). */
+    record Where(String executor, Integer gpu, int taskAttempt) {}
+
+    /**
+     * Commits one checkpoint as write {@code writeId} (unique, sorting in commit order): results, then models, then done,
+     * the file that names the write and makes it count.
+     */
+    void commit(long runId, String writeId, long modelId, ModelInfo m, List<String> definitions, List<ResultRow> rows, Where where,
                 double fetchSeconds, double computeSeconds) throws IOException {
-        write("results", Long.toString(modelId), RESULTS, g -> {
+        String name = modelId + "-" + writeId;
+        write("results", name, RESULTS, g -> {
             for (ResultRow r : rows) {
                 Group x = g.newGroup();
                 x.append("model_id", modelId);
@@ -140,10 +154,11 @@ final class Dataset {
                 str(x, "tensor", r.tensor());
                 str(x, "metric", r.metric());
                 if (Double.isFinite(r.value())) x.append("value", r.value());
+                str(x, "write_id", writeId);
                 g.write(x);
             }
         });
-        write("models", Long.toString(modelId), MODELS, g -> {
+        write("models", name, MODELS, g -> {
             Group x = g.newGroup();
             x.append("model_id", modelId);
             x.append("run_id", runId);
@@ -166,23 +181,32 @@ final class Dataset {
             str(x, "commit_sha", m.commit());
             str(x, "content_id", m.contentId());
             str(x, "format", m.format());
-            x.append("current", true);
-            str(x, "executor", executor);
+            // current and superseded_by stay empty: readers decide them (io.headscan.sweep.Supersession)
+            where(x, where);
             x.append("fetch_seconds", fetchSeconds);
             x.append("compute_seconds", computeSeconds);
+            str(x, "write_id", writeId);
             g.write(x);
         });
-        write("done", Long.toString(modelId), DONE, g -> {
+        write("done", name, DONE, g -> {
             for (String d : definitions) {
                 Group x = g.newGroup();
                 x.append("model_id", modelId);
                 x.append("definition", d);
+                str(x, "write_id", writeId);
                 g.write(x);
             }
         });
     }
 
-    void error(long runId, String spec, String revision, String message, String executor) throws IOException {
+    private static void where(Group x, Where w) {
+        str(x, "executor", w.executor());
+        if (w.gpu() != null) x.append("gpu", w.gpu());
+        x.append("task_attempt", w.taskAttempt());
+    }
+
+    /** Records a failed checkpoint; {@code where} is null when no task reported back (nothing is known of where it ran). */
+    void error(long runId, String spec, String revision, String message, Where where) throws IOException {
         write("errors", runId + "-" + UUID.randomUUID(), ERRORS, g -> {
             Group x = g.newGroup();
             x.append("run_id", runId);
@@ -190,7 +214,7 @@ final class Dataset {
             str(x, "revision", revision);
             str(x, "message", message);
             x.append("failed_at", micros());
-            str(x, "executor", executor);
+            if (where != null) where(x, where);
             g.write(x);
         });
     }
@@ -211,42 +235,72 @@ final class Dataset {
     /** What is committed: per content identity its done definitions, and its stored shape (layers, heads, d_model, vocab). */
     record Done(Map<String, Set<String>> definitions, Map<String, int[]> shapes) {}
 
+    /** A models row's place in a dataset's write order (io.headscan.sweep.Supersession.BY_COMMIT_TIME). */
+    record CommitOrder(long computed, long modelId) implements Comparable<CommitOrder> {
+        @Override
+        public int compareTo(CommitOrder o) {
+            int c = Long.compare(computed, o.computed);
+            return c != 0 ? c : Long.compare(modelId, o.modelId);
+        }
+    }
+
     /**
-     * Reads what the dataset holds (committed checkpoints only; of one source, its newest content), with the file
-     * system API and parquet's reader, on the driver.
+     * Reads what the dataset holds, on the driver, with the file system API and parquet's reader, as
+     * io.headscan.sweep.ParquetDataset's views read it: per model id the write its newest done file names, and of those
+     * the rows io.headscan.sweep.Supersession says are current.
      */
     Done read() throws IOException {
-        Map<Long, Set<String>> byModel = new HashMap<>();
+        Map<Long, String> writeOf = new HashMap<>();   // model id -> the write that counts ("" before write ids)
+        Map<String, Set<String>> definitionsOf = new HashMap<>();   // model id + write -> definitions
         for (Path f : files("done")) {
-            try (var r = org.apache.parquet.hadoop.ParquetReader.builder(new org.apache.parquet.hadoop.example.GroupReadSupport(), f).withConf(conf).build()) {
-                Group g;
-                while ((g = r.read()) != null) byModel.computeIfAbsent(g.getLong("model_id", 0), k -> new HashSet<>()).add(g.getString("definition", 0));
-            }
-        }
-        record M(String source, String content, long computed, int[] shape) {}
-        Map<Long, M> models = new HashMap<>();
-        for (Path f : files("models")) {
-            try (var r = org.apache.parquet.hadoop.ParquetReader.builder(new org.apache.parquet.hadoop.example.GroupReadSupport(), f).withConf(conf).build()) {
+            try (var r = reader(f)) {
                 Group g;
                 while ((g = r.read()) != null) {
                     long id = g.getLong("model_id", 0);
-                    if (!byModel.containsKey(id)) continue;   // not committed
-                    models.put(id, new M(g.getString("source", 0), g.getString("content_id", 0), g.getLong("computed", 0),
+                    String write = string(g, "write_id");
+                    writeOf.merge(id, write, (a, b) -> a.compareTo(b) >= 0 ? a : b);
+                    definitionsOf.computeIfAbsent(id + "/" + write, k -> new HashSet<>()).add(g.getString("definition", 0));
+                }
+            }
+        }
+        record M(long id, String source, String content, long computed, int[] shape) {}
+        List<M> committed = new java.util.ArrayList<>();
+        for (Path f : files("models")) {
+            try (var r = reader(f)) {
+                Group g;
+                while ((g = r.read()) != null) {
+                    long id = g.getLong("model_id", 0);
+                    if (!string(g, "write_id").equals(writeOf.get(id))) continue;   // not the committed write of this model id
+                    committed.add(new M(id, nullable(g, "source"), nullable(g, "content_id"), g.getLong("computed", 0),
                             new int[] {g.getInteger("layers", 0), g.getInteger("heads", 0), g.getInteger("d_model", 0), g.getInteger("vocab", 0)}));
                 }
             }
         }
-        Map<String, M> newest = new HashMap<>();
-        for (M m : models.values()) newest.merge(m.source(), m, (a, b) -> a.computed() >= b.computed() ? a : b);
+        Set<Long> current = io.headscan.sweep.Supersession.current(committed.stream()
+                .map(m -> new io.headscan.sweep.Supersession.Stored<>(m.id(), m.source(), m.content(), new CommitOrder(m.computed(), m.id()))).toList());
         Map<String, Set<String>> defs = new HashMap<>();
         Map<String, int[]> shapes = new HashMap<>();
-        for (var e : models.entrySet()) {
-            M m = e.getValue();
-            if (!newest.get(m.source()).content().equals(m.content())) continue;   // superseded
-            defs.computeIfAbsent(m.content(), k -> new HashSet<>()).addAll(byModel.get(e.getKey()));
+        for (M m : committed) {
+            if (!current.contains(m.id())) continue;   // superseded
+            defs.computeIfAbsent(m.content(), k -> new HashSet<>()).addAll(definitionsOf.get(m.id() + "/" + writeOf.get(m.id())));
             shapes.put(m.content(), m.shape());
         }
         return new Done(defs, shapes);
+    }
+
+    private org.apache.parquet.hadoop.ParquetReader<Group> reader(Path f) throws IOException {
+        return org.apache.parquet.hadoop.ParquetReader.builder(new org.apache.parquet.hadoop.example.GroupReadSupport(), f).withConf(conf).build();
+    }
+
+    /** A string field, "" when absent (a file from before that field, or a NULL). */
+    private static String string(Group g, String field) {
+        String v = nullable(g, field);
+        return v == null ? "" : v;
+    }
+
+    /** A string field, null when absent (as SQL sees it). */
+    private static String nullable(Group g, String field) {
+        return g.getType().containsField(field) && g.getFieldRepetitionCount(field) > 0 ? g.getString(field, 0) : null;
     }
 
     private List<Path> files(String table) throws IOException {
@@ -275,23 +329,57 @@ final class Dataset {
         }
     }
 
-    /** Writes {@code table/name.parquet} under a temporary name beside it and renames it into place. */
+    /**
+     * Writes {@code table/name.parquet} under a temporary name beside it and renames it into place. Names are unique (a
+     * write id, a run id): an existing file of that name is an error, never replaced.
+     */
     private void write(String table, String name, MessageType schema, Rows rows) throws IOException {
         Path dir = new Path(root, table);
         fs.mkdirs(dir);
         Path tmp = new Path(dir, "." + name + ".parquet.tmp-" + UUID.randomUUID());   // not *.parquet: readers' globs skip it
         Path dst = new Path(dir, name + ".parquet");
-        try (ParquetWriter<Group> w = ExampleParquetWriter.builder(HadoopOutputFile.fromPath(tmp, conf)).withConf(conf).withType(schema)
-                .withWriteMode(ParquetFileWriter.Mode.OVERWRITE).withCompressionCodec(CompressionCodecName.SNAPPY).build()) {
+        try (ParquetWriter<Group> w = ExampleParquetWriter.builder(outputFile(tmp)).withConf(conf).withType(schema)
+                .withWriteMode(ParquetFileWriter.Mode.CREATE).withCompressionCodec(CompressionCodecName.SNAPPY).build()) {
             rows.fill(new Sink(new SimpleGroupFactory(schema), w));
         } catch (IOException | RuntimeException e) {
             fs.delete(tmp, false);
             throw e;
         }
-        fs.delete(new Path(dir, "." + tmp.getName() + ".crc"), false);
-        if (fs.exists(dst)) fs.delete(dst, false);   // the same computation again (a retry): same name, same content
-        if (!fs.rename(tmp, dst)) throw new IOException("cannot rename " + tmp + " to " + dst);
-        fs.delete(new Path(dir, "." + dst.getName() + ".crc"), false);
+        // a local file system's rename would replace dst: look first (names are unique, so this only guards a bug)
+        if (fs.exists(dst) || !fs.rename(tmp, dst)) {
+            fs.delete(tmp, false);
+            throw new IOException("cannot rename " + tmp + " to " + dst + (fs.exists(dst) ? ": it exists, and a committed file is never replaced" : ""));
+        }
+    }
+
+    /** A new file through this dataset's own file system (so its settings, such as no .crc files, apply). */
+    private org.apache.parquet.io.OutputFile outputFile(Path p) {
+        return new org.apache.parquet.io.OutputFile() {
+            @Override
+            public org.apache.parquet.io.PositionOutputStream create(long blockSizeHint) throws IOException {
+                return org.apache.parquet.hadoop.util.HadoopStreams.wrap(fs.create(p, false));
+            }
+
+            @Override
+            public org.apache.parquet.io.PositionOutputStream createOrOverwrite(long blockSizeHint) throws IOException {
+                return create(blockSizeHint);   // temporary names are fresh: nothing to overwrite
+            }
+
+            @Override
+            public boolean supportsBlockSize() {
+                return false;
+            }
+
+            @Override
+            public long defaultBlockSize() {
+                return 0;
+            }
+
+            @Override
+            public String getPath() {
+                return p.toString();
+            }
+        };
     }
 
     private static void str(Group g, String field, String v) {

@@ -6,6 +6,7 @@ import io.headscan.compute.BackendKind;
 import io.headscan.compute.Backends;
 import io.headscan.compute.cuda.CublasBackend;
 import io.headscan.hub.HubEnvironment;
+import io.headscan.hub.HubException;
 import io.headscan.hub.ModelResolver;
 import io.headscan.model.HeadId;
 import io.headscan.sweep.Checkpoint;
@@ -35,36 +36,90 @@ import org.apache.spark.resource.ResourceInformation;
  *
  * <p>The backend: with a GPU assigned by Spark ({@code spark.task.resource.gpu.amount}), cuBLAS bound to that address
  * on this thread (never device 0 by assumption); otherwise OpenBLAS with as many threads as the task has cores.
+ *
+ * <p>Two kinds of failure. One of the checkpoint (a bad or corrupt file, a refused config, weights it cannot use, a
+ * revision that does not exist) is its outcome: the driver records it and nothing is retried. One of the task (the
+ * download's network or I/O, a full disk, a GPU that does not open, faulted or is gone, an error of this code) is a
+ * {@link TaskFailure}, thrown, so that Spark runs the task again, elsewhere when it can.
  */
 final class ExecutorTask {
 
     private ExecutorTask() {}
 
-    static TaskOutcome run(TaskInput in) {
+    static TaskOutcome run(TaskInput in) throws Exception {
         TaskContext tc = TaskContext.get();
         int cpus = tc == null ? 1 : Math.max(1, tc.cpus());
+        int attempt = tc == null ? 0 : tc.attemptNumber();
         String executor = executorName();
-        String gpu = gpuAddress(tc);
+        String address = gpuAddress(tc);
+        Integer asked = null;   // the CUDA device this task opens, as Spark assigned it
+        if (address != null) {
+            try {
+                asked = Integer.parseInt(address.strip());
+            } catch (NumberFormatException e) {
+                throw new TaskFailure("the GPU address '" + address + "' that Spark assigned on " + executor + " is not a CUDA device number",
+                        executor, null, attempt, null);
+            }
+        }
         Backend backend;
         try {
-            backend = backend(in, cpus, gpu);
+            backend = backend(in, cpus, asked);
         } catch (RuntimeException | LinkageError e) {
-            String why = (gpu != null ? "GPU " + gpu + " (assigned by Spark) on " + executor + ": " : "backend on " + executor + ": ") + e.getMessage();
-            return new TaskOutcome(null, List.of(), List.of(), List.of(), false, why.replace('\n', ' '), executor, gpu, 0, 0, 0);
+            String what = asked != null ? "GPU " + asked + " (assigned by Spark) on " + executor : "the " + in.backend() + " backend on " + executor;
+            throw new TaskFailure(what + ": " + SparkDriver.oneLine(e), executor, asked, attempt, e);
         }
+        // the device as the backend that computes has it, not as the address string said
+        Integer gpu = backend instanceof CublasBackend c ? c.device() : null;
         try (backend) {
             DoneSink sink = new DoneSink(in.done(), in.shapes());
             Capture seen = new Capture();
             ModelResolver resolver = new ModelResolver(HubEnvironment.fromEnvironment(), Progress.NONE, s -> {}).transientDownloads(true);
-            Sweep.Fetcher fetcher = new HadoopFetcher(new HubFetcher(resolver, in.keepDownloads()));
+            RecordingFetcher fetcher = new RecordingFetcher(new HadoopFetcher(new HubFetcher(resolver, in.keepDownloads())));
             Sweep.Summary s = new Sweep(backend, in.analyses(), sink, fetcher, seen, false).prefetch(0).run(List.of(in.checkpoint()), Progress.NONE);
             if (seen.failure != null) {
-                return new TaskOutcome(null, List.of(), List.of(), List.of(), false, seen.failure, executor, gpu, 0, 0, s.bytesFetched());
+                if (fetcher.failure != null && transientFetch(fetcher.failure)) {
+                    throw new TaskFailure(seen.failure + " (on " + executor + ")", executor, gpu, attempt, fetcher.failure);
+                }
+                String unusable = gpu == null ? null : gpuUnusable(gpu, in.tf32());
+                if (unusable != null) {
+                    throw new TaskFailure("GPU " + gpu + " on " + executor + " failed (" + seen.failure + ") and does not open any more: " + unusable,
+                            executor, gpu, attempt, null);
+                }
+                return new TaskOutcome(null, List.of(), List.of(), List.of(), false, seen.failure, executor, gpu, attempt, 0, 0, s.bytesFetched());
             }
-            return new TaskOutcome(seen.info, sink.definitions, sink.rows, seen.top, seen.skipped, null, executor, gpu, seen.fetch, seen.compute,
-                    s.bytesFetched());
+            return new TaskOutcome(seen.info, sink.definitions, sink.rows, seen.top, seen.skipped, null, executor, gpu, attempt, seen.fetch,
+                    seen.compute, s.bytesFetched());
+        } catch (TaskFailure | InterruptedException e) {
+            throw e;
         } catch (Exception e) {
-            return new TaskOutcome(null, List.of(), List.of(), List.of(), false, String.valueOf(e.getMessage()).replace('\n', ' '), executor, gpu, 0, 0, 0);
+            throw new TaskFailure("internal error on " + executor + ": " + SparkDriver.oneLine(e), executor, gpu, attempt, e);
+        }
+    }
+
+    /**
+     * Whether a failed fetch is the task's rather than the checkpoint's: the network, the Hub's or the CDN's answer, a
+     * transfer that arrived damaged, the disk, a remote file system's copy. A repository, revision or file that does not
+     * exist, or that needs a token, is the checkpoint's: another executor would fail the same way.
+     */
+    static boolean transientFetch(Throwable e) {
+        if (e instanceof HubException h) {
+            return switch (h.kind()) {
+                case NETWORK, BAD_RESPONSE, SIZE_MISMATCH, HASH_MISMATCH, DISK_FULL, IO -> true;
+                case REPO_NOT_FOUND, ENTRY_NOT_FOUND, REVISION_NOT_FOUND, UNAUTHORIZED, GATED, OFFLINE_NOT_CACHED, NOT_A_MODEL -> false;
+            };
+        }
+        return e instanceof CopyFailure;
+    }
+
+    /**
+     * Why GPU {@code device} cannot be used any more (CUDA kept a fault, the device is gone), or null when it opens as
+     * before: asked after a checkpoint failed on it, so that the GPU's failure is retried elsewhere and the file's is not.
+     */
+    private static String gpuUnusable(int device, boolean tf32) {
+        try (CublasBackend probe = CublasBackend.open(Optional.empty(), tf32, device)) {
+            return null;
+        } catch (RuntimeException | LinkageError e) {
+            return SparkDriver.oneLine(e);
         }
     }
 
@@ -87,16 +142,8 @@ final class ExecutorTask {
         return r.addresses()[0];
     }
 
-    private static Backend backend(TaskInput in, int cpus, String gpu) {
-        if (gpu != null) {
-            int device;
-            try {
-                device = Integer.parseInt(gpu.strip());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("the address '" + gpu + "' is not a CUDA device number");
-            }
-            return CublasBackend.open(Optional.empty(), in.tf32(), device);
-        }
+    private static Backend backend(TaskInput in, int cpus, Integer device) {
+        if (device != null) return CublasBackend.open(Optional.empty(), in.tf32(), device);
         BackendKind kind = switch (in.backend()) {
             case "java" -> BackendKind.JAVA;
             case "cublas" -> BackendKind.CUBLAS;
@@ -166,6 +213,33 @@ final class ExecutorTask {
         }
     }
 
+    /** The fetcher, remembering what the fetch threw (the sweep passes on only its message). */
+    private static final class RecordingFetcher implements Sweep.Fetcher {
+        private final Sweep.Fetcher next;
+        volatile Throwable failure;
+
+        RecordingFetcher(Sweep.Fetcher next) {
+            this.next = next;
+        }
+
+        @Override
+        public Sweep.Fetched fetch(Checkpoint c) throws Exception {
+            try {
+                return next.fetch(c);
+            } catch (Exception | Error e) {
+                failure = e;
+                throw e;
+            }
+        }
+    }
+
+    /** A remote file system's copy failed part-way (not: the file is not there). */
+    static final class CopyFailure extends IOException {
+        CopyFailure(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
     /** A Hadoop URI (s3a://, hdfs://, file:/...) is copied to local disk first, and removed after use. */
     private record HadoopFetcher(Sweep.Fetcher next) implements Sweep.Fetcher {
         @Override
@@ -189,9 +263,12 @@ final class ExecutorTask {
                 }
                 fs.copyToLocalFile(false, src, new org.apache.hadoop.fs.Path(local.toUri()), true);
                 bytes = fs.getContentSummary(src).getLength();
+            } catch (java.io.FileNotFoundException e) {
+                deleteTree(tmp);
+                throw new IOException(spec + ": not found: " + e.getMessage(), e);
             } catch (IOException | RuntimeException e) {
                 deleteTree(tmp);
-                throw new IOException(spec + ": cannot copy to local disk: " + e.getMessage(), e);
+                throw new CopyFailure(spec + ": cannot copy to local disk: " + e.getMessage(), e);
             }
             String content = "remote:" + java.util.UUID.nameUUIDFromBytes(remote.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
             return Sweep.Fetched.copied(local, "uri:" + fs.makeQualified(src), content, bytes, (System.nanoTime() - t0) / 1e9, () -> deleteTree(tmp));

@@ -20,9 +20,11 @@ import scala.Tuple2;
 /**
  * The sweep on Apache Spark (docs/spark.md). The driver keeps a window of checkpoints in flight, each one Spark job of
  * one task, so that free executors pull the next checkpoint and a slow one holds up nothing else; Spark reruns a task
- * whose executor was lost, and only one attempt's result comes back. Each finished checkpoint is committed on its own
- * into the dataset ({@link Dataset}): a driver or job that dies loses at most the checkpoints in flight, and running
- * the command again skips what is committed (same definition, same pinned commit or content identity).
+ * whose executor was lost or that threw a {@link TaskFailure} (local mode too), and only one attempt's result comes
+ * back; a task that failed its last attempt becomes the checkpoint's error. Each finished checkpoint is committed on its
+ * own into the dataset ({@link Dataset}), once per run however many times it was named: a driver or job that dies
+ * loses at most the checkpoints in flight, and running the command again skips what is committed (same definition, same
+ * pinned commit or content identity).
  */
 public final class SparkDriver implements DistributedSweep {
 
@@ -45,7 +47,10 @@ public final class SparkDriver implements DistributedSweep {
         conf.setIfMissing("spark.task.maxFailures", "4");
         conf.setIfMissing("spark.ui.showConsoleProgress", "false");
         for (var e : job.settings().entrySet()) conf.set(e.getKey(), e.getValue());
+        conf.setMaster(withRetries(conf.get("spark.master"), conf.get("spark.task.maxFailures")));
         long runId = System.currentTimeMillis() * 1000 + (System.nanoTime() % 1000 + 1000) % 1000;
+        int writes = 0;
+        java.util.Set<Long> committedHere = new java.util.HashSet<>();
         int computed = 0, skipped = 0, failed = 0;
         long bytes = 0;
         // the context starts (a second or two) while this thread opens the dataset, records the run and reads what is
@@ -107,28 +112,34 @@ public final class SparkDriver implements DistributedSweep {
                 try {
                     o = f.get().getFirst();
                 } catch (java.util.concurrent.ExecutionException e) {
-                    String why = "the task failed " + conf.get("spark.task.maxFailures") + " times: " + oneLine(e.getCause());
+                    // Spark gave up on the task (spark.task.maxFailures attempts); its last attempt's failure, when it
+                    // was one of ours, says where it ran
+                    TaskFailure last = TaskFailure.in(e);
+                    String why = (last != null ? last.getMessage() : oneLine(e.getCause())) + " (the task failed " + conf.get("spark.task.maxFailures")
+                            + " times)";
                     failed++;
-                    out.error(runId, finished.spec(), Sweep.isLocal(finished) ? null : finished.revision(), why, null);
-                    listener.failed(finished, "?", why);
+                    Dataset.Where where = last == null ? null : last.where();
+                    out.error(runId, finished.spec(), Sweep.isLocal(finished) ? null : finished.revision(), why, where);
+                    listener.failed(finished, where == null ? "?" : describe(where), why);
                     progress.advance(1);
                     continue;
                 }
                 bytes += o.bytesFetched();
                 if (o.info() != null) o = withSpec(o, finished.spec());   // stored as the user named it, like the single-process sweep
+                long modelId = o.info() == null || o.definitions().isEmpty() ? -1 : Dataset.modelId(o.info(), o.definitions());
                 if (o.failure() != null) {
                     failed++;
-                    out.error(runId, finished.spec(), Sweep.isLocal(finished) ? null : finished.revision(), o.failure(), o.executor());
-                    listener.failed(finished, o.executor(), o.failure());
-                } else if (o.skipped() || o.definitions().isEmpty()) {
+                    out.error(runId, finished.spec(), Sweep.isLocal(finished) ? null : finished.revision(), o.failure(), o.where());
+                    listener.failed(finished, describe(o.where()), o.failure());
+                } else if (o.skipped() || o.definitions().isEmpty() || !committedHere.add(modelId)) {
+                    // done before, or committed by this run already (the same checkpoint named twice): no second write
                     skipped++;
-                    listener.done(finished, o.info(), true, List.of(), o.executor(), o.fetchSeconds(), o.computeSeconds());
+                    listener.done(finished, o.info(), true, List.of(), describe(o.where()), o.fetchSeconds(), o.computeSeconds());
                 } else {
-                    String where = o.executor() + (o.gpu() == null ? "" : " GPU " + o.gpu());
-                    out.commit(runId, Dataset.modelId(o.info(), o.definitions()), o.info(), o.definitions(), o.rows(), where,
-                            o.fetchSeconds(), o.computeSeconds());
+                    out.commit(runId, String.format(java.util.Locale.ROOT, "%019d-%06d", runId, ++writes), modelId, o.info(), o.definitions(), o.rows(),
+                            o.where(), o.fetchSeconds(), o.computeSeconds());
                     computed++;
-                    listener.done(finished, o.info(), false, o.top(), where, o.fetchSeconds(), o.computeSeconds());
+                    listener.done(finished, o.info(), false, o.top(), describe(o.where()), o.fetchSeconds(), o.computeSeconds());
                 }
                 progress.advance(1);
             }
@@ -170,10 +181,25 @@ public final class SparkDriver implements DistributedSweep {
         ModelInfo i = o.info();
         ModelInfo named = new ModelInfo(spec, i.revision(), i.path(), i.sizeBytes(), i.fileKey(), i.sha256(), i.label(), i.step(), i.architecture(),
                 i.layers(), i.heads(), i.dModel(), i.vocab(), i.dtypes(), i.source(), i.commit(), i.contentId(), i.format());
-        return new TaskOutcome(named, o.definitions(), o.rows(), o.top(), o.skipped(), o.failure(), o.executor(), o.gpu(), o.fetchSeconds(),
-                o.computeSeconds(), o.bytesFetched());
+        return new TaskOutcome(named, o.definitions(), o.rows(), o.top(), o.skipped(), o.failure(), o.executor(), o.gpu(), o.taskAttempt(),
+                o.fetchSeconds(), o.computeSeconds(), o.bytesFetched());
     }
 
+
+    /** Where a task ran, for the progress lines: "executor 1@host GPU 0". */
+    static String describe(Dataset.Where w) {
+        return w.executor() + (w.gpu() == null ? "" : " GPU " + w.gpu());
+    }
+
+    /**
+     * Local mode with retries: {@code local[N]} (and {@code local}, {@code local[*]}) runs each task once whatever
+     * spark.task.maxFailures says, so a download cut once would not be tried again; {@code local[N,F]} retries.
+     */
+    static String withRetries(String master, String maxFailures) {
+        var m = java.util.regex.Pattern.compile("local(?:\\[\\s*([0-9]+|\\*)\\s*])?").matcher(master.strip());
+        if (!m.matches()) return master;
+        return "local[" + (m.group(1) == null ? "1" : m.group(1)) + "," + maxFailures.strip() + "]";
+    }
 
     /** The analyses in a few words, for the application name and the jobs' descriptions in the Spark UI. */
     static String describe(Job job) {
