@@ -282,7 +282,7 @@ final class InspectCommand implements Callable<Integer> {
             if (withStats) out.printf(Locale.ROOT, " %11s %11s %11s %11s %11s %5s %5s", "min", "max", "mean", "std", "l2", "nan", "inf");
             out.println();
             for (var t : r.get("tensors")) {
-                out.printf(Locale.ROOT, "%-34s %-5s %-22s %,13d %,12d", t.get("name").asText(), t.get("dtype").asText(),
+                out.printf(Locale.ROOT, "%-34s %-5s %-22s %,13d %,12d", io.headscan.format.Printable.name(t.get("name").asText()), t.get("dtype").asText(),
                         t.get("shape").toString(), t.get("offset").asLong(), t.get("bytes").asLong());
                 if (t.has("stats")) {
                     var s = t.get("stats");

@@ -189,19 +189,9 @@ public final class Main {
         return m == null ? t.toString() : oneLine(m);
     }
 
-    /** A message on one line: names from a file may hold line breaks or other control characters, shown escaped. */
+    /** A message on one line (a line break becomes a space; other unsafe characters escaped), bounded in length. */
     static String oneLine(String m) {
-        StringBuilder b = new StringBuilder(m.length());
-        for (int i = 0; i < m.length(); i++) {
-            char c = m.charAt(i);
-            if (c == '\n') b.append(' ');
-            else if (Character.isISOControl(c) || Character.getType(c) == Character.LINE_SEPARATOR || Character.getType(c) == Character.PARAGRAPH_SEPARATOR) {
-                b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
+        return io.headscan.format.Printable.line(m.replace('\n', ' '));
     }
 
     static final class Version implements CommandLine.IVersionProvider {

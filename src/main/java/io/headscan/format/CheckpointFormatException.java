@@ -46,7 +46,7 @@ public abstract class CheckpointFormatException extends RuntimeException {
     private final Path file;
 
     protected CheckpointFormatException(Container container, Path file, String message, Throwable cause) {
-        super(oneLine(message), cause);
+        super(Printable.line(message), cause);   // one line, whoever prints or stores it
         this.container = container;
         this.file = file;
     }
@@ -61,24 +61,6 @@ public abstract class CheckpointFormatException extends RuntimeException {
         return file;
     }
 
-    /**
-     * The message on one line whoever prints or stores it (the CLI, a sweep's errors table): names taken from a file
-     * (tensors, entries, shards) may hold line breaks or other control characters, which are shown escaped.
-     */
-    private static String oneLine(String m) {
-        StringBuilder b = null;
-        for (int i = 0; i < m.length(); i++) {
-            char c = m.charAt(i);
-            boolean control = Character.isISOControl(c) || Character.getType(c) == Character.LINE_SEPARATOR
-                    || Character.getType(c) == Character.PARAGRAPH_SEPARATOR;
-            if (control && b == null) b = new StringBuilder(m.length() + 16).append(m, 0, i);
-            if (b != null) {
-                if (control) b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
-                else b.append(c);
-            }
-        }
-        return b == null ? m : b.toString();
-    }
 
     /** "{@code file}: " with the placeholder used for bytes in memory. */
     static String prefix(Path file) {

@@ -87,7 +87,7 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
                     if (v != JsonToken.START_OBJECT) throw bad(index, "weight_map is not an object");
                     while (p.nextToken() == JsonToken.FIELD_NAME) {
                         String tensor = p.currentName();
-                        if (p.nextToken() != JsonToken.VALUE_STRING) throw bad(index, "weight_map entry '" + printable(tensor) + "' is not a file name");
+                        if (p.nextToken() != JsonToken.VALUE_STRING) throw bad(index, "weight_map entry '" + Printable.name(tensor) + "' is not a file name");
                         map.put(tensor, p.getText());
                     }
                 } else if (field.equals("metadata") && v == JsonToken.START_OBJECT) {
@@ -118,13 +118,13 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
      * NUL and other control characters, '/', '\\', '?', '#', spaces, and no '..'.
      */
     static void checkShardName(Path index, String shard) {
-        String shown = "'" + printable(shard) + "'";
+        String shown = "'" + Printable.name(shard) + "'";
         if (shard.isEmpty()) throw new ShardIndexException(ShardIndexException.Kind.UNSAFE_SHARD_NAME, index, "a shard name is empty");
         for (int i = 0; i < shard.length(); ) {
             int c = shard.codePointAt(i);
             i += Character.charCount(c);
             String what = c == 0 ? "a NUL character" : c == '/' ? "a '/'" : c == '\\' ? "a '\\'" : c == '?' ? "a '?'" : c == '#' ? "a '#'"
-                    : Character.isWhitespace(c) || Character.isSpaceChar(c) ? "a space" : unsafeControl(c) ? "a control character"
+                    : Character.isWhitespace(c) || Character.isSpaceChar(c) ? "a space" : Printable.unsafe(c) ? "a control character"
                     : Character.getType(c) == Character.SURROGATE ? "an unpaired surrogate" : null;
             if (what != null) {
                 throw new ShardIndexException(ShardIndexException.Kind.UNSAFE_SHARD_NAME, index, "shard " + shown + " has " + what
@@ -149,23 +149,6 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
         }
     }
 
-    /** Control and format characters (U+202E reverses the text shown after it), line and paragraph separators. */
-    private static boolean unsafeControl(int c) {
-        int type = Character.getType(c);
-        return type == Character.CONTROL || type == Character.FORMAT || type == Character.LINE_SEPARATOR || type == Character.PARAGRAPH_SEPARATOR;
-    }
-
-    /** A name from the file for a one-line message: control characters and unpaired surrogates escaped, cut at 200. */
-    static String printable(String s) {
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < s.length() && b.length() < 200; ) {
-            int c = s.codePointAt(i);
-            i += Character.charCount(c);
-            if (unsafeControl(c) || Character.getType(c) == Character.SURROGATE) b.append(String.format(java.util.Locale.ROOT, "\\u%04x", c));
-            else b.appendCodePoint(c);
-        }
-        return b.length() >= 200 ? b + "..." : b.toString();
-    }
 
     /**
      * Opens the index and every shard it names. Every failure is a {@link CheckpointFormatException} naming the index
@@ -202,7 +185,7 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
             for (var e : map.entrySet()) {
                 MappedCheckpoint c = opened.get(e.getValue());
                 if (!c.has(e.getKey())) {
-                    throw new ShardIndexException(ShardIndexException.Kind.TENSOR_NOT_IN_SHARD, index, "tensor " + printable(e.getKey()) + " is not in shard "
+                    throw new ShardIndexException(ShardIndexException.Kind.TENSOR_NOT_IN_SHARD, index, "tensor " + Printable.name(e.getKey()) + " is not in shard "
                             + e.getValue() + ", as the weight_map says");
                 }
                 TensorInfo t = c.info(e.getKey());

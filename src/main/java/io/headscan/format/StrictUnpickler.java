@@ -283,7 +283,7 @@ final class StrictUnpickler {
     private Global global(String module, String name, long at) {
         Global g = Global.find(module, name);
         if (g == null) {
-            throw new PyTorchException(FORBIDDEN_GLOBAL, file, record + ": global " + module + "." + name + " at byte " + at
+            throw new PyTorchException(FORBIDDEN_GLOBAL, file, record + ": global " + Printable.name(module) + "." + Printable.name(name) + " at byte " + at
                     + " is not on headscan's allow-list (a pickle that names it could run code; nothing was run)");
         }
         return g;
@@ -584,7 +584,7 @@ final class StrictUnpickler {
         return switch (o) {
             case null -> "nothing";
             case Global g -> g.toString();
-            case String s -> "the string '" + printable(s.length() > 40 ? s.substring(0, 40) + "..." : s) + "'";
+            case String s -> "the string '" + Printable.name(s.length() > 40 ? s.substring(0, 40) + "..." : s) + "'";
             case Long l -> "the integer " + l;
             case Tuple t -> "a tuple of " + t.items().size();
             case PyList l -> "a list of " + l.items.size();
@@ -596,19 +596,6 @@ final class StrictUnpickler {
         };
     }
 
-    /** Control characters escaped: a string from the file goes into a one-line message. */
-    private static String printable(String s) {
-        StringBuilder b = new StringBuilder(s.length());
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c < 0x20 || c == 0x7f || Character.getType(c) == Character.LINE_SEPARATOR || Character.getType(c) == Character.PARAGRAPH_SEPARATOR) {
-                b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
-    }
 
     private static String opName(int op) {
         String name = switch (op) {

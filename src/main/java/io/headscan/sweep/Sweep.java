@@ -280,7 +280,7 @@ public final class Sweep {
         }
         String m = e.getMessage();
         String line = m == null ? e.toString() : e instanceof Error ? e.getClass().getName() + ": " + m : m;
-        return line.replace('\n', ' ');
+        return io.headscan.format.Printable.line(line.replace('\n', ' '));
     }
 
     private record Outcome(ModelInfo info, boolean skipped, List<HeadId> top) {}

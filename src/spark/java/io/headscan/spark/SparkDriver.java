@@ -215,7 +215,7 @@ public final class SparkDriver implements DistributedSweep {
     static String oneLine(Throwable e) {
         String m = e == null ? "unknown" : e.getMessage() == null ? e.toString() : e.getMessage();
         int nl = m.indexOf('\n');
-        return (nl < 0 ? m : m.substring(0, nl)).strip();
+        return io.headscan.format.Printable.line((nl < 0 ? m : m.substring(0, nl)).strip());
     }
 
     private static String version() {

@@ -137,6 +137,16 @@ class PyTorchHostileTest {
         refused(checkpoint(p -> p.op('a'), Map.of()), INVALID_PICKLE, "stack");
     }
 
+    /** A module name of 2 MiB (STACK_GLOBAL takes any string) must not make a 2 MiB error line or errors-table row. */
+    @Test
+    void namesFromTheFileAreBoundedInLengthAndTheirTextDirectionIsEscaped() throws IOException {
+        String huge = "A".repeat(2 << 20);
+        PyTorchException e = refused(checkpoint(p -> p.unicode(huge).unicode("x").op(0x93), Map.of()), FORBIDDEN_GLOBAL, "global AAAA", "...");
+        assertTrue(e.getMessage().length() < 2 * io.headscan.format.Printable.LINE, e.getMessage().length() + " characters");
+        // U+202E shows the rest of a line reversed: a name must not be able to disguise the message after it
+        refused(checkpoint(p -> p.unicode("os\u202esystem").unicode("x").op(0x93), Map.of()), FORBIDDEN_GLOBAL, "os\\u202esystem");
+    }
+
     @Test
     void namesFromTheFileAreShownOnOneLine() throws IOException {
         // a tensor name with a carriage return and a line break would otherwise split, or overwrite, the error line
