@@ -104,6 +104,8 @@ public interface MappedCheckpoint extends AutoCloseable {
      * a shard can never lead to another index.
      */
     static MappedCheckpoint openWeights(Path file) {
+        String special = RegularFile.problem(file);
+        if (special != null) throw unreadable(file, special, null);
         byte[] head = new byte[16];
         int n = 0;
         try (InputStream in = Files.newInputStream(file)) {

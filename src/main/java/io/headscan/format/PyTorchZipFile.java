@@ -67,6 +67,8 @@ public final class PyTorchZipFile implements MappedCheckpoint {
     }
 
     private static PyTorchZipFile openMapped(Path path) {
+        String special = RegularFile.problem(path);
+        if (special != null) throw new PyTorchException(IO, path, special);
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();

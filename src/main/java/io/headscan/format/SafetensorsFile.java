@@ -58,6 +58,8 @@ public final class SafetensorsFile implements MappedCheckpoint {
     }
 
     private static SafetensorsFile openMapped(Path path) {
+        String special = RegularFile.problem(path);
+        if (special != null) throw new SafetensorsException(SafetensorsException.Kind.IO, path, null, special);
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             long n = readHeaderLength(ch, size, path);

@@ -67,6 +67,8 @@ public final class ShardedCheckpoint implements MappedCheckpoint {
     }
 
     private static Map<String, String> parseWeightMap(Path index, Map<String, String> metadataOut) {
+        String special = RegularFile.problem(index);
+        if (special != null) throw new ShardIndexException(ShardIndexException.Kind.IO, index, special);
         byte[] bytes;
         try (InputStream in = Files.newInputStream(index)) {
             bytes = in.readNBytes((int) MAX_INDEX + 1);   // ends at the end of the file, whatever size it had when opened

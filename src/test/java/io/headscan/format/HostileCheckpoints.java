@@ -68,6 +68,17 @@ public final class HostileCheckpoints {
                 "{\"n_head\": 2, \"x\": " + "[".repeat(10_000) + "]".repeat(10_000) + "}"), "nested deeper than 64"));
         out.add(new Case("config.json contradicting the weights", config(dir.resolve("config-layers"), good, "{\"n_head\": 2, \"n_layer\": 12}"),
                 "n_layer is 12, the weights' layer count is 2"));
+        // a FIFO blocks whoever opens it for reading until something writes: refused before any open
+        Path fifoWeights = dir.resolve("fifo-weights");
+        Files.createDirectories(fifoWeights);
+        Files.copy(good.resolve("config.json"), fifoWeights.resolve("config.json"));
+        mkfifo(fifoWeights.resolve("model.safetensors"));
+        out.add(new Case("weights file a FIFO", fifoWeights, "not a regular file"));
+        Path fifoConfig = dir.resolve("fifo-config");
+        Files.createDirectories(fifoConfig);
+        Files.copy(good.resolve("model.safetensors"), fifoConfig.resolve("model.safetensors"));
+        mkfifo(fifoConfig.resolve("config.json"));
+        out.add(new Case("config.json a FIFO", fifoConfig, "not a regular file"));
         out.add(new Case("header larger than the heap", write(dir.resolve("huge-header.safetensors"), hugeHeader(30 << 20)), "refused:"));
         return out;
     }
@@ -86,6 +97,16 @@ public final class HostileCheckpoints {
             }
         }
         return java.util.Optional.empty();
+    }
+
+    private static void mkfifo(Path p) throws IOException {
+        try {
+            Process mk = new ProcessBuilder("mkfifo", p.toString()).inheritIO().start();
+            if (!mk.waitFor(30, java.util.concurrent.TimeUnit.SECONDS) || mk.exitValue() != 0) throw new IOException("mkfifo " + p + " failed");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
     }
 
     private static Path write(Path file, byte[] bytes) throws IOException {
