@@ -1,8 +1,8 @@
 #!/bin/sh
 # Builds headscan_reduce.ptx from headscan_reduce.cu into the folder given as $1 (Maven passes
 # target/classes/io/headscan/native/cuda). PTX for the oldest compute capability this nvcc supports (7.5,
-# Turing, for CUDA 13) is compiled by the driver for the GPU it meets (Turing to Blackwell). Without nvcc it only says so: at run time headscan then compiles the same source
-# with NVRTC when a GPU is used (the .cu file ships in the jar too).
+# Turing, for CUDA 13) is compiled by the driver for the GPU it meets (Turing to Blackwell). Without nvcc it only says so
+# (build-info.txt records whether nvcc was there): the cuBLAS backend then works without the kernels.
 set -eu
 out=${1:?usage: native/cuda/build.sh OUTPUT_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,9 +15,11 @@ if [ -z "$nvcc" ]; then
   done
 fi
 if [ -z "$nvcc" ]; then
-  echo "[headscan] no nvcc: the CUDA kernel will be compiled at run time with NVRTC" >&2
+  echo "nvcc=none" > "$out/build-info.txt"
+  echo "[headscan] no nvcc: this build has no CUDA kernels (the cuBLAS backend then reduces on the CPU)" >&2
   exit 0
 fi
+echo "nvcc=$nvcc" > "$out/build-info.txt"
 arch=$("$nvcc" --list-gpu-arch 2>/dev/null | grep '^compute_' | sed 's/compute_//' | sort -n | head -n1)
 arch=${arch:-75}
 if "$nvcc" -ptx "-arch=compute_$arch" -O3 -o "$out/headscan_reduce.ptx" "$here/headscan_reduce.cu"; then
