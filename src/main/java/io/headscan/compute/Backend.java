@@ -19,6 +19,15 @@ public interface Backend extends AutoCloseable {
     /** One line: library, version, path, core type, threads. */
     String describe();
 
+    /**
+     * After a failure: whether this backend can no longer compute at all (a GPU whose context holds a sticky fault: an
+     * illegal address, a trap), and why. Empty for a backend that a failed call leaves usable, as every CPU backend.
+     * A sweep stops on it rather than recording the same fault against every checkpoint after it.
+     */
+    default java.util.Optional<String> fault() {
+        return java.util.Optional.empty();
+    }
+
     /** Threads this backend uses for one call. */
     int threads();
 

@@ -51,6 +51,15 @@ public abstract class CheckpointFormatException extends RuntimeException {
         this.file = file;
     }
 
+    /**
+     * Whether reading the file failed (an I/O error of the storage: EIO, a stale network file system handle), rather
+     * than the file being wrong or missing: another attempt, elsewhere, may read it.
+     */
+    public boolean readFailed() {
+        return getCause() instanceof java.io.IOException io && !(io instanceof java.nio.file.NoSuchFileException)
+                && !(io instanceof java.nio.file.AccessDeniedException);
+    }
+
     /** Which part of the checkpoint the error is about. */
     public Container container() {
         return container;

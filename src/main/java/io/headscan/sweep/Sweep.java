@@ -53,6 +53,11 @@ public final class Sweep {
 
         /** A checkpoint failed; {@code message} is one line. */
         void failed(Checkpoint c, String message);
+
+        /** As {@link #failed(Checkpoint, String)}, with what was thrown (for a caller that tells kinds of failure apart). */
+        default void failed(Checkpoint c, String message, Throwable cause) {
+            failed(c, message);
+        }
     }
 
     /** How a sweep ended; {@code bytesFetched}: what its downloads transferred. */
@@ -175,7 +180,7 @@ public final class Sweep {
                 } catch (ExecutionException e) {
                     if (e.getCause() instanceof Error err && endsTheSweep(err)) throw err;
                     failed++;
-                    fail(c, oneLine(e.getCause()));
+                    fail(c, oneLine(e.getCause()), e.getCause());
                     progress.advance(1);
                     if (failFast) break;
                     continue;
@@ -192,8 +197,10 @@ public final class Sweep {
                 } catch (Throwable e) {
                     // the sink has rolled back whatever this checkpoint had begun to write
                     if (e instanceof InterruptedException || endsTheSweep(e)) throw e;
+                    Optional<String> broken = backend.fault();   // a GPU that faulted would fail every checkpoint after this one
+                    if (broken.isPresent()) throw new BackendFault(broken.get(), e);
                     failed++;
-                    fail(c, oneLine(e));
+                    fail(c, oneLine(e), e);
                     if (failFast) break;
                 } finally {
                     f.release().run();
@@ -249,9 +256,19 @@ public final class Sweep {
         return Optional.of(probe);
     }
 
-    private void fail(Checkpoint c, String message) throws Exception {
+    /**
+     * The backend itself can no longer compute (a GPU fault): the sweep stops, the checkpoint in hand rolled back and not
+     * recorded as failed (the file was not at fault). A rerun, on another backend or in a fresh process, resumes.
+     */
+    public static final class BackendFault extends RuntimeException {
+        BackendFault(String message, Throwable cause) {
+            super(message + "; the sweep stops here (a rerun resumes; --backend openblas computes on the CPU)", cause);
+        }
+    }
+
+    private void fail(Checkpoint c, String message, Throwable cause) throws Exception {
         sink.error(c.spec(), isLocal(c) ? null : c.revision(), message);
-        listener.failed(c, message);
+        listener.failed(c, message, cause);
     }
 
     /**

@@ -80,6 +80,9 @@ final class ExecutorTask {
                 if (fetcher.failure != null && transientFetch(fetcher.failure)) {
                     throw new TaskFailure(seen.failure + " (on " + executor + ")", executor, gpu, attempt, fetcher.failure);
                 }
+                if (tasksFault(seen.cause)) {
+                    throw new TaskFailure(seen.failure + " (on " + executor + ")", executor, gpu, attempt, seen.cause);
+                }
                 String unusable = gpu == null ? null : gpuUnusable(gpu, in.tf32());
                 if (unusable != null) {
                     throw new TaskFailure("GPU " + gpu + " on " + executor + " failed (" + seen.failure + ") and does not open any more: " + unusable,
@@ -91,9 +94,27 @@ final class ExecutorTask {
                     seen.compute, s.bytesFetched());
         } catch (TaskFailure | InterruptedException e) {
             throw e;
+        } catch (Sweep.BackendFault e) {
+            throw new TaskFailure((gpu != null ? "GPU " + gpu + " on " : "the backend on ") + executor + ": " + SparkDriver.oneLine(e), executor, gpu,
+                    attempt, e);
         } catch (Exception e) {
             throw new TaskFailure("internal error on " + executor + ": " + SparkDriver.oneLine(e), executor, gpu, attempt, e);
         }
+    }
+
+    /**
+     * Whether a checkpoint's failure while it was opened or computed is the task's rather than the file's: the storage
+     * failed to read it, the backend failed (a GPU error; a CPU backend does not fail on a file's numbers), the executor
+     * ran out of heap while computing (a file whose reading would need too much is refused by the parsers instead), or
+     * headscan's own code failed. A refused or damaged file, weights it cannot use or a head it does not have are the
+     * checkpoint's: another executor would refuse them the same way.
+     */
+    static boolean tasksFault(Throwable t) {
+        if (t == null) return false;
+        if (t instanceof io.headscan.format.CheckpointFormatException f) return f.readFailed();
+        return t instanceof io.headscan.compute.BackendException || t instanceof OutOfMemoryError || t instanceof IOException
+                || t instanceof java.io.UncheckedIOException || t instanceof NullPointerException || t instanceof IllegalStateException
+                || t instanceof ClassCastException || t instanceof IndexOutOfBoundsException || t instanceof ArithmeticException;
     }
 
     /**
@@ -197,6 +218,13 @@ final class ExecutorTask {
         List<HeadId> top = List.of();
         double fetch, compute;
         String failure;
+        Throwable cause;
+
+        @Override
+        public void failed(Checkpoint c, String message, Throwable t) {
+            failure = message;
+            cause = t;
+        }
 
         @Override
         public void done(Checkpoint c, ModelInfo i, boolean s, List<HeadId> t, double f, double k) {

@@ -136,6 +136,22 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         return new GpuFaultException(message);
     }
 
+    /**
+     * Synchronises the device: an error it reports now stays in CUDA's context for the rest of the process (a fault in a
+     * kernel or a copy), so the GPU is unusable here; it is recorded like a fault during the kernels' check.
+     */
+    @Override
+    public synchronized java.util.Optional<String> fault() {
+        String known = FAULTS.get(device);
+        if (known != null) return java.util.Optional.of(known);
+        if (closed) return java.util.Optional.empty();
+        int rc = cudaSetDevice(device);
+        if (rc == cudaSuccess()) rc = cudaDeviceSynchronize();
+        if (rc == cudaSuccess()) return java.util.Optional.empty();
+        return java.util.Optional.of(fault(device, "GPU " + device + " faulted: " + Cuda.describe(rc)
+                + "; CUDA keeps this error for the rest of the process, so this GPU is not used again here").getMessage());
+    }
+
     /** The device this backend computes on (as it was opened: never assumed to be 0). */
     public int device() {
         return device;

@@ -142,9 +142,31 @@ class GpuFirstContactTest {
     @Test
     void aFaultDuringTheKernelCheckIsFatalForTheGpu() throws Exception {
         requireGpu();
-        Path log = dir.resolve("probe.log");
-        List<String> cmd = List.of(ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), FaultProbe.class.getName());
+        String out = probe(dir.resolve("probe.log"));
+        assertTrue(out.contains("FAULT GPU 0 faulted while checking the fused kernel: cudaError"), out);
+        assertTrue(out.contains("AUTO openblas: ") && out.contains("cublas skipped: "), out);
+    }
+
+    /**
+     * A fault in the middle of a sweep (the full-vocabulary kernel traps once V exceeds the check's): the sweep stops
+     * with the backend's fault instead of recording it against this checkpoint and every one after it, and the store
+     * holds nothing of the checkpoint in hand, and no error row blaming the file.
+     */
+    @Test
+    void aFaultDuringASweepStopsItAndBlamesNoFile() throws Exception {
+        requireGpu();
+        String out = probe(dir.resolve("sweep-probe.log"), "sweep", dir.resolve("sweep").toString());
+        assertTrue(out.contains("PATH fused (FP32"), "the trapping kernel passed the check at open: " + out);
+        assertTrue(out.contains("SWEEP-FAULT GPU 0 faulted: cudaError") && out.contains("the sweep stops here"), out);
+        assertFalse(out.contains("FAILED "), out);
+        assertTrue(out.contains("STORED 0 0"), out);
+    }
+
+    /** FaultProbe in a child JVM (a fault poisons its process's CUDA context); its output, after exit 0. */
+    private String probe(Path log, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), FaultProbe.class.getName()));
+        cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         if (!p.waitFor(3, TimeUnit.MINUTES)) {
             p.destroyForcibly();
@@ -152,7 +174,6 @@ class GpuFirstContactTest {
         }
         String out = Files.readString(log);
         assertEquals(0, p.exitValue(), out);
-        assertTrue(out.contains("FAULT GPU 0 faulted while checking the fused kernel: cudaError"), out);
-        assertTrue(out.contains("AUTO openblas: ") && out.contains("cublas skipped: "), out);
+        return out;
     }
 }
