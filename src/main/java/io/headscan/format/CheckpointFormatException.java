@@ -43,7 +43,8 @@ public abstract class CheckpointFormatException extends RuntimeException {
     }
 
     private final Container container;
-    private final Path file;
+    /** Transient: a Path does not serialize (the message names the file, and it travels with a Spark task's failure). */
+    private final transient Path file;
 
     protected CheckpointFormatException(Container container, Path file, String message, Throwable cause) {
         super(Printable.line(message), cause);   // one line, whoever prints or stores it

@@ -267,7 +267,9 @@ public final class SafetensorsFile implements MappedCheckpoint {
         if (t instanceof IllegalStateException ise && String.valueOf(ise.getMessage()).contains("closed")) {
             return new SafetensorsException(CLOSED, path, null, "the model was closed; its tensors can no longer be read", ise);
         }
-        if (t instanceof InternalError ie && String.valueOf(ie.getMessage()).contains("fault")) {
+        // the JVM's own words for SIGBUS on a mapping: "a fault occurred in an unsafe memory access operation" (or "in a
+        // recent unsafe memory access operation in compiled Java code")
+        if (t instanceof InternalError ie && String.valueOf(ie.getMessage()).startsWith("a fault occurred in ")) {
             return new SafetensorsException(CHANGED_WHILE_MAPPED, path, null, "the file was modified or truncated while mapped", ie);
         }
         return null;

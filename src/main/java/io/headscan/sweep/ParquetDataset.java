@@ -27,6 +27,12 @@ import java.util.stream.Stream;
  * that died half-way) are ignored, and nothing committed is ever deleted or replaced. Files from before write ids
  * (named ID.parquet, without the column) count as a write that sorts before every other.
  *
+ * <p>{@link #attach} reads a snapshot: it lists {@code done/} first, then takes only the {@code results/} and
+ * {@code models/} files of the writes those done files name. Files are only ever added, and a write's results and
+ * models are in place before its done file, so a commit that lands while the folders are listed is either wholly in
+ * the snapshot or not at all; and files no done file names (a write in flight, or one a crash cut short, perhaps
+ * unreadable) are never opened.
+ *
  * <p>{@link #attach} makes the same views as a DuckDB sweep file over such a folder ({@code models}, {@code done},
  * {@code results}, {@code errors}, {@code runs}, {@code scores}, {@code results_history}): committed rows only, with
  * {@code current} and {@code superseded_by} from {@link Supersession}, the rule the DuckDB file uses.
@@ -71,7 +77,14 @@ public final class ParquetDataset {
     /** Creates the views over a dataset folder on a DuckDB connection (an in-memory one will do). */
     public static void attach(Connection db, Path dir) throws SQLException, IOException {
         try (Statement s = db.createStatement()) {
-            for (String t : TABLES) s.execute("CREATE OR REPLACE VIEW raw_" + t + " AS " + raw(s, t, dir.resolve(t)));
+            List<Path> done = parquetFiles(dir.resolve("done"));   // first: every write it names is whole by now
+            Set<String> committed = new HashSet<>();
+            for (Path f : done) committed.add(f.getFileName().toString());
+            for (String t : TABLES) {
+                List<Path> files = t.equals("done") ? done : parquetFiles(dir.resolve(t));
+                if (t.equals("results") || t.equals("models")) files = files.stream().filter(f -> committed.contains(f.getFileName().toString())).toList();
+                s.execute("CREATE OR REPLACE VIEW raw_" + t + " AS " + raw(s, t, files));
+            }
             // the write each model id's newest done file names: the one that counts
             s.execute("CREATE OR REPLACE VIEW commits AS SELECT model_id, max(" + WRITE_KEY + ") AS write_key FROM raw_done GROUP BY model_id");
             s.execute("CREATE OR REPLACE VIEW done AS SELECT d.model_id, d.definition FROM raw_done d "
@@ -94,14 +107,16 @@ public final class ParquetDataset {
     }
 
     /** A table's files as one relation with every column of {@link #COLUMNS} (NULL where no file has it), or none. */
-    private static String raw(Statement s, String table, Path folder) throws SQLException, IOException {
+    private static String raw(Statement s, String table, List<Path> files) throws SQLException {
         Map<String, String> want = COLUMNS.get(table);
-        if (!hasFiles(folder)) {
+        if (files.isEmpty()) {
             StringBuilder empty = new StringBuilder("SELECT ");
             want.forEach((c, type) -> empty.append(empty.length() > 7 ? ", " : "").append("NULL::").append(type).append(" AS ").append(c));
             return empty.append(" WHERE false").toString();
         }
-        String from = "read_parquet('" + glob(folder) + "', union_by_name = true)";
+        StringBuilder list = new StringBuilder("[");
+        for (Path f : files) list.append(list.length() > 1 ? ", " : "").append('\'').append(f.toAbsolutePath().toString().replace("'", "''")).append('\'');
+        String from = "read_parquet(" + list.append(']') + ", union_by_name = true)";
         Set<String> have = new HashSet<>();
         try (ResultSet rs = s.executeQuery("DESCRIBE SELECT * FROM " + from)) {
             while (rs.next()) have.add(rs.getString(1));
@@ -113,15 +128,12 @@ public final class ParquetDataset {
         return "SELECT *" + missing + " FROM " + from;
     }
 
-    private static boolean hasFiles(Path d) throws IOException {
-        if (!Files.isDirectory(d)) return false;
+    /** The folder's Parquet files in name order (temporary files, whose names start with a dot, left out); none without it. */
+    private static List<Path> parquetFiles(Path d) throws IOException {
+        if (!Files.isDirectory(d)) return List.of();
         try (Stream<Path> s = Files.list(d)) {
-            return s.anyMatch(p -> p.getFileName().toString().endsWith(".parquet") && !p.getFileName().toString().startsWith("."));
+            return s.filter(p -> p.getFileName().toString().endsWith(".parquet") && !p.getFileName().toString().startsWith(".")).sorted().toList();
         }
-    }
-
-    private static String glob(Path d) {
-        return d.toAbsolutePath().resolve("*.parquet").toString().replace("'", "''");
     }
 
     /** A DuckDB connection in memory with the dataset's views (for exports, plots and tests). */

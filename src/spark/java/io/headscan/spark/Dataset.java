@@ -350,6 +350,19 @@ final class Dataset {
             fs.delete(tmp, false);
             throw new IOException("cannot rename " + tmp + " to " + dst + (fs.exists(dst) ? ": it exists, and a committed file is never replaced" : ""));
         }
+        syncFolder(dir);
+    }
+
+    /**
+     * On a local file system, the folder's entry for a renamed file reaches the disk too (fsync of the folder), so that
+     * after a power cut a done file is never there without the files it names. Other file systems (HDFS, object stores)
+     * make a rename durable themselves.
+     */
+    private void syncFolder(Path dir) throws IOException {
+        if (!"file".equals(fs.getUri().getScheme())) return;
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(java.nio.file.Path.of(dir.toUri()), java.nio.file.StandardOpenOption.READ)) {
+            ch.force(true);
+        }
     }
 
     /** A new file through this dataset's own file system (so its settings, such as no .crc files, apply). */
@@ -357,7 +370,36 @@ final class Dataset {
         return new org.apache.parquet.io.OutputFile() {
             @Override
             public org.apache.parquet.io.PositionOutputStream create(long blockSizeHint) throws IOException {
-                return org.apache.parquet.hadoop.util.HadoopStreams.wrap(fs.create(p, false));
+                org.apache.hadoop.fs.FSDataOutputStream out = fs.create(p, false);
+                // on disk before it is renamed into place: a power cut must not leave a committed name on an empty file
+                return new org.apache.parquet.io.PositionOutputStream() {
+                    @Override
+                    public long getPos() throws IOException {
+                        return out.getPos();
+                    }
+
+                    @Override
+                    public void write(int b) throws IOException {
+                        out.write(b);
+                    }
+
+                    @Override
+                    public void write(byte[] b, int off, int len) throws IOException {
+                        out.write(b, off, len);
+                    }
+
+                    @Override
+                    public void flush() throws IOException {
+                        out.flush();
+                    }
+
+                    @Override
+                    public void close() throws IOException {
+                        try (out) {
+                            out.hsync();
+                        }
+                    }
+                };
             }
 
             @Override

@@ -118,7 +118,7 @@ public final class SparkDriver implements DistributedSweep {
                     // Spark gave up on the task (spark.task.maxFailures attempts); its last attempt's failure, when it
                     // was one of ours, says where it ran
                     TaskFailure last = TaskFailure.in(e);
-                    String why = (last != null ? last.getMessage() : oneLine(e.getCause())) + " (the task failed " + conf.get("spark.task.maxFailures")
+                    String why = (last != null ? last.getMessage() : oneLine(e.getCause())) + " (the task failed " + attempts(conf.get("spark.master"), conf.get("spark.task.maxFailures"))
                             + " times)";
                     failed++;
                     Dataset.Where where = last == null ? null : last.where();
@@ -139,7 +139,7 @@ public final class SparkDriver implements DistributedSweep {
                     skipped++;
                     listener.done(finished, o.info(), true, List.of(), describe(o.where()), o.fetchSeconds(), o.computeSeconds());
                 } else {
-                    out.commit(runId, String.format(java.util.Locale.ROOT, "%019d-%06d", runId, ++writes), modelId, o.info(), o.definitions(), o.rows(),
+                    out.commit(runId, String.format(java.util.Locale.ROOT, "%019d-%010d", runId, ++writes), modelId, o.info(), o.definitions(), o.rows(),
                             o.where(), o.fetchSeconds(), o.computeSeconds());
                     computed++;
                     listener.done(finished, o.info(), false, o.top(), describe(o.where()), o.fetchSeconds(), o.computeSeconds());
@@ -198,6 +198,12 @@ public final class SparkDriver implements DistributedSweep {
      * Local mode with retries: {@code local[N]} (and {@code local}, {@code local[*]}) runs each task once whatever
      * spark.task.maxFailures says, so a download cut once would not be tried again; {@code local[N,F]} retries.
      */
+    /** How many times Spark runs a failing task: F of a local[N,F] master, else spark.task.maxFailures. */
+    static String attempts(String master, String maxFailures) {
+        var m = java.util.regex.Pattern.compile("local\\[\\s*(?:[0-9]+|\\*)\\s*,\\s*([0-9]+)\\s*]").matcher(master.strip());
+        return m.matches() ? m.group(1) : maxFailures.strip();
+    }
+
     static String withRetries(String master, String maxFailures) {
         var m = java.util.regex.Pattern.compile("local(?:\\[\\s*([0-9]+|\\*)\\s*])?").matcher(master.strip());
         if (!m.matches()) return master;

@@ -58,6 +58,33 @@ class ParquetDatasetTest {
         }
     }
 
+    /**
+     * Files no done file names are never opened: a write a crash cut short (here a results file of garbage, as an
+     * unsynced file can be after a power cut) does not make every reader fail. And the views are a snapshot: a commit
+     * landing after they were made does not appear half (its results without its done file, or the reverse).
+     */
+    @Test
+    void filesNoDoneFileNamesAreNeverReadAndTheViewsAreASnapshot() throws Exception {
+        try (Connection c = DuckDb.connect(null)) {
+            commit(c, 7, "0000000000000000001-000001", "sha256:a", 1, 2.0, true);
+        }
+        Files.write(ds.resolve("results").resolve("8-0000000000000000002-000002.parquet"), new byte[] {'P', 'A', 'R', '1', 0, 0});
+        Files.write(ds.resolve("models").resolve("8-0000000000000000002-000002.parquet"), new byte[0]);
+        try (Connection v = ParquetDataset.open(ds)) {
+            assertEquals(List.of("2.0"), strings(v, "SELECT value FROM scores"));
+            try (Connection c = DuckDb.connect(null)) {   // a commit lands while a reader holds the views
+                Files.delete(ds.resolve("results").resolve("8-0000000000000000002-000002.parquet"));
+                Files.delete(ds.resolve("models").resolve("8-0000000000000000002-000002.parquet"));
+                commit(c, 8, "0000000000000000002-000002", "sha256:b", 2, 5.0, true);
+            }
+            assertEquals(List.of("2.0"), strings(v, "SELECT value FROM results"), "the snapshot the views were made of");
+            assertEquals(List.of("1"), strings(v, "SELECT count(*) FROM done"));
+        }
+        try (Connection v = ParquetDataset.open(ds)) {
+            assertEquals(List.of("2.0", "5.0"), strings(v, "SELECT value FROM results ORDER BY value"), "the next reader sees the commit whole");
+        }
+    }
+
     @Test
     void aDatasetFromBeforeWriteIdsReadsAsBefore() throws Exception {
         try (Connection c = DuckDb.connect(null)) {

@@ -84,6 +84,10 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
      * build's). Whatever fails after the cuBLAS handle exists releases it, and the kernel module, before it is thrown.
      */
     static CublasBackend open(Optional<Path> libraryFolder, boolean tf32, int device, ReduceKernel.Image image) {
+        String fused = System.getenv("HEADSCAN_FUSED");
+        if (fused != null && !fused.equals("0") && !fused.equals("tf32")) {
+            throw new io.headscan.compute.BackendException("HEADSCAN_FUSED=" + fused + " is not understood (0: the tile path; tf32: the TF32 fused kernel with --tf32)");
+        }
         CudaLibraries libs = CudaLibraries.fromEnvironment(libraryFolder);
         Path runtime = Cuda.loadRuntime(libs);
         int count = Cuda.deviceCount();
