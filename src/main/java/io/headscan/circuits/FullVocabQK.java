@@ -35,7 +35,7 @@ public final class FullVocabQK implements AutoCloseable {
         this.model = model;
         this.backend = backend;
         this.wee = wee;
-        this.factors = new HeadFactors(model, backend, new Unembedding(model, backend));
+        this.factors = new HeadFactors(model, backend, new Unembedding(model));
     }
 
     /** Which row kernel reduces the tiles ("native" or "java"). */

@@ -50,7 +50,7 @@ public final class OvCircuit implements AutoCloseable {
         this.model = model;
         this.backend = backend;
         this.wee = wee;
-        this.unembedding = new Unembedding(model, backend);
+        this.unembedding = new Unembedding(model);
         this.factors = new HeadFactors(model, backend, unembedding);
     }
 

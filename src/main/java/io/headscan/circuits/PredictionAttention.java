@@ -139,7 +139,7 @@ public final class PredictionAttention {
         try (Arena arena = Arena.ofShared()) {
             long t0 = System.nanoTime();
             Matrix u = Matrix.allocate(arena, n, d);
-            new Unembedding(model, backend).columns(tokens, u);
+            new Unembedding(model).columns(tokens, u);
             long t1 = System.nanoTime();
             timings.put("unembedding", (t1 - t0) / 1e6);
             Matrix wee = Matrix.allocate(arena, n, d);
@@ -226,7 +226,7 @@ public final class PredictionAttention {
         int d = dims.dModel(), dh = dims.dHead(), n = bag.length;
         try (Arena arena = Arena.ofShared()) {
             Matrix u = Matrix.allocate(arena, n, d);
-            new Unembedding(model, backend).columns(bag, u);
+            new Unembedding(model).columns(bag, u);
             Matrix wee = Matrix.allocate(arena, n, d);
             new EffectiveEmbedding(model, backend, variant).compute(bag, wee, Progress.NONE);
             float[] g1 = model.vector(Gpt2Layout.ln1Weight(head.layer()));

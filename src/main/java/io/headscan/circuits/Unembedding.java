@@ -22,13 +22,13 @@ public final class Unembedding {
 
     /**
      * The vocabulary mean: mean over V of gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E)),
-     * with colmean(E) from {@link VocabMean} (one GEMV-shaped GEMM over E, remembered per checkpoint file).
+     * with colmean(E) from {@link VocabMean} (one pass over E in double, remembered per checkpoint file).
      */
-    public Unembedding(Gpt2Model model, Backend backend) {
+    public Unembedding(Gpt2Model model) {
         this.e = model.wte();
         this.gf = model.vector(Gpt2Layout.LNF_WEIGHT);
         this.d = model.dims().dModel();
-        float[] m = VocabMean.of(model, backend);
+        float[] m = VocabMean.of(model);
         double s = 0;
         for (int i = 0; i < d; i++) {
             m[i] *= gf[i];

@@ -1,13 +1,8 @@
 package io.headscan.circuits;
 
 import io.headscan.CacheFolder;
-import io.headscan.compute.Backend;
-import io.headscan.compute.Transpose;
 import io.headscan.model.Matrix;
 import io.headscan.model.Gpt2Model;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -23,22 +18,23 @@ import java.util.Optional;
  */
 final class VocabMean {
 
-    static final byte[] MAGIC = "HSVMEAN2".getBytes(StandardCharsets.US_ASCII);
+    /** HSVMEAN3: the mean in double, the same bits whatever computed it (HSVMEAN2 files came from a float GEMM). */
+    static final byte[] MAGIC = "HSVMEAN3".getBytes(StandardCharsets.US_ASCII);
 
     private VocabMean() {}
 
     /** colmean(E) [d], from the cache when this file's is there, else computed (and remembered when possible). */
-    static float[] of(Gpt2Model model, Backend backend) {
-        return of(model, backend, CacheFolder.root());
+    static float[] of(Gpt2Model model) {
+        return of(model, CacheFolder.root());
     }
 
-    /** As {@link #of(Gpt2Model, Backend)}, with the cache under {@code cacheRoot}. */
-    static float[] of(Gpt2Model model, Backend backend, Path cacheRoot) {
+    /** As {@link #of(Gpt2Model)}, with the cache under {@code cacheRoot}. */
+    static float[] of(Gpt2Model model, Path cacheRoot) {
         int v = model.dims().vocab(), d = model.dims().dModel();
         Optional<FileMemo> memo = enabled() ? FileMemo.of(NonFinite.memoFiles(model), cacheRoot, "vocab-mean", ".f32") : Optional.empty();
         Optional<float[]> cached = memo.flatMap(m -> m.read(MAGIC)).map(p -> decode(p, v, d));
         if (cached.isPresent() && cached.get() != null) return cached.get();
-        float[] mean = compute(model.wte(), backend);
+        float[] mean = compute(model.wte());
         memo.ifPresent(m -> m.write(MAGIC, encode(mean, v)));
         return mean;
     }
@@ -47,17 +43,32 @@ final class VocabMean {
         return FileMemo.of(file, cacheRoot, "vocab-mean", ".f32");
     }
 
-    /** colmean(E) through one GEMV-shaped GEMM: (1/V)·1ᵀ E. */
-    static float[] compute(Matrix e, Backend backend) {
+    /** Rows per partial sum: fixed, so that the order of every addition is the same whatever the thread count. */
+    private static final int CHUNK = 4096;
+
+    /**
+     * colmean(E), summed in double: each chunk of {@value #CHUNK} rows by one thread, the chunks then added in order. The
+     * bits depend on E alone, never on the backend, its thread count or TF32, so a cached mean is the mean any run would
+     * compute (a float GEMM's was not: OpenBLAS splits it by thread count).
+     */
+    static float[] compute(Matrix e) {
         int v = e.rows(), d = e.cols();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ones = arena.allocate((long) v * 4, 64);
-            float inv = 1f / v;
-            for (long t = 0; t < v; t++) ones.setAtIndex(ValueLayout.JAVA_FLOAT, t, inv);
-            Matrix col = Matrix.allocate(arena, 1, d);
-            backend.gemm(1f, Matrix.dense(ones, 1, v), Transpose.NO, e, Transpose.NO, 0f, col);
-            return col.toArray();
-        }
+        int chunks = (v + CHUNK - 1) / CHUNK;
+        double[][] partial = new double[chunks][];
+        java.util.stream.IntStream.range(0, chunks).parallel().forEach(c -> {
+            double[] acc = new double[d];
+            float[] row = new float[d];
+            for (int t = c * CHUNK, end = Math.min(v, t + CHUNK); t < end; t++) {
+                Rows.read(e, t, row);
+                for (int i = 0; i < d; i++) acc[i] += row[i];
+            }
+            partial[c] = acc;
+        });
+        double[] sum = new double[d];
+        for (double[] p : partial) for (int i = 0; i < d; i++) sum[i] += p[i];
+        float[] mean = new float[d];
+        for (int i = 0; i < d; i++) mean[i] = (float) (sum[i] / v);
+        return mean;
     }
 
     private static boolean enabled() {

@@ -92,7 +92,7 @@ class ScienceParityTest {
     @ParameterizedTest
     @MethodSource("backendNames")
     void unembeddingMatchesReference(String backend) {
-        Unembedding u = new Unembedding(model, backend(backend));
+        Unembedding u = new Unembedding(model);
         float[] col = new float[DIMS.dModel()];
         for (int t : new int[] {0, 99, 299}) {
             u.column(t, col);

@@ -116,7 +116,7 @@ class GpuParityTest {
              EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
              FullVocabQK qk = new FullVocabQK(m, gpu, t.matrix())) {
             assertTrue(gpu.factoredReductionAvailable(), gpu.describe());
-            var beforeWarmUp = gpu.transfers();   // the vocabulary mean's GEMM ran already: E is on the device
+            var beforeWarmUp = gpu.transfers();
             gpu.warmUp();
             assertEquals(beforeWarmUp, gpu.transfers(), "the warm-up's copies are not the work's");
             var setup = gpu.transfers();
@@ -124,7 +124,7 @@ class GpuParityTest {
             for (int l = 0; l < 3; l++) for (int h = 0; h < 4; h++) all.add(new HeadId(l, h));
             for (HeadId h : all) qk.head(h, Progress.NONE);
             var first = gpu.transfers();
-            // E (once: the vocabulary mean's GEMM and U share its copy), W_EE, each used layer's c_attn, small vectors
+            // E (once, for U), W_EE, each used layer's c_attn, small vectors
             long once = m.wte().segment().byteSize() + t.matrix().segment().byteSize();
             for (int l = 0; l < 3; l++) once += m.wq(new HeadId(l, 0)).segment().byteSize();
             assertTrue(first.toDevice() >= once, first.describe() + ", expected at least " + once);
