@@ -89,11 +89,11 @@ public final class ParquetDataset {
             s.execute("CREATE OR REPLACE VIEW commits AS SELECT model_id, max(" + WRITE_KEY + ") AS write_key FROM raw_done GROUP BY model_id");
             s.execute("CREATE OR REPLACE VIEW done AS SELECT d.model_id, d.definition FROM raw_done d "
                     + "JOIN commits c ON d.model_id = c.model_id AND coalesce(d.write_id, '') = c.write_key");
-            s.execute("CREATE OR REPLACE VIEW committed_models AS SELECT m.* EXCLUDE (current, superseded_by, write_id) FROM raw_models m "
+            s.execute("CREATE OR REPLACE VIEW committed_models AS SELECT m.* EXCLUDE (current, superseded_by, write_id), c.write_key FROM raw_models m "
                     + "JOIN commits c ON m.model_id = c.model_id AND coalesce(m.write_id, '') = c.write_key");
-            s.execute("CREATE OR REPLACE VIEW models AS SELECT m.*, "
-                    + Supersession.currentSql("committed_models", "m", Supersession.BY_COMMIT_TIME) + " AS current, "
-                    + Supersession.supersededBySql("committed_models", "m", Supersession.BY_COMMIT_TIME) + " AS superseded_by "
+            s.execute("CREATE OR REPLACE VIEW models AS SELECT m.* EXCLUDE (write_key), "
+                    + Supersession.currentSql("committed_models", "m", Supersession.BY_WRITE_ORDER) + " AS current, "
+                    + Supersession.supersededBySql("committed_models", "m", Supersession.BY_WRITE_ORDER) + " AS superseded_by "
                     + "FROM committed_models m");
             s.execute("CREATE OR REPLACE VIEW results AS SELECT r.* EXCLUDE (write_id) FROM raw_results r "
                     + "JOIN commits c ON r.model_id = c.model_id AND coalesce(r.write_id, '') = c.write_key");

@@ -16,7 +16,7 @@ import java.util.Set;
  * revived.
  *
  * <p>"After" is each store's own write order: a sweep's DuckDB file orders by {@code model_id} (a sequence), a Spark
- * dataset by {@code computed} (UTC microseconds of its commit) and then {@code model_id}. DuckDbSink stores the rule's
+ * dataset by its writes' ids ({@link #BY_WRITE_ORDER}: never by a clock that another machine may set differently). DuckDbSink stores the rule's
  * answer in its {@code current} and {@code superseded_by} columns when it writes a checkpoint; ParquetDataset's views
  * compute it on reading; the Spark driver, which reads a dataset through Hadoop's file system API without SQL, applies
  * {@link #current} — the same rule, checked against the SQL by SupersessionTest.
@@ -28,8 +28,11 @@ public final class Supersession {
     /** The DuckDB file's write order. */
     public static final List<String> BY_MODEL_ID = List.of("model_id");
 
-    /** A Spark dataset's write order: model ids there are hashes, so the commit time first. */
-    public static final List<String> BY_COMMIT_TIME = List.of("computed", "model_id");
+    /**
+     * A Spark dataset's write order: the write id (a run id larger than every earlier run's, then the write's number in
+     * its run; '' for files from before write ids), then, for those older files, the commit time; model ids are hashes.
+     */
+    public static final List<String> BY_WRITE_ORDER = List.of("write_key", "computed", "model_id");
 
     /**
      * SQL for "row {@code row} of {@code table} is current": a boolean expression, {@code row} being the alias (or table

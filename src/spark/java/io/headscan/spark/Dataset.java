@@ -235,13 +235,31 @@ final class Dataset {
     /** What is committed: per content identity its done definitions, and its stored shape (layers, heads, d_model, vocab). */
     record Done(Map<String, Set<String>> definitions, Map<String, int[]> shapes) {}
 
-    /** A models row's place in a dataset's write order (io.headscan.sweep.Supersession.BY_COMMIT_TIME). */
-    record CommitOrder(long computed, long modelId) implements Comparable<CommitOrder> {
+    /** A models row's place in a dataset's write order (io.headscan.sweep.Supersession.BY_WRITE_ORDER). */
+    record CommitOrder(String writeKey, long computed, long modelId) implements Comparable<CommitOrder> {
         @Override
         public int compareTo(CommitOrder o) {
-            int c = Long.compare(computed, o.computed);
+            int c = writeKey.compareTo(o.writeKey);
+            if (c == 0) c = Long.compare(computed, o.computed);
             return c != 0 ? c : Long.compare(modelId, o.modelId);
         }
+    }
+
+    /**
+     * The largest run id the dataset holds (runs/RUN.parquet), or -1: a new run takes a larger one, so that its writes
+     * sort after every earlier write whatever this machine's clock says.
+     */
+    long lastRunId() throws IOException {
+        long last = -1;
+        for (Path f : files("runs")) {
+            String n = f.getName().substring(0, f.getName().length() - ".parquet".length());
+            try {
+                last = Math.max(last, Long.parseLong(n));
+            } catch (NumberFormatException e) {
+                // not a run's file: not ours to order
+            }
+        }
+        return last;
     }
 
     /**
@@ -263,7 +281,7 @@ final class Dataset {
                 }
             }
         }
-        record M(long id, String source, String content, long computed, int[] shape) {}
+        record M(long id, String source, String content, String write, long computed, int[] shape) {}
         List<M> committed = new java.util.ArrayList<>();
         for (Path f : files("models")) {
             try (var r = reader(f)) {
@@ -271,13 +289,13 @@ final class Dataset {
                 while ((g = r.read()) != null) {
                     long id = g.getLong("model_id", 0);
                     if (!string(g, "write_id").equals(writeOf.get(id))) continue;   // not the committed write of this model id
-                    committed.add(new M(id, nullable(g, "source"), nullable(g, "content_id"), g.getLong("computed", 0),
+                    committed.add(new M(id, nullable(g, "source"), nullable(g, "content_id"), string(g, "write_id"), g.getLong("computed", 0),
                             new int[] {g.getInteger("layers", 0), g.getInteger("heads", 0), g.getInteger("d_model", 0), g.getInteger("vocab", 0)}));
                 }
             }
         }
         Set<Long> current = io.headscan.sweep.Supersession.current(committed.stream()
-                .map(m -> new io.headscan.sweep.Supersession.Stored<>(m.id(), m.source(), m.content(), new CommitOrder(m.computed(), m.id()))).toList());
+                .map(m -> new io.headscan.sweep.Supersession.Stored<>(m.id(), m.source(), m.content(), new CommitOrder(m.write(), m.computed(), m.id()))).toList());
         Map<String, Set<String>> defs = new HashMap<>();
         Map<String, int[]> shapes = new HashMap<>();
         for (M m : committed) {

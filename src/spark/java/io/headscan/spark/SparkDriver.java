@@ -51,7 +51,7 @@ public final class SparkDriver implements DistributedSweep {
         if (!conf.get("spark.master").startsWith("local")) conf.setIfMissing("spark.excludeOnFailure.enabled", "true");
         for (var e : job.settings().entrySet()) conf.set(e.getKey(), e.getValue());
         conf.setMaster(withRetries(conf.get("spark.master"), conf.get("spark.task.maxFailures")));
-        long runId = System.currentTimeMillis() * 1000 + (System.nanoTime() % 1000 + 1000) % 1000;
+        long runId;
         int writes = 0;
         java.util.Set<Long> committedHere = new java.util.HashSet<>();
         int computed = 0, skipped = 0, failed = 0;
@@ -70,6 +70,9 @@ public final class SparkDriver implements DistributedSweep {
         Dataset.Done done;
         try {
             out = new Dataset(job.out(), hadoopConfiguration(conf));
+            // after every earlier run of this dataset, whatever this machine's clock says (the write order decides
+            // which rows are current); the clock's microseconds where they are larger, for readable ids
+            runId = nextRunId(out);
             out.run(runId, job.commandLine(), version(), "spark " + conf.get("spark.master") + ", executors: " + job.backend(), machine());
             done = out.read();
         } catch (Exception e) {
@@ -198,6 +201,11 @@ public final class SparkDriver implements DistributedSweep {
      * Local mode with retries: {@code local[N]} (and {@code local}, {@code local[*]}) runs each task once whatever
      * spark.task.maxFailures says, so a download cut once would not be tried again; {@code local[N,F]} retries.
      */
+    /** A run id larger than every run {@code d} holds: this clock's microseconds where they are larger (readable ids). */
+    static long nextRunId(Dataset d) throws java.io.IOException {
+        return Math.max(System.currentTimeMillis() * 1000 + (System.nanoTime() % 1000 + 1000) % 1000, d.lastRunId() + 1);
+    }
+
     /** How many times Spark runs a failing task: F of a local[N,F] master, else spark.task.maxFailures. */
     static String attempts(String master, String maxFailures) {
         var m = java.util.regex.Pattern.compile("local\\[\\s*(?:[0-9]+|\\*)\\s*,\\s*([0-9]+)\\s*]").matcher(master.strip());

@@ -32,12 +32,12 @@ import org.junit.jupiter.api.io.TempDir;
 class SupersessionTest {
 
     /** A stored row: its source and content (small alphabets, so that they collide), and its place in the write order. */
-    record Row(String source, String content, long computed) {}
+    record Row(String source, String content, String writeKey, long computed) {}
 
     @Provide
     Arbitrary<List<Row>> histories() {
-        Arbitrary<Row> row = Combinators.combine(Arbitraries.of("s1", "s2", "s3"), Arbitraries.of("A", "B", "C"),
-                Arbitraries.longs().between(0, 6)).as(Row::new);   // few distinct times: ties in the first order column are common
+        Arbitrary<Row> row = Combinators.combine(Arbitraries.of("s1", "s2", "s3"), Arbitraries.of("A", "B", "C"), Arbitraries.of("", "1-1", "1-2", "2-1"),
+                Arbitraries.longs().between(0, 6)).as(Row::new);   // few distinct values: ties in the first order columns are common
         return row.list().ofMinSize(1).ofMaxSize(12);
     }
 
@@ -56,24 +56,25 @@ class SupersessionTest {
     @Property(tries = 200)
     void theSqlAndTheJavaFormAgree(@ForAll("histories") List<Row> history) throws Exception {
         try (Statement s = c.createStatement()) {
-            s.execute("CREATE OR REPLACE TABLE m (model_id BIGINT, source VARCHAR, content_id VARCHAR, computed BIGINT)");
+            s.execute("CREATE OR REPLACE TABLE m (model_id BIGINT, source VARCHAR, content_id VARCHAR, write_key VARCHAR, computed BIGINT)");
             List<Supersession.Stored<Key>> stored = new ArrayList<>();
-            try (PreparedStatement p = c.prepareStatement("INSERT INTO m VALUES (?, ?, ?, ?)")) {
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO m VALUES (?, ?, ?, ?, ?)")) {
                 for (int i = 0; i < history.size(); i++) {
                     Row r = history.get(i);
                     p.setLong(1, i);
                     p.setString(2, r.source());
                     p.setString(3, r.content());
-                    p.setLong(4, r.computed());
+                    p.setString(4, r.writeKey());
+                    p.setLong(5, r.computed());
                     p.executeUpdate();
-                    stored.add(new Supersession.Stored<>(i, r.source(), r.content(), new Key(r.computed(), i)));
+                    stored.add(new Supersession.Stored<>(i, r.source(), r.content(), new Key(r.writeKey(), r.computed(), i)));
                 }
             }
             Set<Long> java = Supersession.current(stored);
             Set<Long> sql = new HashSet<>();
             Map<Long, Long> supersededBy = new HashMap<>();
-            try (ResultSet rs = s.executeQuery("SELECT model_id, " + Supersession.currentSql("m", "o", Supersession.BY_COMMIT_TIME) + ", "
-                    + Supersession.supersededBySql("m", "o", Supersession.BY_COMMIT_TIME) + " FROM m o")) {
+            try (ResultSet rs = s.executeQuery("SELECT model_id, " + Supersession.currentSql("m", "o", Supersession.BY_WRITE_ORDER) + ", "
+                    + Supersession.supersededBySql("m", "o", Supersession.BY_WRITE_ORDER) + " FROM m o")) {
                 while (rs.next()) {
                     if (rs.getBoolean(2)) sql.add(rs.getLong(1));
                     long by = rs.getLong(3);
@@ -89,22 +90,23 @@ class SupersessionTest {
                 Row n = history.get((int) (long) by);
                 assertEquals(r.source(), n.source());
                 assertNotEquals(r.content(), n.content());
-                assertTrue(new Key(n.computed(), by).compareTo(new Key(r.computed(), i)) > 0, "superseded by a later row: " + history);
+                assertTrue(new Key(n.writeKey(), n.computed(), by).compareTo(new Key(r.writeKey(), r.computed(), i)) > 0, "superseded by a later row: " + history);
                 for (int j = 0; j < history.size(); j++) {   // and by the first such row
                     Row o = history.get(j);
-                    if (o.source().equals(r.source()) && !o.content().equals(r.content()) && new Key(o.computed(), j).compareTo(new Key(r.computed(), i)) > 0) {
-                        assertTrue(new Key(o.computed(), j).compareTo(new Key(n.computed(), by)) >= 0, "the first later row of other content: " + history);
+                    if (o.source().equals(r.source()) && !o.content().equals(r.content()) && new Key(o.writeKey(), o.computed(), j).compareTo(new Key(r.writeKey(), r.computed(), i)) > 0) {
+                        assertTrue(new Key(o.writeKey(), o.computed(), j).compareTo(new Key(n.writeKey(), n.computed(), by)) >= 0, "the first later row of other content: " + history);
                     }
                 }
             }
         }
     }
 
-    /** (computed, model_id), as Supersession.BY_COMMIT_TIME orders rows. */
-    record Key(long computed, long modelId) implements Comparable<Key> {
+    /** (write_key, computed, model_id), as Supersession.BY_WRITE_ORDER orders rows. */
+    record Key(String writeKey, long computed, long modelId) implements Comparable<Key> {
         @Override
         public int compareTo(Key o) {
-            int c = Long.compare(computed, o.computed);
+            int c = writeKey.compareTo(o.writeKey);
+            if (c == 0) c = Long.compare(computed, o.computed);
             return c != 0 ? c : Long.compare(modelId, o.modelId);
         }
     }

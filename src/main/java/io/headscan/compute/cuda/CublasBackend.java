@@ -655,15 +655,15 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
     private void fusedRows(MemorySegment dA, long lda, MemorySegment dB, long ldb, int v, int r, float scale,
                            double[] sumExpRef, long[] greater, long[] less, LongConsumer rowsDone, boolean tensorCores) {
         int chunk = Math.min(v, 16384);
-        long outBytes = (long) chunk * 3 * Long.BYTES;
-        MemorySegment dOut = malloc(outBytes + (long) chunk * Float.BYTES);
+        long outBytes = (long) chunk * 3 * Long.BYTES, allBytes = outBytes + (long) chunk * Float.BYTES;
+        MemorySegment dOut = malloc(allBytes);
         try (Arena s = Arena.ofConfined()) {
             MemorySegment hostOut = s.allocate(outBytes, 8);
             MemorySegment dSum = dOut, dG = plus(dOut, (long) chunk * Long.BYTES), dL = plus(dOut, 2L * chunk * Long.BYTES);
             MemorySegment dRef = plus(dOut, 3L * chunk * Long.BYTES);
             for (int t0 = 0; t0 < v; t0 += chunk) {
                 int n = Math.min(chunk, v - t0);
-                Cuda.check(cudaMemset(dOut, 0xFF, outBytes), "cudaMemset (row results)");
+                Cuda.check(cudaMemset(dOut, 0xFF, allBytes), "cudaMemset (row results and diagonals: NaN until written)");
                 if (tensorCores) kernel.launchFusedTf32(dA, lda, dB, ldb, v, r, scale, t0, n, dSum, dG, dL);
                 else kernel.launchFused(dA, lda, dB, ldb, v, r, scale, t0, n, dRef, dSum, dG, dL);
                 rowResults(hostOut, dOut, chunk, t0, n, sumExpRef, greater, less);
