@@ -46,9 +46,6 @@ public final class SparkDriver implements DistributedSweep {
         if (jar != null && !conf.contains("spark.jars") && !conf.get("spark.master").startsWith("local")) conf.set("spark.jars", jar);
         conf.setIfMissing("spark.task.maxFailures", "4");
         conf.setIfMissing("spark.ui.showConsoleProgress", "false");
-        // a retried task goes to another executor, and one whose GPU faulted stops getting tasks: without this Spark may
-        // offer the retries to the same broken executor, which fails them at once (not in local mode: one executor)
-        if (!conf.get("spark.master").startsWith("local")) conf.setIfMissing("spark.excludeOnFailure.enabled", "true");
         for (var e : job.settings().entrySet()) conf.set(e.getKey(), e.getValue());
         conf.setMaster(withRetries(conf.get("spark.master"), conf.get("spark.task.maxFailures")));
         long runId;
