@@ -72,6 +72,11 @@ public abstract class CheckpointFormatException extends RuntimeException {
     }
 
 
+    /** "{@code file}: {@code label}" and ": {@code detail}" where there is one. */
+    static String message(Path file, String label, String detail) {
+        return prefix(file) + label + (detail == null || detail.isEmpty() ? "" : ": " + detail);
+    }
+
     /** "{@code file}: " with the placeholder used for bytes in memory. */
     static String prefix(Path file) {
         return (file == null ? "<memory>" : file.toString()) + ": ";

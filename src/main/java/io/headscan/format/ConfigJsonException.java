@@ -35,7 +35,7 @@ public final class ConfigJsonException extends CheckpointFormatException {
     }
 
     public ConfigJsonException(Kind kind, Path config, String detail, Throwable cause) {
-        super(Container.CONFIG_JSON, config, prefix(config) + kind.label() + (detail == null || detail.isEmpty() ? "" : ": " + detail), cause);
+        super(Container.CONFIG_JSON, config, message(config, kind.label(), detail), cause);
         this.kind = kind;
     }
 

@@ -61,7 +61,7 @@ public final class PyTorchException extends CheckpointFormatException {
 
     public PyTorchException(Kind kind, Path file, String detail, Throwable cause) {
         super(kind.pickle ? Container.PICKLE : Container.PYTORCH_ZIP, file,
-                prefix(file) + kind.label() + (detail == null || detail.isEmpty() ? "" : ": " + detail), cause);
+                message(file, kind.label(), detail), cause);
         this.kind = kind;
     }
 

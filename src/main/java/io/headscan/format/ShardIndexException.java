@@ -40,7 +40,7 @@ public final class ShardIndexException extends CheckpointFormatException {
     }
 
     public ShardIndexException(Kind kind, Path index, String detail, Throwable cause) {
-        super(Container.SHARD_INDEX, index, prefix(index) + kind.label() + (detail == null || detail.isEmpty() ? "" : ": " + detail), cause);
+        super(Container.SHARD_INDEX, index, message(index, kind.label(), detail), cause);
         this.kind = kind;
     }
 
