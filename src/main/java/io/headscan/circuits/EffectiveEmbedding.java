@@ -5,8 +5,8 @@ import io.headscan.compute.Backend;
 import io.headscan.compute.Tensor;
 import io.headscan.compute.Transpose;
 import io.headscan.compute.Workspace;
-import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Weight;
+import io.headscan.model.Model;
 import io.headscan.model.Matrix;
 import io.headscan.compute.kernels.RowAffine;
 import io.headscan.compute.kernels.RowAffine.Norm;
@@ -32,24 +32,30 @@ public final class EffectiveEmbedding {
     /** Rows per tile in host memory (a GPU workspace takes more). */
     public static final int DEFAULT_TILE = Workspace.HOST_TILE_ROWS;
 
-    private final Gpt2Model model;
+    private final Model model;
     private final Backend backend;
     private final Variant variant;
     private final int d;
     private final int dMlp;
     private final float[] g1, g2, b2, bfc, bpr;
+    private final double eps;
+    private final boolean parallel;
+    private final io.headscan.model.Activation activation;
 
-    public EffectiveEmbedding(Gpt2Model model, Backend backend, Variant variant) {
+    public EffectiveEmbedding(Model model, Backend backend, Variant variant) {
         this.model = model;
         this.backend = backend;
         this.variant = variant;
         this.d = model.dims().dModel();
         this.dMlp = model.dims().dMlp();
-        this.g1 = model.vector(Gpt2Layout.ln1Weight(0));
-        this.g2 = model.vector(Gpt2Layout.ln2Weight(0));
-        this.b2 = model.vector(Gpt2Layout.ln2Bias(0));
-        this.bfc = model.vector(Gpt2Layout.fcBias(0));
-        this.bpr = model.vector(Gpt2Layout.mlpProjBias(0));
+        this.g1 = model.preAttentionNormWeight(0);
+        this.g2 = model.preMlpNormWeight(0);
+        this.b2 = model.preMlpNormBias(0);
+        this.bfc = model.mlpInBias(0);
+        this.bpr = model.mlpOutBias(0);
+        this.eps = model.eps();
+        this.parallel = model.parallel();
+        this.activation = model.activation();
     }
 
     private final java.util.concurrent.atomic.AtomicLong gemmNanos = new java.util.concurrent.atomic.AtomicLong();
@@ -64,11 +70,11 @@ public final class EffectiveEmbedding {
         return gemmFlops.get() / 1e9;
     }
 
-    private void gemm(Workspace ws, Tensor a, Tensor b, Tensor c) {
+    private void gemm(Workspace ws, Tensor a, Transpose ta, Tensor b, Transpose tb, float beta, Tensor c) {
         long t = System.nanoTime();
-        ws.gemm(1f, a, Transpose.NO, b, Transpose.NO, 0f, c);
+        ws.gemm(1f, a, ta, b, tb, beta, c);
         gemmNanos.addAndGet(System.nanoTime() - t);
-        gemmFlops.addAndGet(2L * a.rows() * a.cols() * b.cols());
+        gemmFlops.addAndGet(2L * c.rows() * c.cols() * (ta.on() ? a.rows() : a.cols()));
     }
 
     public Variant variant() {
@@ -94,7 +100,7 @@ public final class EffectiveEmbedding {
         if (tokens.length == 0) return;
         int tile = Math.min(ws.preferredTileRows(), tokens.length);
         Weights w = new Weights(ws);
-        Tensor x = ws.allocate(tile, d), v = ws.allocate(tile, d), r = ws.allocate(tile, d), h = ws.allocate(tile, dMlp);
+        Tensor x = ws.allocate(tile, d), v = ws.allocate(tile, Math.max(1, w.valueColumns())), r = ws.allocate(tile, d), h = ws.allocate(tile, dMlp);
         Tensor outTile = ws.onHost() ? null : ws.allocate(tile, d);
         for (int t0 = 0; t0 < tokens.length; t0 += tile) {
             int n = Math.min(tile, tokens.length - t0);
@@ -112,35 +118,57 @@ public final class EffectiveEmbedding {
         compute(all, out, progress);
     }
 
-    /** The checkpoint tensors W_EE reads, as tensors of one workspace (Wv_0 is the strided V third of c_attn, in place). */
+    /** The checkpoint tensors W_EE reads, as tensors of one workspace (on the CPU: the mapping itself, views in place). */
     private final class Weights {
         final Tensor e, wv, wo, wfc, wpr;
+        final Model.HeadColumns v;
+        final Weight o, in, out;
 
         Weights(Workspace ws) {
-            e = ws.load(model.wte());
-            wv = variant == Variant.NOATTN ? null : ws.load(model.qkvThird(0, 2));
-            wo = variant == Variant.NOATTN ? null : ws.load(model.attnProj(0));
-            wfc = ws.load(model.matrix(Gpt2Layout.fcWeight(0)));
-            wpr = ws.load(model.matrix(Gpt2Layout.mlpProjWeight(0)));
+            e = ws.load(model.embedding());
+            v = variant == Variant.NOATTN ? null : model.columns(0, Model.Kind.V);
+            o = variant == Variant.NOATTN ? null : model.out(0);
+            wv = v == null ? null : ws.load(v.weight().stored());
+            wo = o == null ? null : ws.load(o.stored());
+            in = model.mlpIn(0);
+            out = model.mlpOut(0);
+            wfc = ws.load(in.stored());
+            wpr = ws.load(out.stored());
+        }
+
+        /** Columns of x @ W_V (all heads' values, and for a fused layout the rest of the projection). */
+        int valueColumns() {
+            return v == null ? 0 : v.weight().cols();
         }
     }
 
     private static final RowAffine CENTER = RowAffine.normed(Norm.CENTER, null, null);
 
     private void tileRows(Workspace ws, Weights w, int[] rows, Tensor x, Tensor v, Tensor r, Tensor h, Tensor out) {
-        // r <- cd(E[t]) ; x <- lnpre(E[t]) * g1_0
+        // r <- cd(E[t])
         ws.rows(CENTER, w.e, rows, null, r);
         if (variant != Variant.NOATTN) {
-            ws.rows(RowAffine.normed(Norm.LNPRE, g1, null), w.e, rows, null, x);
-            gemm(ws, x, w.wv, v);   // all heads' values
-            gemm(ws, v, w.wo, x);   // @ Wo_0, heads summed
+            // x <- lnpre(E[t]) * g1_0 ; v <- x @ W_V (every head's values)
+            ws.rows(RowAffine.layerNorm(eps, d, 1f, g1, null), w.e, rows, null, x);
+            gemm(ws, x, Transpose.NO, w.wv, Transpose.of(w.v.weight().transposed()), 0f, v);
+            int dh = model.dims().dHead(), heads = model.dims().heads();
+            if (w.v.packed(dh) && w.v.base() == 0 && v.cols() == d) {
+                gemm(ws, v, Transpose.NO, w.wo, Transpose.of(w.o.transposed()), 0f, x);   // @ W_O, heads summed
+            } else {   // heads apart in the projection (GPT-NeoX): each head's values through its rows of W_O, summed
+                for (int j = 0; j < heads; j++) {
+                    Tensor vh = v.block(0, w.v.base() + j * w.v.stride(), v.rows(), dh);
+                    Tensor oh = w.o.transposed() ? w.wo.block(0, j * dh, d, dh) : w.wo.block(j * dh, 0, dh, d);
+                    gemm(ws, vh, Transpose.NO, oh, Transpose.of(w.o.transposed()), j == 0 ? 0f : 1f, x);
+                }
+            }
             ws.rows(CENTER, x, null, r, r);   // r <- cd(attention) + r
         }
-        // x <- lnpre(r) * g2 + b2
-        ws.rows(RowAffine.normed(Norm.LNPRE, g2, b2), r, null, null, x);
-        gemm(ws, x, w.wfc, h);
-        ws.biasGelu(h, bfc);
-        gemm(ws, h, w.wpr, x);
+        // x <- lnpre(input) * g2 + b2: the MLP reads the residual after attention, or in a parallel block its input
+        if (parallel) ws.rows(RowAffine.layerNorm(eps, d, 1f, g2, b2), w.e, rows, null, x);
+        else ws.rows(RowAffine.layerNorm(eps, d, 1f, g2, b2), r, null, null, x);
+        gemm(ws, x, Transpose.NO, w.wfc, Transpose.of(w.in.transposed()), 0f, h);
+        ws.biasActivation(h, bfc, activation);
+        gemm(ws, h, Transpose.NO, w.wpr, Transpose.of(w.out.transposed()), 0f, x);
         // out <- cd(x + bpr), plus the residual r except in the hackathon variant
         ws.rows(new RowAffine(null, bpr, Norm.CENTER, null, null), x, null, variant == Variant.HACKATHON ? null : r, out);
     }

@@ -7,7 +7,7 @@ import io.headscan.format.SafetensorsException;
 import io.headscan.format.SafetensorsFile;
 import io.headscan.format.SafetensorsWriter;
 import io.headscan.format.TensorInfo;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.Matrix;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -62,7 +62,7 @@ public final class EmbeddingTable implements AutoCloseable {
     /** GEMM milliseconds and GFLOP of the last {@link #write} in this process (for --profile). */
     public static volatile double[] lastGemm = {0, 0};
 
-    public static void write(Gpt2Model model, String sourceSha256, Variant variant, Backend backend, Path out, Progress progress)
+    public static void write(Model model, String sourceSha256, Variant variant, Backend backend, Path out, Progress progress)
             throws IOException {
         int v = model.dims().vocab(), d = model.dims().dModel();
         EffectiveEmbedding ee = new EffectiveEmbedding(model, backend, variant);
@@ -123,7 +123,7 @@ public final class EmbeddingTable implements AutoCloseable {
      * W_EE of the model for a variant, from the cache when a valid file is there, otherwise computed and
      * stored there (or, when the cache cannot be written, computed into a temporary file).
      */
-    public static EmbeddingTable obtain(Gpt2Model model, Variant variant, Backend backend, Path cacheRoot, Progress progress,
+    public static EmbeddingTable obtain(Model model, Variant variant, Backend backend, Path cacheRoot, Progress progress,
                                         Consumer<String> notes) throws IOException {
         String sha = CheckpointIdentity.sha256(model.file(), cacheRoot, progress);
         Path cached = cacheRoot.resolve("wee").resolve(sha + "-" + variant.id() + ".safetensors");

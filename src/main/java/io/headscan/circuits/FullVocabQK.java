@@ -4,7 +4,7 @@ import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
 import io.headscan.compute.kernels.RowReducer;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 
@@ -22,7 +22,7 @@ public final class FullVocabQK implements AutoCloseable {
     /** One head's statistics. */
     public record HeadStats(HeadId head, double meanDiagProb, RankStatistics ranks) {}
 
-    private final Gpt2Model model;
+    private final Model model;
     private final Backend backend;
     private final Matrix wee;
     private final HeadFactors factors;
@@ -31,7 +31,7 @@ public final class FullVocabQK implements AutoCloseable {
     private final FactoredScores.Buffers buffers = new FactoredScores.Buffers();
 
     /** @param wee the full-vocabulary effective embedding [V, d] of the chosen variant */
-    public FullVocabQK(Gpt2Model model, Backend backend, Matrix wee) {
+    public FullVocabQK(Model model, Backend backend, Matrix wee) {
         this.model = model;
         this.backend = backend;
         this.wee = wee;
@@ -64,9 +64,10 @@ public final class FullVocabQK implements AutoCloseable {
         h.checkIn(model.dims());
         int v = model.dims().vocab(), dh = model.dims().dHead();
         if (FactoredScores.factorsOnDevice(backend)) {   // a GPU forms Q and K itself: only per-row results come back
-            Matrix g1 = factors.g1Matrix(h.layer());
-            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.uInWorkspace(), g1, model.wq(h), Transpose.NO, factors.inWorkspace(wee), g1,
-                    model.wk(h), Transpose.NO, (float) (1 / Math.sqrt(dh)), progress, timing);
+            HeadFactors.DeviceOperand q = factors.deviceOperand(h.layer(), model.wq(h), Transpose.NO, 0);
+            HeadFactors.DeviceOperand k = factors.deviceOperand(h.layer(), model.wk(h), Transpose.NO, 1);
+            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.uInWorkspace(), q.g(), q.w(), q.t(), factors.inWorkspace(wee), k.g(),
+                    k.w(), k.t(), (float) model.attentionScale(h.layer()), progress, timing);
             return stats(h, rows);
         }
         Matrix q = buffers.factor(true, v, dh);
@@ -78,7 +79,7 @@ public final class FullVocabQK implements AutoCloseable {
         timing.factorNanos.addAndGet(System.nanoTime() - f0);
         Backend.Transfers b1 = backend.transfers();
         timing.addFactorBytes(b1.minus(b0));
-        FactoredScores.RowResults rows = FactoredScores.reduce(backend, q, k, (float) (1 / Math.sqrt(dh)), progress, reducer, timing, buffers);
+        FactoredScores.RowResults rows = FactoredScores.reduce(backend, q, k, (float) model.attentionScale(h.layer()), progress, reducer, timing, buffers);
         timing.addScoreBytes(backend.transfers().minus(b1));
         return stats(h, rows);
     }

@@ -1,9 +1,8 @@
 package io.headscan.circuits;
 
 import io.headscan.CacheFolder;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -16,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
 
@@ -24,10 +24,10 @@ import java.util.stream.Collectors;
  * NaN, and NaN sorts above every number in a naive ranking; one Inf in {@code wte} makes every score NaN. So the science
  * commands check first and, by default, refuse with the tensors, their counts and the heads they feed.
  *
- * <p>Which heads a tensor feeds (docs/science.md §1–§5): {@code wte} and {@code ln_f.weight} (U, and the input of W_EE)
- * and the layer-0 weights behind W_EE feed every head; {@code h.l.ln_1.weight} every head of layer l; a column of
- * {@code h.l.attn.c_attn.weight} (or its bias, which no score reads) belongs to one head's Q, K or V; a row block of
- * {@code h.l.attn.c_proj.weight} to one head's W_O. The QK commands read Q and K, the OV command V, W_O and {@code ln_f.bias}.
+ * <p>Which heads a tensor feeds (docs/science.md §1–§5, §9), by the role it plays in the model ({@link Model#roles}):
+ * the embedding, the unembedding, the final norm and the layer-0 weights behind W_EE feed every head; a layer's
+ * pre-attention norm weight every head of that layer; a Q, K, V or O tensor (fused or not) the heads whose blocks of it
+ * hold the values. The QK commands read Q and K, the OV command V, W_O and the final norm's bias.
  *
  * <p>Counting reads every float of those tensors once, so the counts are remembered per checkpoint file ({@link FileMemo}).
  */
@@ -36,8 +36,8 @@ public final class NonFinite {
     /** What a computation reads: each head's QK or OV circuit, or only the effective embedding W_EE (which feeds every head). */
     public enum Circuit { QK, OV, EMBED }
 
-    /** A tensor with non-finite values: how many NaN and Inf, and, for c_attn and c_proj, how many per head block. */
-    public record Count(String tensor, long nan, long inf, long[] perBlock) {
+    /** A tensor with non-finite values: how many NaN and Inf. */
+    public record Count(String tensor, long nan, long inf) {
         long total() {
             return nan + inf;
         }
@@ -51,7 +51,7 @@ public final class NonFinite {
         }
 
         /** One line: tensors with counts, then the heads. */
-        public String describe(Gpt2Dims dims) {
+        public String describe(Dims dims) {
             String tensors = counts.stream().map(c -> c.tensor() + " (" + (c.nan() > 0 ? c.nan() + " NaN" : "")
                     + (c.nan() > 0 && c.inf() > 0 ? ", " : "") + (c.inf() > 0 ? c.inf() + " Inf" : "") + ")").collect(Collectors.joining(", "));
             int all = dims.layers() * dims.heads();
@@ -62,17 +62,18 @@ public final class NonFinite {
         }
     }
 
-    private static final byte[] MAGIC = "HSNONFI1".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] MAGIC = "HSNONFI2".getBytes(StandardCharsets.US_ASCII);
 
     private NonFinite() {}
 
     /** The report for a computation of {@code circuit} with W_EE {@code variant} on this model (the cache under CacheFolder). */
-    public static Report check(Gpt2Model model, Circuit circuit, Variant variant) {
+    public static Report check(Model model, Circuit circuit, Variant variant) {
         return check(model, circuit, variant, CacheFolder.root());
     }
 
-    public static Report check(Gpt2Model model, Circuit circuit, Variant variant, Path cacheRoot) {
-        Gpt2Dims dims = model.dims();
+    public static Report check(Model model, Circuit circuit, Variant variant, Path cacheRoot) {
+        Dims dims = model.dims();
+        boolean attention0 = readsAttention0(circuit, variant);
         List<String> names = tensorsRead(dims, circuit, variant, model);
         Map<String, Count> counts = counts(model, names, cacheRoot);
         List<Count> bad = new ArrayList<>();
@@ -82,96 +83,118 @@ public final class NonFinite {
             Count c = counts.get(n);
             if (c == null || c.total() == 0) continue;
             bad.add(c);
-            int layer = layerOf(n);
-            if (layer < 0 || (layer == 0 && !n.equals(Gpt2Layout.ln1Weight(0)) && !n.equals(Gpt2Layout.cAttnWeight(0))
-                    && !n.equals(Gpt2Layout.attnProjWeight(0)))) {
-                addAll(heads, 0, layers, h);                   // wte, ln_f, layer-0 LN2/MLP: U or W_EE
-            } else if (n.equals(Gpt2Layout.ln1Weight(layer))) {
-                if (layer == 0 && variant != Variant.NOATTN) addAll(heads, 0, layers, h);
-                else addAll(heads, layer, layer + 1, h);
-            } else if (n.equals(Gpt2Layout.cAttnWeight(layer))) {
-                long[] b = c.perBlock();
-                for (int j = 0; j < h; j++) {
-                    boolean qk = b[j] + b[h + j] > 0, v = b[2 * h + j] > 0;
-                    if ((circuit == Circuit.QK && qk) || (circuit == Circuit.OV && v)) heads.add(new HeadId(layer, j));
-                    if (layer == 0 && v && variant != Variant.NOATTN) addAll(heads, 0, layers, h);   // W_EE's attention term
-                }
-            } else if (n.equals(Gpt2Layout.attnProjWeight(layer))) {
-                long[] b = c.perBlock();
-                for (int j = 0; j < h; j++) {
-                    if (b[j] > 0 && circuit == Circuit.OV) heads.add(new HeadId(layer, j));
-                    if (b[j] > 0 && layer == 0 && variant != Variant.NOATTN) addAll(heads, 0, layers, h);
+            for (int layer = 0; layer < layers; layer++) {
+                Set<Model.Role> roles = model.roles(n, layer);
+                for (Model.Role r : roles) {
+                    switch (r) {
+                        case EMBED, UNEMBED, UNEMBED_BIAS, FINAL_NORM_WEIGHT, FINAL_NORM_BIAS -> addAll(heads, 0, layers, h);   // U or W_EE
+                        case LN2_WEIGHT, LN2_BIAS, MLP_IN, MLP_IN_BIAS, MLP_OUT, MLP_OUT_BIAS -> {
+                            if (layer == 0) addAll(heads, 0, layers, h);                                   // W_EE's MLP
+                        }
+                        case LN1_WEIGHT -> {
+                            if (layer == 0 && attention0) addAll(heads, 0, layers, h);
+                            else if (circuit != Circuit.EMBED) addAll(heads, layer, layer + 1, h);
+                        }
+                        case Q, K, V, O -> {
+                            boolean qk = r == Model.Role.Q || r == Model.Role.K;
+                            for (int j = 0; j < h; j++) {
+                                if (nonFinite(view(model, r, new HeadId(layer, j))) == 0) continue;
+                                if ((circuit == Circuit.QK && qk) || (circuit == Circuit.OV && !qk)) heads.add(new HeadId(layer, j));
+                                if (layer == 0 && !qk && attention0) addAll(heads, 0, layers, h);   // W_EE's attention term
+                            }
+                        }
+                        case LN1_BIAS -> { }   // no score reads it
+                    }
                 }
             }
         }
         return new Report(bad, heads);
     }
 
+    /** Whether W_EE's attention term is read: every variant but noattn, and ov (its IOI scores use noattn, its ranks the variant). */
+    private static boolean readsAttention0(Circuit circuit, Variant variant) {
+        return variant != Variant.NOATTN || circuit == Circuit.OV;
+    }
+
+    /** A head's block of a Q, K, V or O tensor, as stored. */
+    private static io.headscan.model.Matrix view(Model model, Model.Role r, HeadId id) {
+        return switch (r) {
+            case Q -> model.wq(id).stored();
+            case K -> model.wk(id).stored();
+            case V -> model.wv(id).stored();
+            default -> model.wo(id).stored();
+        };
+    }
+
+    /** Non-finite values in a (small) view. */
+    private static long nonFinite(io.headscan.model.Matrix m) {
+        long n = 0;
+        for (int r = 0; r < m.rows(); r++) for (int c = 0; c < m.cols(); c++) if (!Float.isFinite(m.get(r, c))) n++;
+        return n;
+    }
+
     private static void addAll(TreeSet<HeadId> heads, int fromLayer, int toLayer, int h) {
         for (int l = fromLayer; l < toLayer; l++) for (int j = 0; j < h; j++) heads.add(new HeadId(l, j));
     }
 
-    private static int layerOf(String name) {
-        if (!name.startsWith("h.")) return -1;
-        return Integer.parseInt(name.substring(2, name.indexOf('.', 2)));
-    }
-
-    /** The layout tensors a computation reads (docs/science.md §1–§5). */
-    static List<String> tensorsRead(Gpt2Dims dims, Circuit circuit, Variant variant, Gpt2Model model) {
-        List<String> n = new ArrayList<>(List.of(Gpt2Layout.WTE, "ln_f.weight"));
-        if (circuit == Circuit.OV) n.add("ln_f.bias");
-        if (variant != Variant.NOATTN || circuit == Circuit.OV) {   // ov's IOI scores use noattn, its ranks the variant
-            n.addAll(List.of(Gpt2Layout.ln1Weight(0), Gpt2Layout.cAttnWeight(0), Gpt2Layout.attnProjWeight(0)));
+    /** The tensors (full names) a computation reads (docs/science.md §1–§5, §9), each once. */
+    static List<String> tensorsRead(Dims dims, Circuit circuit, Variant variant, Model model) {
+        java.util.LinkedHashSet<String> n = new java.util.LinkedHashSet<>();
+        n.add(model.name(Model.Role.EMBED, 0));
+        n.add(model.name(Model.Role.UNEMBED, 0));
+        n.add(model.name(Model.Role.FINAL_NORM_WEIGHT, 0));
+        if (circuit == Circuit.OV) {
+            n.add(model.name(Model.Role.FINAL_NORM_BIAS, 0));
+            n.add(model.name(Model.Role.UNEMBED_BIAS, 0));
         }
-        n.addAll(List.of(Gpt2Layout.ln2Weight(0), Gpt2Layout.ln2Bias(0), Gpt2Layout.fcWeight(0), Gpt2Layout.fcBias(0),
-                Gpt2Layout.mlpProjWeight(0), Gpt2Layout.mlpProjBias(0)));
+        if (readsAttention0(circuit, variant)) {
+            for (Model.Role r : List.of(Model.Role.LN1_WEIGHT, Model.Role.V, Model.Role.O)) n.add(model.name(r, 0));
+        }
+        for (Model.Role r : List.of(Model.Role.LN2_WEIGHT, Model.Role.LN2_BIAS, Model.Role.MLP_IN, Model.Role.MLP_IN_BIAS,
+                Model.Role.MLP_OUT, Model.Role.MLP_OUT_BIAS)) n.add(model.name(r, 0));
         for (int l = 0; l < (circuit == Circuit.EMBED ? 0 : dims.layers()); l++) {
-            if (!n.contains(Gpt2Layout.ln1Weight(l))) n.add(Gpt2Layout.ln1Weight(l));
-            if (!n.contains(Gpt2Layout.cAttnWeight(l))) n.add(Gpt2Layout.cAttnWeight(l));
-            if (circuit == Circuit.OV && !n.contains(Gpt2Layout.attnProjWeight(l))) n.add(Gpt2Layout.attnProjWeight(l));
+            n.add(model.name(Model.Role.LN1_WEIGHT, l));
+            List<Model.Role> heads = circuit == Circuit.OV ? List.of(Model.Role.V, Model.Role.O) : List.of(Model.Role.Q, Model.Role.K);
+            for (Model.Role r : heads) n.add(model.name(r, l));
         }
-        n.removeIf(t -> !model.file().has(model.prefix() + t));
-        return n;
+        n.remove(null);
+        n.removeIf(t -> !model.file().has(t));
+        return List.copyOf(n);
     }
 
     /** The files a checkpoint's memos are keyed on: the weights file, or the index and every shard. */
-    static List<Path> memoFiles(Gpt2Model model) {
+    static List<Path> memoFiles(Model model) {
         List<Path> files = new ArrayList<>(model.file().files());
         if (!files.contains(model.path())) files.addFirst(model.path());
         return files;
     }
 
     /** Counts for these tensors: remembered ones from the memo, the rest counted (in parallel) and added to it. */
-    private static Map<String, Count> counts(Gpt2Model model, List<String> names, Path cacheRoot) {
+    private static Map<String, Count> counts(Model model, List<String> names, Path cacheRoot) {
         Optional<FileMemo> memo = FileMemo.of(memoFiles(model), cacheRoot, "nonfinite", ".bin");
         Map<String, Count> known = memo.flatMap(m -> m.read(MAGIC)).map(NonFinite::decode).orElseGet(LinkedHashMap::new);
         List<String> missing = names.stream().filter(n -> !known.containsKey(n)).toList();
         if (missing.isEmpty()) return known;
-        Gpt2Dims dims = model.dims();
+        Dims dims = model.dims();
         List<Count> fresh = missing.parallelStream().map(n -> count(model, n, dims)).toList();
         for (Count c : fresh) known.put(c.tensor(), c);
         memo.ifPresent(m -> m.write(MAGIC, encode(known)));
         return known;
     }
 
-    /** Counts one tensor; c_attn per column block of d_head (Q heads, K heads, V heads), c_proj per row block. */
-    static Count count(Gpt2Model model, String name, Gpt2Dims dims) {
+    /** Counts one tensor (its heads' shares are found from the head views, only when it has any). */
+    static Count count(Model model, String name, Dims dims) {
         MemorySegment s = model.data(name);
         long n = s.byteSize() / 4;
-        if (!anyNonFinite(s, n)) return new Count(name, 0, 0, null);
-        int d = dims.dModel(), dh = dims.dHead();
-        boolean cAttn = name.endsWith(".attn.c_attn.weight"), cProj = name.endsWith(".attn.c_proj.weight");
-        long[] blocks = cAttn ? new long[3 * dims.heads()] : cProj ? new long[dims.heads()] : null;
+        if (!anyNonFinite(s, n)) return new Count(name, 0, 0);
         long nan = 0, inf = 0;
         for (long i = 0; i < n; i++) {
             float x = s.get(ValueLayout.JAVA_FLOAT_UNALIGNED, i * 4);
             if (Float.isFinite(x)) continue;
             if (Float.isNaN(x)) nan++;
             else inf++;
-            if (cAttn) blocks[(int) ((i % (3L * d)) / dh)]++;
-            else if (cProj) blocks[(int) ((i / d) / dh)]++;
         }
-        return new Count(name, nan, inf, blocks);
+        return new Count(name, nan, inf);
     }
 
     /**
@@ -196,14 +219,12 @@ public final class NonFinite {
 
     private static byte[] encode(Map<String, Count> counts) {
         int size = 4;
-        for (Count c : counts.values()) size += 4 + c.tensor().getBytes(StandardCharsets.UTF_8).length + 16 + 4 + (c.perBlock() == null ? 0 : 8 * c.perBlock().length);
+        for (Count c : counts.values()) size += 4 + c.tensor().getBytes(StandardCharsets.UTF_8).length + 16;
         ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(counts.size());
         for (Count c : counts.values()) {
             byte[] name = c.tensor().getBytes(StandardCharsets.UTF_8);
             b.putInt(name.length).put(name).putLong(c.nan()).putLong(c.inf());
-            b.putInt(c.perBlock() == null ? -1 : c.perBlock().length);
-            if (c.perBlock() != null) for (long x : c.perBlock()) b.putLong(x);
         }
         return b.array();
     }
@@ -217,11 +238,8 @@ public final class NonFinite {
                 byte[] name = new byte[b.getInt()];
                 b.get(name);
                 long nan = b.getLong(), inf = b.getLong();
-                int k = b.getInt();
-                long[] blocks = k < 0 ? null : new long[k];
-                for (int j = 0; j < k; j++) blocks[j] = b.getLong();
                 String t = new String(name, StandardCharsets.UTF_8);
-                out.put(t, new Count(t, nan, inf, blocks));
+                out.put(t, new Count(t, nan, inf));
             }
         } catch (RuntimeException e) {
             return new LinkedHashMap<>();   // damaged: count again

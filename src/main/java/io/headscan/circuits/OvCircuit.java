@@ -6,8 +6,8 @@ import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
 import io.headscan.compute.kernels.RowReducer;
-import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Weight;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.lang.foreign.Arena;
@@ -36,7 +36,7 @@ public final class OvCircuit implements AutoCloseable {
     /** Fractions of names whose own token is in the top 5 of logits+ (copy) and logits− (negative copy). */
     public record CopyScores(HeadId head, int names, double copyScore, double negativeCopyScore) {}
 
-    private final Gpt2Model model;
+    private final Model model;
     private final Backend backend;
     private final Matrix wee;
     private final Unembedding unembedding;
@@ -46,7 +46,7 @@ public final class OvCircuit implements AutoCloseable {
     private final FactoredScores.Buffers buffers = new FactoredScores.Buffers();
 
     /** @param wee the full-vocabulary effective embedding [V, d] used for the rank statistics */
-    public OvCircuit(Gpt2Model model, Backend backend, Matrix wee) {
+    public OvCircuit(Model model, Backend backend, Matrix wee) {
         this.model = model;
         this.backend = backend;
         this.wee = wee;
@@ -111,8 +111,10 @@ public final class OvCircuit implements AutoCloseable {
     public HeadStats ranks(HeadId h, Progress progress) {
         h.checkIn(model.dims());
         if (FactoredScores.factorsOnDevice(backend)) {   // a GPU forms Z and P itself: only per-row results come back
-            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.inWorkspace(wee), factors.g1Matrix(h.layer()), model.wv(h),
-                    Transpose.NO, factors.uInWorkspace(), null, model.wo(h), Transpose.YES, 1f, progress, timing);
+            HeadFactors.DeviceOperand z = factors.deviceOperand(h.layer(), model.wv(h), Transpose.NO, 0);
+            HeadFactors.DeviceOperand p = factors.deviceOperand(HeadFactors.UNSCALED, model.wo(h), Transpose.YES, 1);
+            FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.inWorkspace(wee), z.g(), z.w(),
+                    z.t(), factors.uInWorkspace(), p.g(), p.w(), p.t(), 1f, progress, timing);
             return new HeadStats(h, RankStatistics.of(rows.less()), RankStatistics.of(rows.greater()));
         }
         long f0 = System.nanoTime();
@@ -165,12 +167,10 @@ public final class OvCircuit implements AutoCloseable {
     }
 
     /** x @ w for a row vector x and a [len(x), k] matrix w, in double. */
-    private static double[] multiply(double[] x, Matrix w) {
+    private static double[] multiply(double[] x, Weight w) {
         double[] out = new double[w.cols()];
-        float[] row = new float[w.cols()];
         for (int i = 0; i < x.length; i++) {
-            Rows.read(w, i, row);
-            for (int j = 0; j < row.length; j++) out[j] += x[i] * row[j];
+            for (int j = 0; j < out.length; j++) out[j] += x[i] * w.get(i, j);
         }
         return out;
     }
@@ -206,13 +206,12 @@ public final class OvCircuit implements AutoCloseable {
             new EffectiveEmbedding(model, backend, Variant.NOATTN).compute(names, weeNames, Progress.NONE);
             RowAffine.scaled(factors.g1(h)).apply(weeNames, null, weeNames);
             Matrix zv = Matrix.allocate(arena, n, dh);
-            backend.gemm(1f, weeNames, Transpose.NO, model.wv(h), Transpose.NO, 0f, zv);
+            Weight wv = model.wv(h), wo = model.wo(h);
+            backend.gemm(1f, weeNames, Transpose.NO, wv.stored(), Transpose.of(wv.transposed()), 0f, zv);
             Matrix o = Matrix.allocate(arena, 2 * n, d);
-            backend.gemm(1f, zv, Transpose.NO, model.wo(h), Transpose.NO, 0f, o.rows(0, n));
-            float[] minusOne = new float[d];
-            java.util.Arrays.fill(minusOne, -1f);
-            new RowAffine(minusOne, null, RowAffine.Norm.LNPRE, null, null).apply(o.rows(0, n), null, o.rows(n, n));
-            RowAffine.normed(RowAffine.Norm.LNPRE, null, null).apply(o.rows(0, n), null, o.rows(0, n));
+            backend.gemm(1f, zv, Transpose.NO, wo.stored(), Transpose.of(wo.transposed()), 0f, o.rows(0, n));
+            RowAffine.layerNorm(model.eps(), d, -1f, null, null).apply(o.rows(0, n), null, o.rows(n, n));
+            RowAffine.layerNorm(model.eps(), d, 1f, null, null).apply(o.rows(0, n), null, o.rows(0, n));
             // logits [V, 2n] = Uᵀ @ lnpre(±o)ᵀ + b_U, in tiles over the vocabulary; each name's own logit from the same
             // product as the entries it is compared with
             float[] bu = unembeddingBias();
@@ -242,7 +241,10 @@ public final class OvCircuit implements AutoCloseable {
         }
     }
 
-    /** b_U = (E @ bf) − its mean over V: ln_f's bias folded into the unembedding, centred (computed once). */
+    /**
+     * b_U = (W_U @ bf + b) − its mean over V: the final norm's bias folded into the unembedding, plus the unembedding's
+     * own bias where it has one (GPT-J's lm_head), centred (computed once).
+     */
     float[] unembeddingBias() {
         if (unembeddingBias == null) unembeddingBias = computeUnembeddingBias();
         return unembeddingBias;
@@ -250,15 +252,16 @@ public final class OvCircuit implements AutoCloseable {
 
     private float[] computeUnembeddingBias() {
         int v = model.dims().vocab(), d = model.dims().dModel();
-        float[] bf = model.vector(Gpt2Layout.LNF_BIAS);
+        float[] bf = model.finalNormBias();
+        float[] b = model.unembeddingBias();
         float[] out = new float[v];
-        Matrix e = model.wte();
+        Matrix e = model.unembedding();
         IntStream.range(0, v).parallel().forEach(t -> {
             float[] row = new float[d];
             Rows.read(e, t, row);
             double s = 0;
             for (int i = 0; i < d; i++) s += (double) row[i] * bf[i];
-            out[t] = (float) s;
+            out[t] = (float) (b == null ? s : s + b[t]);
         });
         double mean = 0;
         for (float x : out) mean += x;

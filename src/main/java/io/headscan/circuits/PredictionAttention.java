@@ -6,9 +6,9 @@ import io.headscan.compute.Transpose;
 import io.headscan.compute.kernels.RowAffine;
 import io.headscan.compute.kernels.RowReducer;
 import java.lang.foreign.ValueLayout;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Weight;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.lang.foreign.Arena;
@@ -97,12 +97,12 @@ public final class PredictionAttention {
         }
     }
 
-    private final Gpt2Model model;
+    private final Model model;
     private final Backend backend;
     private final Variant variant;
     private final RowReducer reducer;
 
-    public PredictionAttention(Gpt2Model model, Backend backend, Variant variant) {
+    public PredictionAttention(Model model, Backend backend, Variant variant) {
         this(model, backend, variant, true);
     }
 
@@ -110,24 +110,24 @@ public final class PredictionAttention {
      * @param finiteWeights false when the weights hold NaN or Inf (computing anyway): the bag scores then go through the
      *                      Java reducer, whose IEEE semantics hold for them (the C one assumes finite scores)
      */
-    public PredictionAttention(Gpt2Model model, Backend backend, Variant variant, boolean finiteWeights) {
+    public PredictionAttention(Model model, Backend backend, Variant variant, boolean finiteWeights) {
         this.model = model;
         this.backend = backend;
         this.variant = variant;
         this.reducer = finiteWeights ? RowReducer.best() : io.headscan.compute.kernels.JavaRowReducer.INSTANCE;
     }
 
-    /** Warms, in the background, the pages of every weight {@link #score} reads except E (see {@link Gpt2Model#prefetch}). */
-    public static void prefetch(Gpt2Model model) {
-        Gpt2Dims dims = model.dims();
-        List<String> names = new java.util.ArrayList<>(List.of(Gpt2Layout.fcWeight(0), Gpt2Layout.mlpProjWeight(0), Gpt2Layout.attnProjWeight(0)));
-        for (int l = 0; l < dims.layers(); l++) names.add(Gpt2Layout.cAttnWeight(l));
+    /** Warms, in the background, the pages of every weight {@link #score} reads except E (see {@link Model#prefetch}). */
+    public static void prefetch(Model model) {
+        Dims dims = model.dims();
+        List<String> names = new java.util.ArrayList<>(List.of(model.name(Model.Role.MLP_IN, 0), model.name(Model.Role.MLP_OUT, 0)));
+        for (int l = 0; l < dims.layers(); l++) names.addAll(model.attentionTensors(l));
         model.prefetch(names);
     }
 
     /** Scores every head over the bags (each bag: distinct token ids, all the same size). */
     public Result score(List<int[]> bags, Progress progress) {
-        Gpt2Dims dims = model.dims();
+        Dims dims = model.dims();
         int d = dims.dModel(), dh = dims.dHead();
         Bags.validate(bags, dims.vocab());
         int bagSize = bags.get(0).length;
@@ -149,16 +149,19 @@ public final class PredictionAttention {
 
             Matrix xq = Matrix.allocate(arena, n, d);
             Matrix xk = Matrix.allocate(arena, n, d);
-            Matrix q = Matrix.allocate(arena, n, d);
-            Matrix k = Matrix.allocate(arena, n, d);
+            // every layer's Q and K projections have the same layout: head h's columns at base + h·stride
+            Model.HeadColumns qc0 = model.columns(0, Model.Kind.Q), kc0 = model.columns(0, Model.Kind.K);
+            int wq = qc0.weight().cols(), wk = kc0.weight().cols();
+            Matrix q = Matrix.allocate(arena, n, wq);
+            Matrix k = Matrix.allocate(arena, n, wk);
             int heads = dims.heads();
             // per bag: its Q and K rows, and S for all heads of a layer, [heads, B, B], reduced as heads·B rows of B
             int nb = bags.size();
             Matrix[] qb = new Matrix[nb], kb = new Matrix[nb];
             MemorySegment[] s = new MemorySegment[nb];
             for (int b = 0; b < nb; b++) {
-                qb[b] = Matrix.allocate(arena, bagSize, d);
-                kb[b] = Matrix.allocate(arena, bagSize, d);
+                qb[b] = Matrix.allocate(arena, bagSize, wq);
+                kb[b] = Matrix.allocate(arena, bagSize, wk);
                 s[b] = arena.allocate((long) heads * bagSize * bagSize * 4, 64);
             }
             long[] diagCol = new long[heads * bagSize];
@@ -169,15 +172,16 @@ public final class PredictionAttention {
                 for (int i = 0; i < bagSize; i++) rows[b][i] = Arrays.binarySearch(tokens, bags.get(b)[i]);
             }
             double projMs = 0, scoreMs = 0;
-            float scale = (float) (1 / Math.sqrt(dh));
             progress.start("score", dims.layers(), "layers");
             for (int l = 0; l < dims.layers(); l++) {
                 long p0 = System.nanoTime();
-                float[] g1 = model.vector(Gpt2Layout.ln1Weight(l));
+                float[] g1 = model.preAttentionNormWeight(l);
                 scaleColumns(u, g1, xq);
                 scaleColumns(wee, g1, xk);
-                backend.gemm(1f, xq, Transpose.NO, model.qkvThird(l, 0), Transpose.NO, 0f, q);
-                backend.gemm(1f, xk, Transpose.NO, model.qkvThird(l, 1), Transpose.NO, 0f, k);
+                Model.HeadColumns qc = model.columns(l, Model.Kind.Q), kc = model.columns(l, Model.Kind.K);
+                backend.gemm(1f, xq, Transpose.NO, qc.weight().stored(), Transpose.of(qc.weight().transposed()), 0f, q);
+                backend.gemm(1f, xk, Transpose.NO, kc.weight().stored(), Transpose.of(kc.weight().transposed()), 0f, k);
+                float scale = (float) model.attentionScale(l);
                 long p1 = System.nanoTime();
                 projMs += (p1 - p0) / 1e6;
                 // many tiny GEMMs: one BLAS thread each, bags side by side on the cores
@@ -185,8 +189,8 @@ public final class PredictionAttention {
                 backend.setThreads(1);
                 double[][] perBag = new double[nb][];
                 try {
-                    IntStream.range(0, nb).parallel().forEach(b -> perBag[b] = bagScores(q, k, rows[b], qb[b], kb[b], s[b], diagCol, reducer,
-                            heads, bagSize, dh, d, scale));
+                    IntStream.range(0, nb).parallel().forEach(b -> perBag[b] = bagScores(q, qc, k, kc, rows[b], qb[b], kb[b], s[b], diagCol, reducer,
+                            heads, bagSize, dh, scale));
                 } finally {
                     backend.setThreads(blasThreads);
                 }
@@ -220,7 +224,7 @@ public final class PredictionAttention {
      * as in the writeup's Figures 1–2.
      */
     public double[][] pattern(HeadId head, int[] bag) {
-        Gpt2Dims dims = model.dims();
+        Dims dims = model.dims();
         head.checkIn(dims);
         Bags.validate(List.of(bag), dims.vocab());
         int d = dims.dModel(), dh = dims.dHead(), n = bag.length;
@@ -229,15 +233,16 @@ public final class PredictionAttention {
             new Unembedding(model).columns(bag, u);
             Matrix wee = Matrix.allocate(arena, n, d);
             new EffectiveEmbedding(model, backend, variant).compute(bag, wee, Progress.NONE);
-            float[] g1 = model.vector(Gpt2Layout.ln1Weight(head.layer()));
+            float[] g1 = model.preAttentionNormWeight(head.layer());
             scaleColumns(u, g1, u);
             scaleColumns(wee, g1, wee);
             Matrix q = Matrix.allocate(arena, n, dh);
             Matrix k = Matrix.allocate(arena, n, dh);
-            backend.gemm(1f, u, Transpose.NO, model.wq(head), Transpose.NO, 0f, q);
-            backend.gemm(1f, wee, Transpose.NO, model.wk(head), Transpose.NO, 0f, k);
+            Weight wq = model.wq(head), wk = model.wk(head);
+            backend.gemm(1f, u, Transpose.NO, wq.stored(), Transpose.of(wq.transposed()), 0f, q);
+            backend.gemm(1f, wee, Transpose.NO, wk.stored(), Transpose.of(wk.transposed()), 0f, k);
             Matrix s = Matrix.allocate(arena, n, n);
-            backend.gemm((float) (1 / Math.sqrt(dh)), q, Transpose.NO, k, Transpose.YES, 0f, s);
+            backend.gemm((float) model.attentionScale(head.layer()), q, Transpose.NO, k, Transpose.YES, 0f, s);
             double[][] p = new double[n][n];
             for (int t = 0; t < n; t++) {
                 double max = Double.NEGATIVE_INFINITY;
@@ -251,12 +256,13 @@ public final class PredictionAttention {
     }
 
     /** One bag, all heads of a layer: mean over the bag of the softmax diagonal, per head. */
-    private double[] bagScores(Matrix q, Matrix k, int[] rows, Matrix qb, Matrix kb, MemorySegment s, long[] diagCol, RowReducer reducer,
-                               int heads, int bagSize, int dh, int d, float scale) {
+    private double[] bagScores(Matrix q, Model.HeadColumns qc, Matrix k, Model.HeadColumns kc, int[] rows, Matrix qb, Matrix kb,
+                               MemorySegment s, long[] diagCol, RowReducer reducer, int heads, int bagSize, int dh, float scale) {
         gather(q, rows, qb);
         gather(k, rows, kb);
         backend.sgemmStridedBatched(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
-                qb.segment(), 0, d, dh, kb.segment(), 0, d, dh, 0f, s, 0, bagSize, (long) bagSize * bagSize, heads);
+                qb.segment(), qc.base(), qb.ld(), qc.stride(), kb.segment(), kc.base(), kb.ld(), kc.stride(), 0f, s, 0, bagSize,
+                (long) bagSize * bagSize, heads);
         int n = heads * bagSize;
         float[] rowMax = new float[n];
         double[] rowSum = new double[n];

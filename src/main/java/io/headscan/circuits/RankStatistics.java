@@ -4,7 +4,9 @@ import java.util.Arrays;
 
 /**
  * Summary of 0-based strict ranks (docs/science.md §4/§5): rank 0 means the token's own entry wins.
- * The median is numpy's (mean of the two middle values for an even count).
+ * The median is the lower median, {@code sorted[(n − 1) / 2]} (torch.median's convention, docs/science.md §4): for an
+ * odd count the ordinary median; for an even one (every vocabulary but GPT-2's is even) the lower of the two middle
+ * values, never their mean.
  */
 public record RankStatistics(long count, double fracRank0, double fracRankLt10, double medianRank, double meanRank) {
 
@@ -20,7 +22,7 @@ public record RankStatistics(long count, double fracRank0, double fracRankLt10, 
         }
         int[] sorted = ranks.clone();
         Arrays.sort(sorted);
-        double median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + (double) sorted[n / 2]) / 2;
+        double median = sorted[(n - 1) / 2];
         return new RankStatistics(n, (double) zero / n, (double) lt10 / n, median, sum / n);
     }
 }

@@ -1,7 +1,6 @@
 package io.headscan.circuits;
 
-import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.Matrix;
 import io.headscan.compute.Backend;
 import io.headscan.compute.kernels.RowAffine;
@@ -24,9 +23,9 @@ public final class Unembedding {
      * The vocabulary mean: mean over V of gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E)),
      * with colmean(E) from {@link VocabMean} (one pass over E in double, remembered per checkpoint file).
      */
-    public Unembedding(Gpt2Model model) {
-        this.e = model.wte();
-        this.gf = model.vector(Gpt2Layout.LNF_WEIGHT);
+    public Unembedding(Model model) {
+        this.e = model.unembedding();
+        this.gf = model.finalNormWeight();
         this.d = model.dims().dModel();
         float[] m = VocabMean.of(model);
         double s = 0;

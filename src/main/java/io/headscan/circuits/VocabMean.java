@@ -2,7 +2,7 @@ package io.headscan.circuits;
 
 import io.headscan.CacheFolder;
 import io.headscan.model.Matrix;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -24,17 +24,17 @@ final class VocabMean {
     private VocabMean() {}
 
     /** colmean(E) [d], from the cache when this file's is there, else computed (and remembered when possible). */
-    static float[] of(Gpt2Model model) {
+    static float[] of(Model model) {
         return of(model, CacheFolder.root());
     }
 
-    /** As {@link #of(Gpt2Model)}, with the cache under {@code cacheRoot}. */
-    static float[] of(Gpt2Model model, Path cacheRoot) {
+    /** As {@link #of(Model)}, with the cache under {@code cacheRoot}. */
+    static float[] of(Model model, Path cacheRoot) {
         int v = model.dims().vocab(), d = model.dims().dModel();
         Optional<FileMemo> memo = enabled() ? FileMemo.of(NonFinite.memoFiles(model), cacheRoot, "vocab-mean", ".f32") : Optional.empty();
         Optional<float[]> cached = memo.flatMap(m -> m.read(MAGIC)).map(p -> decode(p, v, d));
         if (cached.isPresent() && cached.get() != null) return cached.get();
-        float[] mean = compute(model.wte());
+        float[] mean = compute(model.unembedding());
         memo.ifPresent(m -> m.write(MAGIC, encode(mean, v)));
         return mean;
     }

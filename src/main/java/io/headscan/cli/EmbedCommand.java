@@ -4,7 +4,7 @@ import io.headscan.CacheFolder;
 import io.headscan.circuits.EmbeddingTable;
 import io.headscan.circuits.Variant;
 import io.headscan.compute.Backends;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -47,7 +47,7 @@ final class EmbedCommand implements Callable<Integer> {
         Outputs.check(out, "--out", ".safetensors");
         long t0 = System.nanoTime();
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
-        try (Gpt2Model m = model.open(err)) {
+        try (Model m = model.open(err)) {
             nonFinite.check(m, io.headscan.circuits.NonFinite.Circuit.EMBED, variant, err);
             Backends.Selection sel = pending.await(err, backendOptions.profile);
             try (var backend = sel.backend();

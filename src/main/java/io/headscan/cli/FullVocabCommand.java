@@ -7,7 +7,7 @@ import io.headscan.circuits.EmbeddingTable;
 import io.headscan.circuits.FullVocabQK;
 import io.headscan.circuits.Variant;
 import io.headscan.compute.Backends;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -55,7 +55,7 @@ final class FullVocabCommand implements Callable<Integer> {
         Outputs.check(json, "--json", ".json");
         long t0 = System.nanoTime();
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions);
-        try (Gpt2Model m = model.open(err)) {
+        try (Model m = model.open(err)) {
             List<HeadId> list = ModelOptions.heads("--heads", heads, m.dims());
             java.util.Set<HeadId> marked = nonFinite.check(m, io.headscan.circuits.NonFinite.Circuit.QK, variant, err);
             Backends.Selection sel = pending.await(err, backendOptions.profile);

@@ -11,8 +11,8 @@ import io.headscan.format.SafetensorsFile;
 import io.headscan.format.TensorInfo;
 import io.headscan.inspect.FileDigest;
 import io.headscan.inspect.TensorStatistics;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.KnownCheckpoint;
 import io.headscan.model.Matrix;
@@ -66,15 +66,15 @@ final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        Path weights = Gpt2Model.resolveWeights(modelOptions.resolve(spec.commandLine().getErr()));
+        Path weights = Model.resolveWeights(modelOptions.resolve(spec.commandLine().getErr()));
         Integer nHead = modelOptions.nHead;
         Progress progress = new TerminalProgress(System.err);
         // one mapping: the GPT-2 view's own file when it is a GPT-2 checkpoint, else the plain safetensors file
-        Gpt2Model gpt2 = null;
+        Model gpt2 = null;
         String notGpt2 = null;
         MappedCheckpoint opened;
         try {
-            gpt2 = Gpt2Model.open(weights, nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
+            gpt2 = Model.open(weights, nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
             opened = gpt2.file();
         } catch (ModelException e) {
             notGpt2 = e.getMessage();
@@ -84,7 +84,7 @@ final class InspectCommand implements Callable<Integer> {
             try {
                 HeadId headId = null;
                 if (head != null) {   // checked before anything is printed or computed
-                    if (gpt2 == null) throw new ModelException(weights, "--head needs a GPT-2 checkpoint: " + notGpt2);
+                    if (gpt2 == null) throw new ModelException(weights, "--head needs a checkpoint of a family headscan reads: " + notGpt2);
                     headId = ModelOptions.heads("--head", head, gpt2.dims()).getFirst();
                 }
                 ObjectNode root = Reports.JSON.createObjectNode();
@@ -128,7 +128,7 @@ final class InspectCommand implements Callable<Integer> {
         return out;
     }
 
-    private void summary(ObjectNode root, MappedCheckpoint file, Gpt2Model gpt2, String notGpt2) {
+    private void summary(ObjectNode root, MappedCheckpoint file, Model gpt2, String notGpt2) {
         root.put("file", file.path().toString());
         root.put("format", file.format().label());
         root.put("file_size", file.fileSize());
@@ -159,9 +159,11 @@ final class InspectCommand implements Callable<Integer> {
             root.put("model_error", notGpt2);
             return;
         }
-        Gpt2Dims d = gpt2.dims();
+        Dims d = gpt2.dims();
         ObjectNode m = root.putObject("model");
-        m.put("architecture", d.architectureName());
+        m.put("family", gpt2.family().modelType());
+        m.put("family_label", gpt2.family().label());
+        m.put("architecture", d.architectureName(gpt2.family()));
         m.put("layers", d.layers());
         m.put("heads", d.heads());
         m.put("heads_source", gpt2.headCountSource().label());
@@ -170,10 +172,31 @@ final class InspectCommand implements Callable<Integer> {
         m.put("d_mlp", d.dMlp());
         m.put("vocab", d.vocab());
         m.put("n_ctx", d.nCtx());
-        m.put("parameters", d.parameterCount());
-        m.put("mask_buffers", file.tensors().stream().filter(t -> t.name().endsWith(".attn.bias") && t.rank() == 4).count());
+        m.put("parameters", gpt2.parameterCount());
+        final Model model = gpt2;
+        m.put("mask_buffers", file.tensors().stream().filter(model::buffer).count());
+        m.put("block", gpt2.parallel() ? "parallel (the MLP reads the block's input)" : "sequential");
+        m.put("mlp", "Linear, " + gpt2.activation().configName());
+        m.put("norm", "LayerNorm, eps " + gpt2.eps());
+        m.put("unembedding", gpt2.family().tied() ? "tied to the embedding" : gpt2.name(Model.Role.UNEMBED, 0)
+                + (gpt2.family().unembedBias() != null ? " (with bias)" : ""));
+        m.put("positions", gpt2.rotary() ? "rotary: relative offset 0" : "learned, left out (docs/science.md §2)");
+        ArrayNode scales = m.putArray("attention_scale");
+        for (int l = 0; l < d.layers(); l++) scales.add(gpt2.attentionScale(l));
+        ArrayNode notes = m.putArray("notes");
+        gpt2.notes().forEach(notes::add);
         m.put("name_prefix", gpt2.prefix());
         m.put("zero_copy", gpt2.zeroCopy());
+    }
+
+    /** One scale when every layer has it, else each layer's. */
+    private static String scaleText(com.fasterxml.jackson.databind.JsonNode scales) {
+        List<String> all = new ArrayList<>();
+        for (var s : scales) all.add(String.format(Locale.ROOT, "%.6g", s.asDouble()));
+        if (all.stream().distinct().count() == 1) return all.getFirst() + " in every layer";
+        StringBuilder b = new StringBuilder("per layer:");
+        for (int l = 0; l < all.size(); l++) b.append(' ').append(l).append('=').append(all.get(l));
+        return b.toString();
     }
 
     private ObjectNode tensorJson(MappedCheckpoint file, TensorInfo t, TensorStatistics s) {
@@ -202,25 +225,26 @@ final class InspectCommand implements Callable<Integer> {
         return n;
     }
 
-    private ObjectNode headJson(Gpt2Model m, HeadId h) {
+    private ObjectNode headJson(Model m, HeadId h) {
         ObjectNode n = mapper.createObjectNode();
         n.put("head", h.toString());
-        record Part(String name, String tensor, Matrix view) {}
+        record Part(String name, String tensor, io.headscan.model.Weight w) {}
         List<Part> parts = new ArrayList<>();
-        String cAttn = m.prefix() + "h." + h.layer() + ".attn.c_attn.weight";
-        String proj = m.prefix() + "h." + h.layer() + ".attn.c_proj.weight";
-        parts.add(new Part("W_Q", cAttn, m.wq(h)));
-        parts.add(new Part("W_K", cAttn, m.wk(h)));
-        parts.add(new Part("W_V", cAttn, m.wv(h)));
-        parts.add(new Part("W_O", proj, m.wo(h)));
+        int l = h.layer();
+        parts.add(new Part("W_Q", m.name(Model.Role.Q, l), m.wq(h)));
+        parts.add(new Part("W_K", m.name(Model.Role.K, l), m.wk(h)));
+        parts.add(new Part("W_V", m.name(Model.Role.V, l), m.wv(h)));
+        parts.add(new Part("W_O", m.name(Model.Role.O, l), m.wo(h)));
         for (Part p : parts) {
             ObjectNode o = n.putObject(p.name());
+            Matrix view = p.w().stored();
             o.put("tensor", p.tensor());
-            o.putArray("shape").add(p.view().rows()).add(p.view().cols());
-            o.put("ld", p.view().ld());
-            o.put("first_element", p.view().offset());
-            o.put("strided", !p.view().contiguous());
-            o.set("stats", statsJson(TensorStatistics.of(p.view())));
+            o.putArray("shape").add(p.w().rows()).add(p.w().cols());
+            o.put("transposed", p.w().transposed());   // a Linear [out, in] block, handed to BLAS with its transpose flag
+            o.put("ld", view.ld());
+            o.put("first_element", view.offset());
+            o.put("strided", !view.contiguous());
+            o.set("stats", statsJson(TensorStatistics.of(view)));
         }
         return n;
     }
@@ -267,13 +291,18 @@ final class InspectCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "dtypes      %s%n", mix.isEmpty() ? "(no tensors)" : mix);
         var m = r.get("model");
         if (m == null || m.isNull()) {
-            out.printf(Locale.ROOT, "model       not a GPT-2 checkpoint (%s)%n", r.get("model_error").asText());
+            out.printf(Locale.ROOT, "model       not a checkpoint headscan computes on (%s)%n", r.get("model_error").asText());
         } else {
-            out.printf(Locale.ROOT, "model       %s: %d layers x %d heads (%s), d_model %d, d_head %d, d_mlp %d, vocab %d, n_ctx %d%n",
-                    m.get("architecture").asText(), m.get("layers").asInt(), m.get("heads").asInt(), m.get("heads_source").asText(),
+            out.printf(Locale.ROOT, "model       %s, %s: %d layers x %d heads (%s), d_model %d, d_head %d, d_mlp %d, vocab %d, n_ctx %d%n",
+                    m.get("family").asText(), m.get("architecture").asText(), m.get("layers").asInt(), m.get("heads").asInt(), m.get("heads_source").asText(),
                     m.get("d_model").asInt(), m.get("d_head").asInt(), m.get("d_mlp").asInt(), m.get("vocab").asInt(), m.get("n_ctx").asInt());
             out.printf(Locale.ROOT, "parameters  %,d (+ %d mask buffers)%s%n", m.get("parameters").asLong(), m.get("mask_buffers").asLong(),
                     m.get("zero_copy").asBoolean() ? "; weights used in place (F32, zero-copy)" : "; F16/BF16 weights are widened to F32 off-heap");
+            out.printf(Locale.ROOT, "block       %s; MLP %s; %s; unembedding %s%n", m.get("block").asText(), m.get("mlp").asText(),
+                    m.get("norm").asText(), m.get("unembedding").asText());
+            out.printf(Locale.ROOT, "positions   %s%n", m.get("positions").asText());
+            out.printf(Locale.ROOT, "attention   scale %s%s%n", scaleText(m.get("attention_scale")),
+                    m.get("notes").isEmpty() ? "" : " (" + String.join("; ", m.get("notes").valueStream().map(x -> x.asText()).toList()) + ")");
         }
         if (table) {
             out.println();

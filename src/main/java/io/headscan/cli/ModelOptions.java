@@ -1,8 +1,8 @@
 package io.headscan.cli;
 
 import io.headscan.compute.Backends;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.hub.HubEnvironment;
 import io.headscan.hub.ModelResolver;
@@ -36,16 +36,16 @@ final class ModelOptions {
         return r.resolve(model, revision).path();
     }
 
-    Gpt2Model open(PrintWriter err) {
+    Model open(PrintWriter err) {
         if (nHead != null && nHead < 1) throw new UsageException("--n-head " + nHead + ": must be at least 1");
-        Gpt2Model m = Gpt2Model.open(resolve(err), nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
+        Model m = Model.open(resolve(err), nHead == null ? OptionalInt.empty() : OptionalInt.of(nHead));
         if (!m.zeroCopy()) {
             java.util.TreeSet<String> types = new java.util.TreeSet<>();
             for (var t : m.tensors()) if (t.dtype() != io.headscan.format.DType.F32) types.add(t.dtype().name());
             err.println("note: " + String.join("/", types) + " weights: each tensor is widened to F32 off-heap when first used (up to twice the file's size)");
             err.flush();
         }
-        if (m.headCountSource() == Gpt2Model.HeadCountSource.DEFAULT_D_HEAD_64) {
+        if (m.headCountSource() == Model.HeadCountSource.DEFAULT_D_HEAD_64) {
             String why = m.config().isPresent() ? "config.json beside " + m.path().getFileName() + " has no n_head"
                     : "no config.json beside " + m.path().getFileName();
             err.println("note: " + why + ": assuming d_head = 64, so " + m.dims().heads() + " heads per layer (pass --n-head N if that is wrong)");
@@ -70,7 +70,7 @@ final class ModelOptions {
     }
 
     /** "all" or a list such as 10.7,11.10 given with {@code flag}, checked against the model (a usage error otherwise). */
-    static List<HeadId> heads(String flag, String spec, Gpt2Dims dims) {
+    static List<HeadId> heads(String flag, String spec, Dims dims) {
         try {
             return HeadId.select(spec, dims);
         } catch (IllegalArgumentException e) {

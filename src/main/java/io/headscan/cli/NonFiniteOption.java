@@ -2,7 +2,7 @@ package io.headscan.cli;
 
 import io.headscan.circuits.NonFinite;
 import io.headscan.circuits.Variant;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.ModelException;
 import java.io.PrintWriter;
@@ -21,7 +21,7 @@ final class NonFiniteOption {
      * The heads that non-finite weights reach (empty when every weight read is finite). Refuses by default with one line
      * naming the tensors, their counts and the heads; with --allow-nonfinite, warns on {@code err} and returns them.
      */
-    Set<HeadId> check(Gpt2Model m, NonFinite.Circuit circuit, Variant variant, PrintWriter err) {
+    Set<HeadId> check(Model m, NonFinite.Circuit circuit, Variant variant, PrintWriter err) {
         NonFinite.Report r = NonFinite.check(m, circuit, variant);
         if (r.clean()) return Set.of();
         if (!allow) {

@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headscan.circuits.RankStatistics;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -25,13 +25,14 @@ final class Reports {
         write(out, JSON.writeValueAsString(root) + "\n");
     }
 
-    static ObjectNode model(Gpt2Model m, String sha256) {
-        Gpt2Dims d = m.dims();
+    static ObjectNode model(Model m, String sha256) {
+        Dims d = m.dims();
         ObjectNode n = JSON.createObjectNode();
         n.put("path", m.path().toString());
         n.put("format", m.file().format().label());
         if (m.file().files().size() > 1) n.put("shards", m.file().files().size());
-        n.put("architecture", d.architectureName());
+        n.put("family", m.family().modelType());
+        n.put("architecture", d.architectureName(m.family()));
         n.put("layers", d.layers());
         n.put("heads", d.heads());
         n.put("heads_source", m.headCountSource().label());
@@ -40,6 +41,13 @@ final class Reports {
         n.put("d_mlp", d.dMlp());
         n.put("vocab", d.vocab());
         n.put("weights", m.zeroCopy() ? "F32, used in place" : "widened to F32 off-heap");
+        if (m.rotary()) n.put("positions", "rotary: relative offset 0");
+        if (!m.plainScale() || !m.notes().isEmpty()) {
+            var scales = n.putArray("attention_scale");
+            for (int l = 0; l < d.layers(); l++) scales.add(m.attentionScale(l));
+            var notes = n.putArray("notes");
+            m.notes().forEach(notes::add);
+        }
         if (sha256 != null) n.put("sha256", sha256);
         else n.putNull("sha256");
         return n;

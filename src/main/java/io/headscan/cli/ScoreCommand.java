@@ -9,8 +9,8 @@ import io.headscan.circuits.Gpt2Tokenizer;
 import io.headscan.circuits.PredictionAttention;
 import io.headscan.circuits.Variant;
 import io.headscan.compute.Backends;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.report.Figures;
 import java.io.PrintWriter;
@@ -119,10 +119,10 @@ final class ScoreCommand implements Callable<Integer> {
         Outputs.check(heatmap, "--heatmap", ".png", ".svg");
         for (Path p : plots.values()) Outputs.check(p, "--attention-plot", ".png", ".svg");
         ModelOptions.PendingBackend pending = ModelOptions.backendLater(backendOptions, io.headscan.compute.Backends.Workload.SMALL);
-        try (Gpt2Model m = model.open(err)) {
+        try (Model m = model.open(err)) {
             long opened = System.nanoTime();
             PredictionAttention.prefetch(m);
-            Gpt2Dims dims = m.dims();
+            Dims dims = m.dims();
             for (HeadId h : plots.keySet()) ModelOptions.heads("--attention-plot", h.toString(), dims);
             java.util.Set<HeadId> marked = nonFinite.check(m, io.headscan.circuits.NonFinite.Circuit.QK, variant, err);
             long checked = System.nanoTime();
@@ -218,7 +218,7 @@ final class ScoreCommand implements Callable<Integer> {
         return Double.isFinite(x) ? String.format(Locale.ROOT, "%9.5f", x) : Double.toString(x);
     }
 
-    private ObjectNode json(Gpt2Model m, String sha, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking,
+    private ObjectNode json(Model m, String sha, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking,
                             Bags.Source src, List<int[]> bagIds, String backend, Map<String, Double> timings) {
         ObjectNode root = Reports.JSON.createObjectNode();
         root.put("metric", "prediction_attention");

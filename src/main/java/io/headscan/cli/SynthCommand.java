@@ -1,6 +1,6 @@
 package io.headscan.cli;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import java.nio.file.Path;
@@ -63,9 +63,9 @@ final class SynthCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         int mlp = dMlp < 0 ? 4 * dModel : dMlp;
-        Gpt2Dims dims;
+        Dims dims;
         try {
-            dims = new Gpt2Dims(vocab, dModel, layers, heads, mlp, nCtx);
+            dims = new Dims(vocab, dModel, layers, heads, mlp, nCtx);
         } catch (IllegalArgumentException e) {
             throw new UsageException("synth: " + e.getMessage());
         }

@@ -87,6 +87,11 @@ final class HostWorkspace extends Workspace {
     }
 
     @Override
+    protected void biasActivationChecked(Tensor t, float[] bias, io.headscan.model.Activation act) {
+        activateOnHost(t.host(), bias, act);
+    }
+
+    @Override
     protected void free() {
         arena.close();
     }

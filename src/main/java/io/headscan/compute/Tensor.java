@@ -59,6 +59,14 @@ public final class Tensor {
         return new Tensor(owner, memory, offset + (long) r0 * ld, n, cols, ld);
     }
 
+    /** The block of {@code n × m} at (r0, c0): same memory, same ld, same owner. */
+    public Tensor block(int r0, int c0, int n, int m) {
+        if (r0 < 0 || c0 < 0 || n < 0 || m < 0 || r0 + n > rows || c0 + m > cols) {
+            throw new IndexOutOfBoundsException("block (" + r0 + "," + c0 + ") " + n + "x" + m + " outside " + rows + "x" + cols);
+        }
+        return new Tensor(owner, memory, offset + (long) r0 * ld + c0, n, m, ld);
+    }
+
     /** The host matrix this tensor is (CPU workspaces only). */
     public Matrix host() {
         if (!owner.onHost()) throw new IllegalStateException("a " + owner.backendName() + " tensor lives on the device; use Workspace.store");

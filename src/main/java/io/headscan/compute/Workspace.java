@@ -122,6 +122,36 @@ public abstract class Workspace implements AutoCloseable {
         biasGeluChecked(h, bias);
     }
 
+    /**
+     * {@code h = act(h + bias)} row by row, in place: the MLP's non-linearity. GPT-2's tanh GELU runs in the row kernels
+     * ({@link #biasGelu}); the others run on the host (a device workspace moves the tile there and back).
+     */
+    public final synchronized void biasActivation(Tensor h, float[] bias, io.headscan.model.Activation act) {
+        if (act == io.headscan.model.Activation.GELU_TANH) {
+            biasGelu(h, bias);
+            return;
+        }
+        ensureOpen();
+        own(h, "h");
+        if (bias.length < h.cols()) throw new IllegalArgumentException("biasActivation: bias has " + bias.length + " entries for " + h.cols() + " columns");
+        if (h.rows() == 0) return;
+        biasActivationChecked(h, bias, act);
+    }
+
+    /** {@code h = act(h + bias)} in place over a host matrix, in double, rows split across the cores where the memory allows. */
+    protected static void activateOnHost(Matrix h, float[] bias, io.headscan.model.Activation act) {
+        int n = h.rows(), cols = h.cols();
+        java.util.stream.IntStream rows = java.util.stream.IntStream.range(0, n);
+        boolean shared = h.segment().isAccessibleBy(Thread.ofPlatform().unstarted(() -> {}));
+        (shared ? rows.parallel() : rows).forEach(a -> {
+            long base = h.offset() + (long) a * h.ld();
+            for (int j = 0; j < cols; j++) {
+                double v = (double) h.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base + j) + bias[j];
+                h.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base + j, (float) act.apply(v));
+            }
+        });
+    }
+
     /** Whether this workspace has been closed. */
     public final synchronized boolean closed() {
         return closed;
@@ -164,6 +194,8 @@ public abstract class Workspace implements AutoCloseable {
     protected abstract void rowsChecked(RowAffine step, Tensor x, int[] index, Tensor add, Tensor y);
 
     protected abstract void biasGeluChecked(Tensor h, float[] bias);
+
+    protected abstract void biasActivationChecked(Tensor h, float[] bias, io.headscan.model.Activation act);
 
     protected abstract void free();
 }

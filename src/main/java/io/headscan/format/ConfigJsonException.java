@@ -15,6 +15,7 @@ public final class ConfigJsonException extends CheckpointFormatException {
         TOO_LARGE("too large"),
         INVALID_VALUE("invalid value"),
         CONTRADICTS_WEIGHTS("contradicts the weights"),
+        UNSUPPORTED("not supported"),
         IO("I/O error");
 
         private final String label;

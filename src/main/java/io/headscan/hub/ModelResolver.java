@@ -2,7 +2,7 @@ package io.headscan.hub;
 
 import io.headscan.Progress;
 import io.headscan.format.ShardedCheckpoint;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.KnownCheckpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,7 +18,7 @@ import java.util.function.Consumer;
  * moved repositories), and downloaded into it when missing — unless offline, or the network is down, in
  * which case the message says exactly what to do.
  *
- * <p>A revision's weights are whichever of {@link Gpt2Model#WEIGHTS_FILES} it has, looked for in that order (as
+ * <p>A revision's weights are whichever of {@link Model#WEIGHTS_FILES} it has, looked for in that order (as
  * transformers does): {@code model.safetensors}, the sharded safetensors index and its shards, {@code pytorch_model.bin},
  * or its index and shards; {@code config.json} comes with them.
  */
@@ -113,7 +113,7 @@ public final class ModelResolver {
 
     /** The weights file a snapshot folder holds completely (an index only with all its shards), in the order looked for. */
     public static Optional<Path> weightsIn(Path snapshot) {
-        for (String name : Gpt2Model.WEIGHTS_FILES) {
+        for (String name : Model.WEIGHTS_FILES) {
             Path p = snapshot.resolve(name);
             if (!Files.isRegularFile(p)) continue;
             if (!name.endsWith(".index.json")) return Optional.of(p);
@@ -134,7 +134,7 @@ public final class ModelResolver {
     public List<HubDownloader.Download> downloadAll(RepoId repo, String revision) {
         HubDownloader d = new HubDownloader(env, progress, notes).transientPartials(transientDownloads);
         List<HubDownloader.Download> out = new ArrayList<>();
-        for (String name : Gpt2Model.WEIGHTS_FILES) {
+        for (String name : Model.WEIGHTS_FILES) {
             HubDownloader.Download w;
             try {
                 w = d.download(repo, revision, name);
@@ -156,7 +156,7 @@ public final class ModelResolver {
             return out;
         }
         throw new HubException(HubException.Kind.ENTRY_NOT_FOUND, repo + " at revision " + revision + " has no GPT-2 weights: looked for "
-                + String.join(", ", Gpt2Model.WEIGHTS_FILES));
+                + String.join(", ", Model.WEIGHTS_FILES));
     }
 
     private void fetchConfig(RepoId repo, String revision) {

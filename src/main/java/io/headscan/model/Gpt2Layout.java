@@ -34,7 +34,7 @@ public final class Gpt2Layout {
     public static final String LNF_BIAS = "ln_f.bias";
 
     /** Every tensor of the layout, mask buffers included (160 for GPT-2 Small). */
-    public static List<Entry> entries(Gpt2Dims dims) {
+    public static List<Entry> entries(Dims dims) {
         long d = dims.dModel();
         long m = dims.dMlp();
         long n = dims.nCtx();

@@ -34,7 +34,7 @@ public record HeadId(int layer, int head) implements Comparable<HeadId>, java.io
      * "all" (every head of a model of these dimensions; none when {@code dims} is null) or a list such as "10.7,11.10",
      * each head checked against {@code dims} when given; a head named twice is an error.
      */
-    public static List<HeadId> select(String spec, Gpt2Dims dims) {
+    public static List<HeadId> select(String spec, Dims dims) {
         List<HeadId> out = new ArrayList<>();
         if (spec.strip().equalsIgnoreCase("all")) {
             if (dims != null) for (int l = 0; l < dims.layers(); l++) for (int h = 0; h < dims.heads(); h++) out.add(new HeadId(l, h));
@@ -48,7 +48,7 @@ public record HeadId(int layer, int head) implements Comparable<HeadId>, java.io
     }
 
     /** Throws when the head does not exist in a model of these dimensions. */
-    public HeadId checkIn(Gpt2Dims dims) {
+    public HeadId checkIn(Dims dims) {
         if (layer >= dims.layers() || head >= dims.heads()) {
             throw new IllegalArgumentException("unknown head " + this + ": the model has " + dims.layers() + " layers of "
                     + dims.heads() + " heads (0.0 to " + (dims.layers() - 1) + "." + (dims.heads() - 1) + ")");

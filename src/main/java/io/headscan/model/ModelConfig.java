@@ -18,16 +18,18 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalDouble;
 import java.util.OptionalInt;
 
 /**
- * The dimensions a checkpoint's {@code config.json} states (GPT2Config's names, and the generic names transformers maps
- * them from), read whole and strictly: one JSON object and nothing after it, no key twice, at most {@link #MAX_BYTES}
- * and {@link #MAX_DEPTH} levels of nesting. A config.json that is there but cannot be read is a named
- * {@link ConfigJsonException}, never taken as absent (its head count would then be guessed), and so is one whose
- * dimensions contradict the weights' shapes ({@link #check}). Keys headscan does not use are not read.
+ * A checkpoint's {@code config.json}, read whole and strictly: one JSON object and nothing after it, no key twice, at
+ * most {@link #MAX_BYTES} and {@link #MAX_DEPTH} levels of nesting. Its top-level scalar values are kept (numbers,
+ * strings, booleans, null); nested values are parsed (so depth and syntax are checked) and only their presence kept.
+ * A config.json that is there but cannot be read is a named {@link ConfigJsonException}, never taken as absent (its
+ * head count would then be guessed). Which keys matter, and what their values may be, is each {@link Family}'s to say:
+ * the accessors here name the key in every error.
  */
-final class ModelConfig {
+public final class ModelConfig {
 
     /** A GPT-2 config.json is about a kilobyte; one with long label maps a few hundred. */
     static final int MAX_BYTES = 4 << 20;
@@ -38,23 +40,20 @@ final class ModelConfig {
             .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_DEPTH).build())
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
-    /** A dimension: its GPT2Config key and the generic key transformers reads it from too. */
-    private record Key(String gpt2, String generic) {}
-
-    private static final Key N_HEAD = new Key("n_head", "num_attention_heads");
-    private static final Key N_EMBD = new Key("n_embd", "hidden_size");
-    private static final Key N_LAYER = new Key("n_layer", "num_hidden_layers");
-    private static final Key N_POSITIONS = new Key("n_positions", "max_position_embeddings");
-    private static final Key VOCAB = new Key("vocab_size", null);
-    private static final List<Key> KEYS = List.of(N_HEAD, N_EMBD, N_LAYER, N_POSITIONS, VOCAB);
+    /** Stands for a JSON null, and for a nested object or array (whose content is not kept). */
+    private static final Object NULL = new Object(), OBJECT = new Object(), ARRAY = new Object();
 
     private final Path file;
-    /** Integer values by their key as written; an n_inner of null is stored as -1. */
-    private final Map<String, Integer> values;
+    private final Map<String, Object> values;
 
-    private ModelConfig(Path file, Map<String, Integer> values) {
+    private ModelConfig(Path file, Map<String, Object> values) {
         this.file = file;
         this.values = values;
+    }
+
+    /** A config from values already in memory (for {@code synth} and tests): numbers, strings, booleans. */
+    public static ModelConfig of(Path file, Map<String, Object> values) {
+        return new ModelConfig(file, new LinkedHashMap<>(values));
     }
 
     /** The config.json at {@code file}, or empty when there is none (a link to a missing file is there, and unreadable). */
@@ -73,18 +72,14 @@ final class ModelConfig {
         if (bytes.length > MAX_BYTES) {
             throw new ConfigJsonException(ConfigJsonException.Kind.TOO_LARGE, file, "more than " + (MAX_BYTES >> 20) + " MiB; a model's configuration is a few KB");
         }
-        Map<String, Integer> values = new LinkedHashMap<>();
+        Map<String, Object> values = new LinkedHashMap<>();
         try (JsonParser p = JSON.createParser(bytes)) {
             JsonToken t = p.nextToken();
             if (t != JsonToken.START_OBJECT) throw invalidJson(file, t == null ? "the file is empty" : "it holds " + what(t) + ", not a JSON object", p);
             while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
                 String key = p.currentName();
                 JsonToken v = p.nextToken();
-                if (isDimension(key) || key.equals("n_inner")) {
-                    values.put(key, dimension(file, key, v, p));
-                } else {
-                    p.skipChildren();   // every level of it is still parsed, so depth and syntax are checked
-                }
+                values.put(key, scalar(v, p));
             }
             if (p.nextToken() != null) throw invalidJson(file, "content after the JSON object", p);
         } catch (StreamConstraintsException e) {
@@ -95,26 +90,23 @@ final class ModelConfig {
         } catch (IOException e) {
             throw new ConfigJsonException(ConfigJsonException.Kind.IO, file, e.toString(), e);
         }
-        ModelConfig c = new ModelConfig(file, values);
-        for (Key k : KEYS) c.value(k);   // a key and its generic name that disagree are refused even when unused
-        return Optional.of(c);
+        return Optional.of(new ModelConfig(file, values));
     }
 
-    private static boolean isDimension(String key) {
-        for (Key k : KEYS) if (key.equals(k.gpt2()) || key.equals(k.generic())) return true;
-        return false;
-    }
-
-    /** A dimension: a positive integer that fits an int (n_inner may also be null, stored as -1). */
-    private static int dimension(Path file, String key, JsonToken v, JsonParser p) throws IOException {
-        if (v == JsonToken.VALUE_NULL && key.equals("n_inner")) return -1;
-        if (v != JsonToken.VALUE_NUMBER_INT || p.getNumberType() != JsonParser.NumberType.INT || p.getIntValue() < 1) {
-            String shown = v.isScalarValue() ? p.getText() : what(v);
-            if (!v.isScalarValue()) p.skipChildren();
-            throw new ConfigJsonException(ConfigJsonException.Kind.INVALID_VALUE, file, key + " is " + (shown.length() > 40 ? shown.substring(0, 40) + "..." : shown)
-                    + ", not a positive integer");
-        }
-        return p.getIntValue();
+    /** A top-level value as kept: Long, Double, String, Boolean, NULL, OBJECT or ARRAY (whose children are parsed, not kept). */
+    private static Object scalar(JsonToken v, JsonParser p) throws IOException {
+        return switch (v) {
+            case VALUE_NUMBER_INT -> p.getNumberType() == JsonParser.NumberType.BIG_INTEGER ? (Object) p.getDoubleValue() : (Object) p.getLongValue();
+            case VALUE_NUMBER_FLOAT -> p.getDoubleValue();
+            case VALUE_STRING -> p.getText();
+            case VALUE_TRUE -> Boolean.TRUE;
+            case VALUE_FALSE -> Boolean.FALSE;
+            case VALUE_NULL -> NULL;
+            default -> {
+                p.skipChildren();   // every level of it is still parsed, so depth and syntax are checked
+                yield v == JsonToken.START_ARRAY ? ARRAY : OBJECT;
+            }
+        };
     }
 
     private static String what(JsonToken t) {
@@ -137,48 +129,98 @@ final class ModelConfig {
         return e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")";
     }
 
-    /** A dimension under either of its names; the two must agree when both are written. */
-    private OptionalInt value(Key k) {
-        Integer a = values.get(k.gpt2()), b = k.generic() == null ? null : values.get(k.generic());
-        if (a != null && b != null && !a.equals(b)) {
-            throw new ConfigJsonException(ConfigJsonException.Kind.INVALID_VALUE, file, k.gpt2() + " " + a + " and " + k.generic() + " " + b + " disagree");
-        }
-        return a != null ? OptionalInt.of(a) : b != null ? OptionalInt.of(b) : OptionalInt.empty();
+    public Path file() {
+        return file;
     }
 
-    /** n_head (or num_attention_heads), when written. */
-    OptionalInt heads() {
-        return value(N_HEAD);
+    /** Whether the key is written (null included). */
+    public boolean has(String key) {
+        return values.containsKey(key);
+    }
+
+    /** Whether the key is written as null. */
+    public boolean isNull(String key) {
+        return values.get(key) == NULL;
+    }
+
+    /** The first of these keys that is written (not as null), or null. */
+    private String firstWritten(List<String> keys) {
+        for (String k : keys) if (values.containsKey(k) && values.get(k) != NULL) return k;
+        return null;
     }
 
     /**
-     * Refuses a config whose dimensions contradict the weights' shapes: n_embd, n_layer, n_positions, vocab_size and
-     * n_inner (null meaning 4 x n_embd, as in GPT2Config), each when written, and n_head when it does not divide d_model.
+     * A dimension under any of its names (a family's own key and transformers' generic one): a positive integer that
+     * fits an int. Two names that are both written must agree.
      */
-    void check(int vocab, int dModel, int layers, int dMlp, int nCtx) {
-        agree(N_EMBD, dModel, "d_model (wte.weight)");
-        agree(N_LAYER, layers, "layer count");
-        agree(N_POSITIONS, nCtx, "position count (wpe.weight)");
-        agree(VOCAB, vocab, "vocabulary size (wte.weight)");
-        Integer inner = values.get("n_inner");
-        if (inner != null) {
-            int expected = inner == -1 ? 4 * dModel : inner;
-            if (expected != dMlp) {
-                throw contradiction("n_inner is " + (inner == -1 ? "null (4 x n_embd = " + expected + ")" : inner) + ", the weights' d_mlp (h.0.mlp.c_fc.weight) is " + dMlp);
+    public OptionalInt dimension(List<String> keys) {
+        Integer found = null;
+        String foundKey = null;
+        for (String k : keys) {
+            Object v = values.get(k);
+            if (v == null) continue;
+            if (!(v instanceof Long n) || n < 1 || n > Integer.MAX_VALUE) throw invalid(k, v, "a positive integer");
+            if (found != null && found != n.intValue()) {
+                throw new ConfigJsonException(ConfigJsonException.Kind.INVALID_VALUE, file, foundKey + " " + found + " and " + k + " " + n + " disagree");
             }
+            found = n.intValue();
+            foundKey = k;
         }
-        OptionalInt h = heads();
-        if (h.isPresent() && dModel % h.getAsInt() != 0) throw contradiction(N_HEAD.gpt2() + " is " + h.getAsInt() + ", which does not divide the weights' d_model " + dModel);
+        return found == null ? OptionalInt.empty() : OptionalInt.of(found);
     }
 
-    private void agree(Key k, int actual, String what) {
-        OptionalInt v = value(k);
-        if (v.isPresent() && v.getAsInt() != actual) {
-            throw contradiction((values.containsKey(k.gpt2()) ? k.gpt2() : k.generic()) + " is " + v.getAsInt() + ", the weights' " + what + " is " + actual);
-        }
+    /** A positive finite number (an epsilon, a scale), or empty when none of the keys is written. */
+    public OptionalDouble positive(List<String> keys) {
+        String k = firstWritten(keys);
+        if (k == null) return OptionalDouble.empty();
+        Object v = values.get(k);
+        double d = v instanceof Long n ? n : v instanceof Double x ? x : Double.NaN;
+        if (!(d > 0) || Double.isInfinite(d)) throw invalid(k, v, "a positive number");
+        return OptionalDouble.of(d);
     }
 
-    private ConfigJsonException contradiction(String why) {
+    /** A boolean, or empty when not written (or null). */
+    public Optional<Boolean> bool(String key) {
+        Object v = values.get(key);
+        if (v == null || v == NULL) return Optional.empty();
+        if (!(v instanceof Boolean b)) throw invalid(key, v, "true or false");
+        return Optional.of(b);
+    }
+
+    /** A string, or empty when none of the keys is written (or null). */
+    public Optional<String> string(List<String> keys) {
+        String k = firstWritten(keys);
+        if (k == null) return Optional.empty();
+        Object v = values.get(k);
+        if (!(v instanceof String s)) throw invalid(k, v, "a string");
+        return Optional.of(s);
+    }
+
+    /** The value as written, for messages ("null", "an object", a number or a string, bounded). */
+    public String shown(String key) {
+        return show(values.get(key));
+    }
+
+    private static String show(Object v) {
+        if (v == null) return "absent";
+        if (v == NULL) return "null";
+        if (v == OBJECT) return "an object";
+        if (v == ARRAY) return "an array";
+        String s = String.valueOf(v);
+        return io.headscan.format.Printable.line(s.length() > 40 ? s.substring(0, 40) + "..." : s);
+    }
+
+    private ConfigJsonException invalid(String key, Object v, String expected) {
+        return new ConfigJsonException(ConfigJsonException.Kind.INVALID_VALUE, file, key + " is " + show(v) + ", not " + expected);
+    }
+
+    /** A value that headscan reads but does not compute with: refused by name. */
+    public ConfigJsonException unsupported(String key, String why) {
+        return new ConfigJsonException(ConfigJsonException.Kind.UNSUPPORTED, file, key + " is " + shown(key) + ": " + why);
+    }
+
+    /** A value that contradicts the weights. */
+    public ConfigJsonException contradiction(String why) {
         return new ConfigJsonException(ConfigJsonException.Kind.CONTRADICTS_WEIGHTS, file, why);
     }
 }

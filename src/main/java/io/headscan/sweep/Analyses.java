@@ -1,7 +1,7 @@
 package io.headscan.sweep;
 
 import io.headscan.circuits.Variant;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,7 +22,7 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
                        String numerics) implements java.io.Serializable {
 
     /** The version of the computations' code, part of every definition key. */
-    public static final String VERSION = "v1";
+    public static final String VERSION = "v2";   // v2: per-layer attention scales (GPT-2 flags), lower rank medians
 
     /** Every part, FP32 numerics. */
     public Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
@@ -99,12 +99,12 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
     }
 
     /** "all" or a list of heads; checked against {@code dims} when given (an unknown head: an error naming it). */
-    public static List<HeadId> heads(String spec, Gpt2Dims dims) {
+    public static List<HeadId> heads(String spec, Dims dims) {
         return HeadId.select(spec, dims);
     }
 
     /** Every definition key this sweep produces for a checkpoint of these dimensions. */
-    public List<String> keys(Gpt2Dims dims) {
+    public List<String> keys(Dims dims) {
         List<String> k = new ArrayList<>();
         if (score) for (Variant v : variants) for (long s : scoreSeeds()) k.add(scoreKey(v, s));
         if (weights) k.add(WEIGHTS_KEY);

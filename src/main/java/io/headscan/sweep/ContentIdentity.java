@@ -1,7 +1,7 @@
 package io.headscan.sweep;
 
 import io.headscan.circuits.CheckpointIdentity;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -27,7 +27,7 @@ final class ContentIdentity {
 
     private ContentIdentity() {}
 
-    static String of(Gpt2Model m, Path cacheRoot) throws IOException {
+    static String of(Model m, Path cacheRoot) throws IOException {
         MessageDigest md = sha256();
         List<Path> files = m.file().files();
         String known = files.size() == 1 ? CheckpointIdentity.known(files.getFirst(), cacheRoot).orElse(null) : null;

@@ -148,7 +148,7 @@ public final class DuckDbSink implements ResultSink {
             s.execute("CREATE TABLE IF NOT EXISTS results (model_id BIGINT, analysis VARCHAR, definition VARCHAR, variant VARCHAR, seed BIGINT, "
                     + "layer INTEGER, head INTEGER, tensor VARCHAR, metric VARCHAR, value DOUBLE)");
             s.execute("CREATE TABLE IF NOT EXISTS errors (run_id BIGINT, spec VARCHAR, revision VARCHAR, message VARCHAR, failed_at TIMESTAMP)");
-            s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.architecture, r.* "
+            s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.architecture, m.family, r.* "
                     + "FROM results r JOIN models m USING (model_id) WHERE m.current");
             s.execute("CREATE OR REPLACE VIEW results_history AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.source, m.content_id, "
                     + "m.current, m.superseded_by, m.computed, r.* FROM results r JOIN models m USING (model_id)");
@@ -169,7 +169,7 @@ public final class DuckDbSink implements ResultSink {
      * versions of a rewritten file were mixed in before; they become history).
      */
     private static void migrate(Statement s) throws SQLException {
-        for (String col : List.of("source VARCHAR", "commit_sha VARCHAR", "content_id VARCHAR", "format VARCHAR", "current BOOLEAN", "superseded_by BIGINT")) {
+        for (String col : List.of("source VARCHAR", "commit_sha VARCHAR", "content_id VARCHAR", "format VARCHAR", "current BOOLEAN", "superseded_by BIGINT", "family VARCHAR")) {
             s.execute("ALTER TABLE models ADD COLUMN IF NOT EXISTS " + col);
         }
         s.execute("UPDATE models SET source = 'legacy:' || coalesce(spec, '') || '@' || coalesce(revision, ''), content_id = 'legacy:' || coalesce(file_key, '') "
@@ -243,7 +243,7 @@ public final class DuckDbSink implements ResultSink {
                 rs.next();
                 modelId = rs.getLong(1);
             }
-            try (PreparedStatement p = db.prepareStatement("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, true, NULL)")) {
+            try (PreparedStatement p = db.prepareStatement("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?, true, NULL, ?)")) {
                 p.setLong(1, modelId);
                 p.setLong(2, runId);
                 p.setString(3, m.spec());
@@ -265,6 +265,7 @@ public final class DuckDbSink implements ResultSink {
                 p.setString(18, m.commit());
                 p.setString(19, m.contentId());
                 p.setString(20, m.format());
+                p.setString(21, m.family());
                 p.executeUpdate();
             }
             // the source's rows as the one rule has them now (older content stops being current and names this row)

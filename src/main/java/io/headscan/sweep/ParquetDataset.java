@@ -53,7 +53,7 @@ public final class ParquetDataset {
                     + "sha256 VARCHAR, label VARCHAR, step BIGINT, architecture VARCHAR, layers INTEGER, heads INTEGER, d_model INTEGER, vocab INTEGER, "
                     + "dtypes VARCHAR, computed TIMESTAMP WITH TIME ZONE, source VARCHAR, commit_sha VARCHAR, content_id VARCHAR, format VARCHAR, "
                     + "current BOOLEAN, superseded_by BIGINT, executor VARCHAR, gpu INTEGER, task_attempt INTEGER, fetch_seconds DOUBLE, "
-                    + "compute_seconds DOUBLE, write_id VARCHAR"));
+                    + "compute_seconds DOUBLE, write_id VARCHAR, family VARCHAR"));
 
     private static Map<String, String> columns(String spec) {
         Map<String, String> m = new LinkedHashMap<>();
@@ -99,7 +99,7 @@ public final class ParquetDataset {
                     + "JOIN commits c ON r.model_id = c.model_id AND coalesce(r.write_id, '') = c.write_key");
             s.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM raw_runs");
             s.execute("CREATE OR REPLACE VIEW errors AS SELECT * FROM raw_errors");
-            s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.architecture, r.* "
+            s.execute("CREATE OR REPLACE VIEW scores AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.architecture, m.family, r.* "
                     + "FROM results r JOIN models m USING (model_id) WHERE m.current");
             s.execute("CREATE OR REPLACE VIEW results_history AS SELECT m.spec, m.revision, m.commit_sha, m.label, m.step, m.source, m.content_id, "
                     + "m.current, m.superseded_by, m.computed, r.* FROM results r JOIN models m USING (model_id)");

@@ -11,8 +11,8 @@ import io.headscan.compute.Backend;
 import io.headscan.format.DType;
 import io.headscan.format.TensorInfo;
 import io.headscan.inspect.TensorStatistics;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.io.IOException;
@@ -249,9 +249,9 @@ public final class Sweep {
         Optional<int[]> shape = sink.storedShape(source, content);
         if (shape.isEmpty()) return Optional.empty();
         int[] s = shape.get();
-        Gpt2Dims dims = new Gpt2Dims(Math.max(1, s[3]), s[2], s[0], s[1], Math.max(1, 4 * s[2]), 1);
+        Dims dims = new Dims(Math.max(1, s[3]), s[2], s[0], s[1], Math.max(1, 4 * s[2]), 1);
         ModelInfo probe = new ModelInfo(c.spec(), c.revision(), null, 0, null, null, c.label(), c.stepOrNull(), null, s[0], s[1], s[2], s[3], null,
-                source, c.commit(), content, null);
+                source, c.commit(), content, null, null);
         for (String k : analyses.keys(dims)) if (!sink.isDone(probe, k)) return Optional.empty();
         return Optional.of(probe);
     }
@@ -305,7 +305,7 @@ public final class Sweep {
     /** Asks the kernel to read a local checkpoint's weights ahead: free when they are cached already. */
     private static void readAhead(Path p) {
         try {
-            Path file = Gpt2Model.resolveWeights(p);
+            Path file = Model.resolveWeights(p);
             if (Files.isRegularFile(file) && !file.getFileName().toString().endsWith(".index.json")) io.headscan.Posix.readAhead(file);
         } catch (RuntimeException e) {
             // opening it reports the problem
@@ -313,7 +313,7 @@ public final class Sweep {
     }
 
     private Outcome one(Checkpoint c, Fetched f) throws Exception {
-        try (Gpt2Model m = Gpt2Model.open(f.path())) {
+        try (Model m = Model.open(f.path())) {
             ModelInfo info = info(c, m, f);
             List<String> todo = new ArrayList<>();
             for (String k : analyses.keys(m.dims())) if (!sink.isDone(info, k)) todo.add(k);
@@ -328,8 +328,8 @@ public final class Sweep {
         }
     }
 
-    private ModelInfo info(Checkpoint c, Gpt2Model m, Fetched f) throws IOException {
-        Gpt2Dims d = m.dims();
+    private ModelInfo info(Checkpoint c, Model m, Fetched f) throws IOException {
+        Dims d = m.dims();
         Path file = m.path();
         long size = m.file().fileSize();
         String fileKey = size + ":" + Files.getLastModifiedTime(file).toMillis();
@@ -354,13 +354,13 @@ public final class Sweep {
             revision = null;   // --revision never applies to local paths
         }
         return new ModelInfo(c.spec(), revision, file.toString(), size, fileKey, sha, c.label(),
-                c.step().isPresent() ? c.step().getAsLong() : null, d.architectureName(), d.layers(), d.heads(), d.dModel(), d.vocab(), dt.toString(),
-                source, f.commit(), content, m.file().format().label());
+                c.step().isPresent() ? c.step().getAsLong() : null, d.architectureName(m.family()), d.layers(), d.heads(), d.dModel(), d.vocab(), dt.toString(),
+                source, f.commit(), content, m.file().format().label(), m.family().modelType());
     }
 
     /** The score rows of every variant and seed still to do; returns the top two heads of the first. */
-    private List<HeadId> score(Gpt2Model m, List<String> todo, List<ResultRow> rows) {
-        Gpt2Dims d = m.dims();
+    private List<HeadId> score(Model m, List<String> todo, List<ResultRow> rows) {
+        Dims d = m.dims();
         PredictionAttention.prefetch(m);   // the layer weights, paged in on another thread while U and W_EE are computed
         List<HeadId> top = null;
         for (Variant v : analyses.variants()) {
@@ -409,8 +409,8 @@ public final class Sweep {
      * Full-vocabulary QK and OV statistics of the heads still to do. W_EE is computed into off-heap memory for this
      * checkpoint alone (no cache file: a sweep may see hundreds of checkpoints) and freed with it.
      */
-    private void fullVocabulary(Gpt2Model m, List<String> todo, List<ResultRow> rows) {
-        Gpt2Dims d = m.dims();
+    private void fullVocabulary(Model m, List<String> todo, List<ResultRow> rows) {
+        Dims d = m.dims();
         Variant v = analyses.fullVariant();
         NonFinite.Report nf = NonFinite.check(m, NonFinite.Circuit.QK, v);
         NonFinite.Report nfOv = NonFinite.check(m, NonFinite.Circuit.OV, v);
@@ -453,7 +453,7 @@ public final class Sweep {
     }
 
     /** Per-tensor statistics of every float tensor, and per-head Frobenius norms of W_Q, W_K, W_V, W_O. */
-    private void weights(Gpt2Model m, List<ResultRow> rows) {
+    private void weights(Model m, List<ResultRow> rows) {
         String key = Analyses.WEIGHTS_KEY;
         for (TensorInfo t : m.tensors()) {
             if (!TensorStatistics.applies(t.dtype()) || t.dtype() == DType.BOOL) continue;
@@ -467,11 +467,11 @@ public final class Sweep {
             rows.add(new ResultRow("weights", key, null, null, -1, -1, name, "nan", s.nanCount()));
             rows.add(new ResultRow("weights", key, null, null, -1, -1, name, "inf", s.infCount()));
         }
-        Gpt2Dims d = m.dims();
+        Dims d = m.dims();
         for (int l = 0; l < d.layers(); l++) {
             for (int h = 0; h < d.heads(); h++) {
                 HeadId id = new HeadId(l, h);
-                Matrix[] ws = {m.wq(id), m.wk(id), m.wv(id), m.wo(id)};
+                Matrix[] ws = {m.wq(id).stored(), m.wk(id).stored(), m.wv(id).stored(), m.wo(id).stored()};   // norms need no orientation
                 String[] names = {"frobenius_W_Q", "frobenius_W_K", "frobenius_W_V", "frobenius_W_O"};
                 for (int i = 0; i < 4; i++) rows.add(new ResultRow("weights", key, null, null, l, h, null, names[i], TensorStatistics.of(ws[i]).l2()));
             }

@@ -7,7 +7,7 @@ import io.headscan.format.SafetensorsFile;
 import io.headscan.format.PyTorchZipWriter;
 import io.headscan.format.SafetensorsWriter;
 import io.headscan.format.TensorInfo;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.HeadId;
 import java.io.IOException;
@@ -53,7 +53,7 @@ public final class SyntheticGpt2 {
     static final double MLP0_BIAS = 4.0;
     static final int CALIBRATION_TOKENS = 64;
 
-    private final Gpt2Dims dims;
+    private final Dims dims;
     private final long seed;
     private final List<HeadId> planted;
     private final Map<String, float[][]> cache = new HashMap<>();
@@ -77,7 +77,7 @@ public final class SyntheticGpt2 {
         return this;
     }
 
-    public SyntheticGpt2(Gpt2Dims dims, long seed, List<HeadId> plant) {
+    public SyntheticGpt2(Dims dims, long seed, List<HeadId> plant) {
         this.dims = dims;
         this.seed = seed;
         TreeSet<HeadId> set = new TreeSet<>();

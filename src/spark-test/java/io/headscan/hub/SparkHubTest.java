@@ -2,7 +2,7 @@ package io.headscan.hub;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.ChildJvm;
@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class SparkHubTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(400, 32, 2, 4, 64, 8);
+    static final Dims DIMS = new Dims(400, 32, 2, 4, 64, 8);
     static final String REPO = "stanford-crfm/alias-gpt2-small-x21";
 
     @TempDir

@@ -2,7 +2,7 @@ package io.headscan.spark;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.ChildJvm;
@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 @org.junit.jupiter.api.TestMethodOrder(org.junit.jupiter.api.MethodOrderer.OrderAnnotation.class)
 class SparkClusterTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(3000, 96, 6, 4, 192, 8);
+    static final Dims DIMS = new Dims(3000, 96, 6, 4, 192, 8);
     static final int N = 8;
     static final int ROWS = 6 * 4 * 4 * 2;   // heads x metrics x seeds
 

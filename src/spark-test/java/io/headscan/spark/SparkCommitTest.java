@@ -2,7 +2,7 @@ package io.headscan.spark;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.ChildJvm;
@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class SparkCommitTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(400, 32, 3, 4, 64, 8);
+    static final Dims DIMS = new Dims(400, 32, 3, 4, 64, 8);
     static final int ROWS = 3 * 4 * 4;   // heads x the score's metrics, one definition
 
     @TempDir

@@ -2,7 +2,7 @@ package io.headscan.spark;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import java.nio.file.Files;
@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class SparkLocalTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(400, 32, 3, 4, 64, 8);
+    static final Dims DIMS = new Dims(400, 32, 3, 4, 64, 8);
 
     @TempDir
     static Path dir;

@@ -72,6 +72,7 @@ final class Dataset {
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("commit_sha")
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("content_id")
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("format")
+            .optional(PrimitiveTypeName.BINARY).as(STRING).named("family")
             .optional(PrimitiveTypeName.BOOLEAN).named("current")
             .optional(PrimitiveTypeName.INT64).named("superseded_by")
             .optional(PrimitiveTypeName.BINARY).as(STRING).named("executor")
@@ -181,6 +182,7 @@ final class Dataset {
             str(x, "commit_sha", m.commit());
             str(x, "content_id", m.contentId());
             str(x, "format", m.format());
+            str(x, "family", m.family());
             // current and superseded_by stay empty: readers decide them (io.headscan.sweep.Supersession)
             where(x, where);
             x.append("fetch_seconds", fetchSeconds);

@@ -183,7 +183,7 @@ public final class SparkDriver implements DistributedSweep {
     private static TaskOutcome withSpec(TaskOutcome o, String spec) {
         ModelInfo i = o.info();
         ModelInfo named = new ModelInfo(spec, i.revision(), i.path(), i.sizeBytes(), i.fileKey(), i.sha256(), i.label(), i.step(), i.architecture(),
-                i.layers(), i.heads(), i.dModel(), i.vocab(), i.dtypes(), i.source(), i.commit(), i.contentId(), i.format());
+                i.layers(), i.heads(), i.dModel(), i.vocab(), i.dtypes(), i.source(), i.commit(), i.contentId(), i.format(), i.family());
         return new TaskOutcome(named, o.definitions(), o.rows(), o.top(), o.skipped(), o.failure(), o.executor(), o.gpu(), o.taskAttempt(),
                 o.fetchSeconds(), o.computeSeconds(), o.bytesFetched());
     }

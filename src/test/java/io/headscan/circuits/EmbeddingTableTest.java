@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.Progress;
 import io.headscan.compute.JavaBackend;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.Matrix;
 import io.headscan.synth.SyntheticGpt2;
 import java.io.IOException;
@@ -24,15 +24,15 @@ class EmbeddingTableTest {
     @TempDir
     Path dir;
 
-    private Gpt2Model model() throws IOException {
-        new SyntheticGpt2(new Gpt2Dims(200, 32, 2, 2, 64, 8), 4, List.of()).write(dir.resolve("m"), 2);
-        return Gpt2Model.open(dir.resolve("m"));
+    private Model model() throws IOException {
+        new SyntheticGpt2(new Dims(200, 32, 2, 2, 64, 8), 4, List.of()).write(dir.resolve("m"), 2);
+        return Model.open(dir.resolve("m"));
     }
 
     @Test
     void cachedTableIsReusedAndMatchesAFreshComputation() throws IOException {
         Path cache = dir.resolve("cache");
-        try (Gpt2Model m = model(); JavaBackend b = new JavaBackend(2); Arena arena = Arena.ofShared()) {
+        try (Model m = model(); JavaBackend b = new JavaBackend(2); Arena arena = Arena.ofShared()) {
             List<String> notes = new ArrayList<>();
             try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, notes::add)) {
                 assertFalse(t.fromCache());
@@ -54,7 +54,7 @@ class EmbeddingTableTest {
     @Test
     void corruptedCacheIsDetectedAndRecomputed() throws IOException {
         Path cache = dir.resolve("cache");
-        try (Gpt2Model m = model(); JavaBackend b = new JavaBackend(2)) {
+        try (Model m = model(); JavaBackend b = new JavaBackend(2)) {
             Path file;
             float[] good;
             try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.HACKATHON, b, cache, Progress.NONE, s -> {})) {
@@ -89,7 +89,7 @@ class EmbeddingTableTest {
     @Test
     void tableOfAnotherVariantOrCheckpointIsRejected() throws IOException {
         Path cache = dir.resolve("cache");
-        try (Gpt2Model m = model(); JavaBackend b = new JavaBackend(2)) {
+        try (Model m = model(); JavaBackend b = new JavaBackend(2)) {
             Path full;
             String sha;
             try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, s -> {})) {

@@ -6,9 +6,9 @@ import io.headscan.Progress;
 import io.headscan.compute.JavaBackend;
 import io.headscan.compute.openblas.OpenBlasBackend;
 import io.headscan.compute.Backend;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.io.IOException;
@@ -45,12 +45,12 @@ class HandCheckedGeneralTest {
 
     @TempDir
     static Path dir;
-    static Gpt2Model model;
+    static Model model;
     static List<Backend> backends;
 
     @BeforeAll
     static void build() throws IOException {
-        Gpt2Dims dims = new Gpt2Dims(4, 3, 1, 1, 2, 2);
+        Dims dims = new Dims(4, 3, 1, 1, 2, 2);
         float[] wqkv = new float[3 * 9];
         for (int i = 0; i < 3; i++) {
             for (int j = 0; j < 3; j++) {
@@ -72,7 +72,7 @@ class HandCheckedGeneralTest {
         values.put(Gpt2Layout.attnProjWeight(0), flat(WO));
         values.put(Gpt2Layout.attnProjBias(0), new float[] {0.7f, -0.7f, 0.2f});
         io.headscan.testing.HandModel.write(dir, dims, values);
-        model = Gpt2Model.open(dir);
+        model = Model.open(dir);
         backends = List.of(new JavaBackend(1), OpenBlasBackend.open(Optional.empty(), 1));
     }
 

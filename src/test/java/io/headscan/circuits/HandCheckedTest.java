@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.Progress;
 import io.headscan.compute.JavaBackend;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import java.io.IOException;
@@ -29,12 +29,12 @@ class HandCheckedTest {
 
     @TempDir
     static Path dir;
-    static Gpt2Model model;
+    static Model model;
     static final float[][] E = {{1, -1}, {-1, 1}, {2, -2}, {-2, 2}};
 
     @BeforeAll
     static void build() throws IOException {
-        Gpt2Dims dims = new Gpt2Dims(4, 2, 1, 1, 2, 2);
+        Dims dims = new Dims(4, 2, 1, 1, 2, 2);
         Map<String, float[]> values = Map.of(
                 Gpt2Layout.WTE, new float[] {1, -1, -1, 1, 2, -2, -2, 2},
                 Gpt2Layout.ln1Weight(0), new float[] {1, 1},
@@ -43,7 +43,7 @@ class HandCheckedTest {
                 Gpt2Layout.cAttnWeight(0), new float[] {1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 1},
                 Gpt2Layout.attnProjWeight(0), new float[] {1, 0, 0, 1});
         io.headscan.testing.HandModel.write(dir, dims, values);
-        model = Gpt2Model.open(dir);
+        model = Model.open(dir);
     }
 
     private static double dot(float[] a, double[] b) {

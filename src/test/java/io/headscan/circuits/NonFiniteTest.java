@@ -2,8 +2,8 @@ package io.headscan.circuits;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.Corrupt;
@@ -24,12 +24,12 @@ class NonFiniteTest {
     /** 3 layers x 4 heads, d = 32 (d_head 8): c_attn is [32, 96], Q | K | V, head h owns columns 8h..8h+7 of each. */
     private Path model() throws IOException {
         Path m = dir.resolve("m");
-        new SyntheticGpt2(new Gpt2Dims(200, 32, 3, 4, 64, 8), 3, List.of()).write(m, 2);
+        new SyntheticGpt2(new Dims(200, 32, 3, 4, 64, 8), 3, List.of()).write(m, 2);
         return m.resolve("model.safetensors");
     }
 
     private NonFinite.Report check(Path file, NonFinite.Circuit c, Variant v) {
-        try (Gpt2Model m = Gpt2Model.open(file)) {
+        try (Model m = Model.open(file)) {
             return NonFinite.check(m, c, v, dir.resolve("cache"));
         }
     }
@@ -49,7 +49,7 @@ class NonFiniteTest {
         assertEquals(Set.of(new HeadId(1, 2)), qk.heads());
         assertEquals(1, qk.counts().size());
         assertEquals(2, qk.counts().getFirst().nan());
-        assertEquals("non-finite weights: h.1.attn.c_attn.weight (2 NaN); they reach head 1.2", qk.describe(new Gpt2Dims(200, 32, 3, 4, 64, 8)));
+        assertEquals("non-finite weights: h.1.attn.c_attn.weight (2 NaN); they reach head 1.2", qk.describe(new Dims(200, 32, 3, 4, 64, 8)));
         assertTrue(check(f, NonFinite.Circuit.OV, Variant.FULL).heads().isEmpty(), "the OV circuit does not read Q or K");
         assertTrue(check(f, NonFinite.Circuit.EMBED, Variant.FULL).clean(), "W_EE does not read layer 1");
     }
@@ -71,10 +71,10 @@ class NonFiniteTest {
         NonFinite.Report r = check(f, NonFinite.Circuit.QK, Variant.HACKATHON);
         assertEquals(12, r.heads().size());
         assertEquals(1, r.counts().getFirst().inf());
-        assertTrue(r.describe(new Gpt2Dims(200, 32, 3, 4, 64, 8)).endsWith("they reach every head"));
+        assertTrue(r.describe(new Dims(200, 32, 3, 4, 64, 8)).endsWith("they reach every head"));
 
         Path g = dir.resolve("g");
-        new SyntheticGpt2(new Gpt2Dims(200, 32, 3, 4, 64, 8), 4, List.of()).write(g, 2);
+        new SyntheticGpt2(new Dims(200, 32, 3, 4, 64, 8), 4, List.of()).write(g, 2);
         Corrupt.set(g.resolve("model.safetensors"), "h.0.attn.c_attn.weight", 1, 64 + 5, Float.NaN);   // V of head 0.0
         assertEquals(12, check(g.resolve("model.safetensors"), NonFinite.Circuit.QK, Variant.FULL).heads().size(),
                 "W_EE (full) adds layer 0's attention output, which reads every V column");
@@ -99,7 +99,7 @@ class NonFiniteTest {
     @Test
     void theLastFloatOfAnOddLengthTensorIsChecked() throws IOException {
         Path m = dir.resolve("odd");
-        new SyntheticGpt2(new Gpt2Dims(101, 33, 1, 3, 66, 8), 5, List.of()).write(m, 2);   // vectors of 33 floats
+        new SyntheticGpt2(new Dims(101, 33, 1, 3, 66, 8), 5, List.of()).write(m, 2);   // vectors of 33 floats
         Path f = m.resolve("model.safetensors");
         Corrupt.set(f, "h.0.ln_2.weight", 0, 32, Float.NaN);
         NonFinite.Report r = check(f, NonFinite.Circuit.QK, Variant.FULL);
@@ -112,10 +112,10 @@ class NonFiniteTest {
     @Test
     void aValueInALaterChunkOfALargeTensorIsFound() throws IOException {
         Path m = dir.resolve("large");
-        new SyntheticGpt2(new Gpt2Dims(40_000, 32, 1, 2, 64, 8), 6, List.of()).write(m, 2);   // wte: 1.28 M floats, 2 chunks
+        new SyntheticGpt2(new Dims(40_000, 32, 1, 2, 64, 8), 6, List.of()).write(m, 2);   // wte: 1.28 M floats, 2 chunks
         Path f = m.resolve("model.safetensors");
         Corrupt.set(f, "wte.weight", 39_999, 31, Float.NaN);
         NonFinite.Report r = check(f, NonFinite.Circuit.EMBED, Variant.FULL);
-        assertEquals(1, r.counts().getFirst().nan(), r.describe(new Gpt2Dims(40_000, 32, 1, 2, 64, 8)));
+        assertEquals(1, r.counts().getFirst().nan(), r.describe(new Dims(40_000, 32, 1, 2, 64, 8)));
     }
 }

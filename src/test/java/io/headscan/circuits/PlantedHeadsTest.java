@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
 import io.headscan.compute.openblas.OpenBlasBackend;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import io.headscan.synth.SyntheticGpt2;
@@ -26,10 +26,10 @@ class PlantedHeadsTest {
 
     @Test
     void plantedHeadsRankFirstInScoreAndFullVocab() throws Exception {
-        Gpt2Dims dims = new Gpt2Dims(3000, 128, 12, 4, 512, 16);
+        Dims dims = new Dims(3000, 128, 12, 4, 512, 16);
         List<HeadId> plant = List.of(new HeadId(10, 3), new HeadId(11, 2));
         new SyntheticGpt2(dims, 3, plant).write(dir, 2);
-        try (Gpt2Model m = Gpt2Model.open(dir); Backend b = OpenBlasBackend.open(Optional.empty(), 2); Arena arena = Arena.ofShared()) {
+        try (Model m = Model.open(dir); Backend b = OpenBlasBackend.open(Optional.empty(), 2); Arena arena = Arena.ofShared()) {
             for (Variant v : Variant.values()) {
                 PredictionAttention.Result r = new PredictionAttention(m, b, v).score(Bags.random(dims.vocab(), 128, 4, 0, false), Progress.NONE);
                 assertEquals(plant, r.ranking().subList(0, 2).stream().sorted().toList(), v + ": " + r.ranking().subList(0, 4));

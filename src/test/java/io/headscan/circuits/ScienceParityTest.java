@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import io.headscan.reference.ReferenceScience;
@@ -29,13 +29,13 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class ScienceParityTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(300, 32, 3, 2, 80, 8);
+    static final Dims DIMS = new Dims(300, 32, 3, 2, 80, 8);
     static final List<HeadId> HEADS = List.of(new HeadId(0, 1), new HeadId(2, 1), new HeadId(1, 0));
 
     @TempDir
     static Path dir;
     static ParityFixture fixture;
-    static Gpt2Model model;
+    static Model model;
     static ReferenceScience ref;
 
     @BeforeAll

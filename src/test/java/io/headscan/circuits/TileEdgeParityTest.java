@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.Progress;
 import io.headscan.compute.Backend;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import io.headscan.reference.ReferenceScience;
@@ -31,13 +31,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 class TileEdgeParityTest {
 
     static final int V = 3 * 1024 + 128 + 37;   // 3237: a multiple of none of the tile sizes
-    static final Gpt2Dims DIMS = new Gpt2Dims(V, 32, 2, 2, 64, 8);
+    static final Dims DIMS = new Dims(V, 32, 2, 2, 64, 8);
     static final List<HeadId> HEADS = List.of(new HeadId(1, 1), new HeadId(0, 0));
 
     @TempDir
     static Path dir;
     static ParityFixture fixture;
-    static Gpt2Model model;
+    static Model model;
     static ReferenceScience ref;
 
     @BeforeAll

@@ -3,8 +3,8 @@ package io.headscan.circuits;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.compute.JavaBackend;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.Matrix;
 import io.headscan.synth.SyntheticGpt2;
 import java.io.IOException;
@@ -21,7 +21,7 @@ class VocabMeanTest {
     Path dir;
 
     private void synth(long seed) throws IOException {
-        new SyntheticGpt2(new Gpt2Dims(300, 32, 1, 2, 64, 8), seed, List.of()).write(dir.resolve("m"), 2);
+        new SyntheticGpt2(new Dims(300, 32, 1, 2, 64, 8), seed, List.of()).write(dir.resolve("m"), 2);
     }
 
     private static double[] reference(Matrix e) {
@@ -39,8 +39,8 @@ class VocabMeanTest {
     void computedOnceThenReadFromTheCache() throws IOException {
         Path cache = dir.resolve("cache");
         synth(1);
-        try (Gpt2Model m = Gpt2Model.open(dir.resolve("m"))) {
-            double[] want = reference(m.wte());
+        try (Model m = Model.open(dir.resolve("m"))) {
+            double[] want = reference(m.embedding());
             assertMean(want, VocabMean.of(m, cache));
             FileMemo memo = VocabMean.memo(m.path(), cache).orElseThrow();
             assertTrue(Files.isRegularFile(memo.path()), "remembered in " + memo.path());
@@ -62,12 +62,12 @@ class VocabMeanTest {
     /** The same bits whatever the thread count: the cache may have been filled by any run. */
     @Test
     void theMeanDoesNotDependOnTheThreadCount() throws Exception {
-        new SyntheticGpt2(new Gpt2Dims(20_000, 32, 1, 2, 64, 8), 3, List.of()).write(dir.resolve("big"), 2);
-        try (Gpt2Model m = Gpt2Model.open(dir.resolve("big"))) {
-            float[] parallel = VocabMean.compute(m.wte());
-            float[] one = new java.util.concurrent.ForkJoinPool(1).submit(() -> VocabMean.compute(m.wte())).get();
+        new SyntheticGpt2(new Dims(20_000, 32, 1, 2, 64, 8), 3, List.of()).write(dir.resolve("big"), 2);
+        try (Model m = Model.open(dir.resolve("big"))) {
+            float[] parallel = VocabMean.compute(m.embedding());
+            float[] one = new java.util.concurrent.ForkJoinPool(1).submit(() -> VocabMean.compute(m.embedding())).get();
             assertArrayEquals(one, parallel);
-            assertMean(reference(m.wte()), parallel);
+            assertMean(reference(m.embedding()), parallel);
         }
     }
 
@@ -76,13 +76,13 @@ class VocabMeanTest {
         Path cache = dir.resolve("cache");
         synth(1);
         float[] first;
-        try (Gpt2Model m = Gpt2Model.open(dir.resolve("m"))) {
+        try (Model m = Model.open(dir.resolve("m"))) {
             first = VocabMean.of(m, cache);
         }
         synth(2);   // same path, same size, new contents
-        try (Gpt2Model m = Gpt2Model.open(dir.resolve("m"))) {
+        try (Model m = Model.open(dir.resolve("m"))) {
             float[] second = VocabMean.of(m, cache);
-            assertMean(reference(m.wte()), second);
+            assertMean(reference(m.embedding()), second);
             assertFalse(java.util.Arrays.equals(first, second));
         }
     }

@@ -2,7 +2,7 @@ package io.headscan.cli;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.ChildJvm;
@@ -22,7 +22,7 @@ class SweepCliTest {
     @TempDir
     Path dir;
 
-    private Path series(int n, Gpt2Dims dims) throws Exception {
+    private Path series(int n, Dims dims) throws Exception {
         Path run = dir.resolve("run");
         for (int i = 1; i <= n; i++) {
             new SyntheticGpt2(dims, i, List.of(new HeadId(dims.layers() - 1, i % dims.heads()))).write(run.resolve("step_" + (10 * i)), 2);
@@ -40,7 +40,7 @@ class SweepCliTest {
 
     @Test
     void aSweepPrintsALinePerCheckpointExportsAndExitsOneWhenAMemberFails() throws Exception {
-        Path run = series(3, new Gpt2Dims(300, 32, 2, 4, 64, 8));
+        Path run = series(3, new Dims(300, 32, 2, 4, 64, 8));
         Files.writeString(run.resolve("step_25.safetensors"), "junk");
         Path db = dir.resolve("s.duckdb"), csv = dir.resolve("s.csv");
         CliRun r = CliRun.of("sweep", run + "/step_*", "--score", "--bag-size", "16", "--db", db.toString(), "--export", csv.toString());
@@ -61,8 +61,8 @@ class SweepCliTest {
 
         // not a series (no steps, other shapes): one heatmap per checkpoint, side by side
         Path a = dir.resolve("fam").resolve("small"), b = dir.resolve("fam").resolve("deep");
-        new SyntheticGpt2(new Gpt2Dims(300, 24, 2, 6, 48, 8), 1, List.of(new HeadId(1, 5))).write(a, 2);
-        new SyntheticGpt2(new Gpt2Dims(300, 32, 5, 8, 64, 8), 2, List.of(new HeadId(4, 7))).write(b, 2);
+        new SyntheticGpt2(new Dims(300, 24, 2, 6, 48, 8), 1, List.of(new HeadId(1, 5))).write(a, 2);
+        new SyntheticGpt2(new Dims(300, 32, 5, 8, 64, 8), 2, List.of(new HeadId(4, 7))).write(b, 2);
         Path svg = dir.resolve("family.svg");
         CliRun fam = CliRun.of("sweep", a.toString(), b.toString(), "--score", "--bag-size", "16", "--db", dir.resolve("f.duckdb").toString(),
                 "--plot", svg.toString());
@@ -92,7 +92,7 @@ class SweepCliTest {
      */
     @Test
     void aKilledSweepLeavesWholeCheckpointsAndTheRerunCompletesIt() throws Exception {
-        Gpt2Dims dims = new Gpt2Dims(2000, 128, 6, 4, 256, 8);
+        Dims dims = new Dims(2000, 128, 6, 4, 256, 8);
         Path run = series(8, dims);
         Path db = dir.resolve("k.duckdb");
         String[] args = {"sweep", run + "/step_*", "--score", "--weights", "--wee", "hackathon,full", "--seeds", "0-2", "--db", db.toString()};

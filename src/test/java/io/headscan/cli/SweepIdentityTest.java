@@ -2,7 +2,7 @@ package io.headscan.cli;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.ChildJvm;
@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class SweepIdentityTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(300, 32, 3, 4, 64, 8);
+    static final Dims DIMS = new Dims(300, 32, 3, 4, 64, 8);
     static final int PER_DEFINITION = 3 * 4 * 4;   // heads x metrics of one score definition
 
     @TempDir
@@ -124,7 +124,7 @@ class SweepIdentityTest {
 
     @Test
     void ctrlCAndSigtermMidSweepLeaveWholeCheckpoints() throws Exception {
-        Gpt2Dims big = new Gpt2Dims(3000, 128, 6, 4, 256, 8);
+        Dims big = new Dims(3000, 128, 6, 4, 256, 8);
         Path run = dir.resolve("run");
         for (int i = 1; i <= 6; i++) new SyntheticGpt2(big, i, List.of()).write(run.resolve("step_" + i), 2);
         boolean intIgnored = ChildJvm.ignored(2);

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.compute.openblas.OpenBlasBackend;
 import io.headscan.format.SafetensorsFile;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import io.headscan.synth.SyntheticGpt2;
@@ -134,13 +134,13 @@ class BackendParityTest {
     @ParameterizedTest
     @MethodSource("names")
     void stridedHeadViewsIntoMappedCAttnMatchReference(String name, @TempDir Path dir) throws Exception {
-        Gpt2Dims dims = new Gpt2Dims(97, 48, 2, 3, 80, 16);
+        Dims dims = new Dims(97, 48, 2, 3, 80, 16);
         new SyntheticGpt2(dims, 5, List.of()).write(dir, 2);
-        try (Gpt2Model m = Gpt2Model.open(dir); Arena arena = Arena.ofConfined()) {
-            Matrix e = m.wte().rows(10, 9); // 9 token embeddings [9, 48]
+        try (Model m = Model.open(dir); Arena arena = Arena.ofConfined()) {
+            Matrix e = m.embedding().rows(10, 9); // 9 token embeddings [9, 48]
             for (int third = 0; third < 3; third++) {
                 HeadId h = new HeadId(1, 2);
-                Matrix w = third == 0 ? m.wq(h) : third == 1 ? m.wk(h) : m.wv(h);
+                Matrix w = (third == 0 ? m.wq(h) : third == 1 ? m.wk(h) : m.wv(h)).stored();
                 assertEquals(3 * dims.dModel(), w.ld(), "head block is a strided view of c_attn");
                 Matrix out = Matrix.dense(arena.allocate(9L * w.cols() * 4), 9, w.cols());
                 backend(name).gemm(1f, e, Transpose.NO, w, Transpose.NO, 0f, out);
@@ -153,7 +153,7 @@ class BackendParityTest {
                 }
             }
             // W_O block, transposed use: out[9, d_h] = E[9, d] · W_Oᵀ
-            Matrix wo = m.wo(new HeadId(0, 1));
+            Matrix wo = m.wo(new HeadId(0, 1)).stored();
             Matrix out = Matrix.dense(arena.allocate(9L * wo.rows() * 4), 9, wo.rows());
             backend(name).gemm(1f, e, Transpose.NO, wo, Transpose.YES, 0f, out);
             for (int i = 0; i < 9; i++) {

@@ -1,7 +1,7 @@
 package io.headscan.format;
 
 import io.headscan.format.PyTorchZipWriter.PickleWriter;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.synth.SyntheticGpt2;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -32,7 +32,7 @@ public final class HostileCheckpoints {
     }
 
     /** A small GPT-2 layout, as used by every folder case. */
-    static final Gpt2Dims DIMS = new Gpt2Dims(64, 16, 2, 2, 64, 8);
+    static final Dims DIMS = new Dims(64, 16, 2, 2, 64, 8);
 
     /** Writes every case under {@code dir}; about 31 MB, most of it the one whose header exceeds a 32 MiB heap. */
     public static List<Case> write(Path dir) throws IOException {

@@ -2,7 +2,7 @@ package io.headscan.format;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
@@ -35,7 +35,7 @@ class HostileCheckpointsTest {
     @ParameterizedTest
     @MethodSource("cases")
     void isRefusedWithANamedErrorOfItsContainer(HostileCheckpoints.Case c) {
-        CheckpointFormatException e = assertThrows(CheckpointFormatException.class, () -> Gpt2Model.open(c.model()).close());
+        CheckpointFormatException e = assertThrows(CheckpointFormatException.class, () -> Model.open(c.model()).close());
         assertTrue(e.getMessage().startsWith(c.model().toString()), "names the file: " + e.getMessage());
         assertTrue(e.getMessage().contains(c.phrase()), "'" + c.phrase() + "' in: " + e.getMessage());
         assertFalse(e.getMessage().contains("\n"), e.getMessage());

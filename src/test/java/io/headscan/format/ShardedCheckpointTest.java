@@ -2,8 +2,8 @@ package io.headscan.format;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.synth.SyntheticGpt2;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -57,11 +57,11 @@ class ShardedCheckpointTest {
     @Test
     void shardsReadAsOneCheckpointInBothFormats() throws IOException {
         Path whole = dir.resolve("whole");
-        new SyntheticGpt2(new Gpt2Dims(200, 32, 2, 2, 64, 8), 3, List.of()).write(whole, 2);
+        new SyntheticGpt2(new Dims(200, 32, 2, 2, 64, 8), 3, List.of()).write(whole, 2);
         for (boolean pytorch : new boolean[] {false, true}) {
             Path out = dir.resolve(pytorch ? "pt" : "st");
             Path index = shard(whole, out, pytorch);
-            try (Gpt2Model a = Gpt2Model.open(whole); Gpt2Model b = Gpt2Model.open(out)) {
+            try (Model a = Model.open(whole); Model b = Model.open(out)) {
                 assertEquals(index, b.path(), "the folder resolves to its index");
                 assertEquals(pytorch ? MappedCheckpoint.Format.SHARDED_PYTORCH_ZIP : MappedCheckpoint.Format.SHARDED_SAFETENSORS, b.file().format());
                 assertEquals(2, b.file().files().size());
@@ -78,7 +78,7 @@ class ShardedCheckpointTest {
     @Test
     void aChangedShardChangesTheCheckpointsIdentity() throws Exception {
         Path whole = dir.resolve("whole");
-        new SyntheticGpt2(new Gpt2Dims(100, 16, 1, 2, 32, 4), 1, List.of()).write(whole, 2);
+        new SyntheticGpt2(new Dims(100, 16, 1, 2, 32, 4), 1, List.of()).write(whole, 2);
         Path index = shard(whole, dir.resolve("s"), false);
         Path cache = dir.resolve("cache");
         String before;
@@ -98,7 +98,7 @@ class ShardedCheckpointTest {
     @Test
     void damagedIndexesAreNamed() throws IOException {
         Path whole = dir.resolve("whole");
-        new SyntheticGpt2(new Gpt2Dims(100, 16, 1, 2, 32, 4), 1, List.of()).write(whole, 2);
+        new SyntheticGpt2(new Dims(100, 16, 1, 2, 32, 4), 1, List.of()).write(whole, 2);
         Path index = shard(whole, dir.resolve("s"), false);
         String good = Files.readString(index);
         Files.writeString(index, good.replace("model-00002-of-00002.safetensors", "../../etc/passwd"));

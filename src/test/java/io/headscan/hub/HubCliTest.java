@@ -2,7 +2,7 @@ package io.headscan.hub;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import java.io.IOException;
@@ -31,7 +31,7 @@ class HubCliTest {
     @BeforeEach
     void start() throws IOException {
         Path m = home.resolve("synth");
-        new SyntheticGpt2(new Gpt2Dims(50257, 64, 2, 2, 128, 8), 1, List.of(new HeadId(1, 0))).write(m, 2);
+        new SyntheticGpt2(new Dims(50257, 64, 2, 2, 128, 8), 1, List.of(new HeadId(1, 0))).write(m, 2);
         weights = Files.readAllBytes(m.resolve("model.safetensors"));
         hub = new FakeHub();
         hub.add("openai-community/gpt2", "main", FakeHub.COMMIT, "model.safetensors", weights);

@@ -6,7 +6,7 @@ import io.headscan.format.MappedCheckpoint;
 import io.headscan.format.PyTorchZipWriter;
 import io.headscan.format.SafetensorsFile;
 import io.headscan.format.TensorInfo;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.ChildJvm;
@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class HubSweepTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(400, 32, 2, 4, 64, 8);
+    static final Dims DIMS = new Dims(400, 32, 2, 4, 64, 8);
     static final String REPO = "stanford-crfm/alias-gpt2-small-x21";
     static final int[] STEPS = {0, 10, 20, 100, 150, 2000};
     static final int ROWS = 2 * 4 * 4;   // heads x metrics of one score definition

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ConfigJsonTest {
 
     /** 2 layers x 2 heads, d_model 16, d_mlp 64 (= 4 x 16), vocab 64, 8 positions. */
-    static final Gpt2Dims DIMS = new Gpt2Dims(64, 16, 2, 2, 64, 8);
+    static final Dims DIMS = new Dims(64, 16, 2, 2, 64, 8);
 
     @TempDir
     static Path shared;
@@ -47,7 +47,7 @@ class ConfigJsonTest {
 
     private ConfigJsonException refused(String config, ConfigJsonException.Kind kind, String... phrases) throws IOException {
         Path m = with(config);
-        ConfigJsonException e = assertThrows(ConfigJsonException.class, () -> Gpt2Model.open(m).close());
+        ConfigJsonException e = assertThrows(ConfigJsonException.class, () -> Model.open(m).close());
         assertEquals(kind, e.kind(), e.getMessage());
         assertEquals(CheckpointFormatException.Container.CONFIG_JSON, e.container());
         assertTrue(e.getMessage().startsWith(m.resolve("config.json") + ": "), "names the file: " + e.getMessage());
@@ -72,7 +72,7 @@ class ConfigJsonTest {
         Files.createDirectories(m);
         Files.copy(weights, m.resolve("model.safetensors"));
         Files.write(m.resolve("config.json"), new byte[] {'{', '"', 'a', '"', ':', '"', (byte) 0xc3, '"', '}'});
-        assertThrows(ConfigJsonException.class, () -> Gpt2Model.open(m).close());
+        assertThrows(ConfigJsonException.class, () -> Model.open(m).close());
     }
 
     @Test
@@ -82,7 +82,7 @@ class ConfigJsonTest {
         refused("{\"x\": " + deep + ", \"n_head\": 2}", INVALID_JSON, "nested deeper than 64 levels");
         refused("{\"x\": " + "{\"y\": ".repeat(10_000) + "1" + "}".repeat(10_000) + "}", INVALID_JSON, "nested deeper than 64 levels");
         Path ok = with("{\"n_head\": 2, \"task_specific_params\": {\"text-generation\": {\"do_sample\": true, \"max_length\": 50}}}");
-        try (Gpt2Model g = Gpt2Model.open(ok)) {
+        try (Model g = Model.open(ok)) {
             assertEquals(2, g.dims().heads(), "GPT-2's own nesting reads");
         }
     }
@@ -112,25 +112,25 @@ class ConfigJsonTest {
         // every dimension agreeing, under either name, with n_inner null meaning 4 x n_embd
         Path ok = with("{\"model_type\": \"gpt2\", \"num_attention_heads\": 4, \"n_embd\": 16, \"n_layer\": 2, \"n_positions\": 8, "
                 + "\"max_position_embeddings\": 8, \"vocab_size\": 64, \"n_inner\": null, \"activation_function\": \"gelu_new\"}");
-        try (Gpt2Model g = Gpt2Model.open(ok)) {
+        try (Model g = Model.open(ok)) {
             assertEquals(4, g.dims().heads());
-            assertEquals(Gpt2Model.HeadCountSource.CONFIG, g.headCountSource());
+            assertEquals(Model.HeadCountSource.CONFIG, g.headCountSource());
         }
     }
 
     @Test
     void aConfigWithoutAHeadCountFallsBackAndSaysSoAndAFlagMayNotContradictIt() throws IOException {
         Path none = with("{\"n_layer\": 2}");
-        ModelException guess = assertThrows(ModelException.class, () -> Gpt2Model.open(none, OptionalInt.empty()).close());
+        ModelException guess = assertThrows(ModelException.class, () -> Model.open(none, OptionalInt.empty()).close());
         assertTrue(guess.getMessage().contains("config.json has no n_head and d_model 16 is not a multiple of 64"), guess.getMessage());
-        try (Gpt2Model g = Gpt2Model.open(none, OptionalInt.of(4))) {
+        try (Model g = Model.open(none, OptionalInt.of(4))) {
             assertEquals(4, g.dims().heads());
-            assertEquals(Gpt2Model.HeadCountSource.OVERRIDE, g.headCountSource());
+            assertEquals(Model.HeadCountSource.OVERRIDE, g.headCountSource());
         }
         Path two = with("{\"n_head\": 2}");
-        ModelException e = assertThrows(ModelException.class, () -> Gpt2Model.open(two, OptionalInt.of(4)).close());
+        ModelException e = assertThrows(ModelException.class, () -> Model.open(two, OptionalInt.of(4)).close());
         assertTrue(e.getMessage().contains("n_head 2 contradicts --n-head 4"), e.getMessage());
-        try (Gpt2Model g = Gpt2Model.open(two, OptionalInt.of(2))) {
+        try (Model g = Model.open(two, OptionalInt.of(2))) {
             assertEquals(2, g.dims().heads());
         }
     }
@@ -142,12 +142,12 @@ class ConfigJsonTest {
         Files.createDirectories(link);
         Files.copy(weights, link.resolve("model.safetensors"));
         Files.createSymbolicLink(link.resolve("config.json"), dir.resolve("no-such-blob"));
-        ConfigJsonException e = assertThrows(ConfigJsonException.class, () -> Gpt2Model.open(link).close());
+        ConfigJsonException e = assertThrows(ConfigJsonException.class, () -> Model.open(link).close());
         assertEquals(IO, e.kind(), e.getMessage());
         Path folder = dir.resolve("folder");
         Files.createDirectories(folder.resolve("config.json"));
         Files.copy(weights, folder.resolve("model.safetensors"));
-        e = assertThrows(ConfigJsonException.class, () -> Gpt2Model.open(folder).close());
+        e = assertThrows(ConfigJsonException.class, () -> Model.open(folder).close());
         assertEquals(IO, e.kind(), e.getMessage());
     }
 }

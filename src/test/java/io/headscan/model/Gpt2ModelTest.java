@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 class Gpt2ModelTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(101, 48, 3, 4, 96, 8);
+    static final Dims DIMS = new Dims(101, 48, 3, 4, 96, 8);
 
     @TempDir
     static Path shared;
@@ -65,9 +65,9 @@ class Gpt2ModelTest {
 
     @Test
     void dimensionsComeFromShapesAndHeadsFromConfig() {
-        try (Gpt2Model m = Gpt2Model.open(model)) {
+        try (Model m = Model.open(model)) {
             assertEquals(DIMS, m.dims());
-            assertEquals(Gpt2Model.HeadCountSource.CONFIG, m.headCountSource());
+            assertEquals(Model.HeadCountSource.CONFIG, m.headCountSource());
             assertEquals(12, m.dims().dHead());
             assertTrue(m.zeroCopy());
             assertEquals(2 + 13 * 3 + 2, m.tensors().size());
@@ -77,18 +77,18 @@ class Gpt2ModelTest {
     @Test
     void withoutConfigHeadsComeFromOverrideThenDHead64() throws IOException {
         Path p = rewrite(n -> n, n -> true, DType.F32, false);
-        try (Gpt2Model m = Gpt2Model.open(p, OptionalInt.of(6))) {
+        try (Model m = Model.open(p, OptionalInt.of(6))) {
             assertEquals(6, m.dims().heads());
-            assertEquals(Gpt2Model.HeadCountSource.OVERRIDE, m.headCountSource());
+            assertEquals(Model.HeadCountSource.OVERRIDE, m.headCountSource());
         }
-        ModelException e = assertThrows(ModelException.class, () -> Gpt2Model.open(p));
+        ModelException e = assertThrows(ModelException.class, () -> Model.open(p));
         assertTrue(e.getMessage().contains("not a multiple of 64"), e.getMessage());
     }
 
     @Test
     void transformerPrefixIsAccepted() throws IOException {
         Path p = rewrite(n -> "transformer." + n, n -> true, DType.F32, true);
-        try (Gpt2Model m = Gpt2Model.open(p); Gpt2Model ref = Gpt2Model.open(model)) {
+        try (Model m = Model.open(p); Model ref = Model.open(model)) {
             assertEquals("transformer.", m.prefix());
             assertEquals(ref.wq(new HeadId(2, 3)).get(5, 7), m.wq(new HeadId(2, 3)).get(5, 7));
         }
@@ -97,11 +97,11 @@ class Gpt2ModelTest {
     @Test
     void missingMaskBuffersAreFineMissingWeightsAreNamed() throws IOException {
         Path p = rewrite(n -> n, n -> !n.endsWith(".attn.bias"), DType.F32, true);
-        try (Gpt2Model m = Gpt2Model.open(p)) {
+        try (Model m = Model.open(p)) {
             assertEquals(DIMS, m.dims());
         }
         Path q = rewrite(n -> n, n -> !n.equals("h.1.mlp.c_proj.bias"), DType.F32, true);
-        ModelException e = assertThrows(ModelException.class, () -> Gpt2Model.open(q));
+        ModelException e = assertThrows(ModelException.class, () -> Model.open(q));
         assertTrue(e.getMessage().contains("missing tensor h.1.mlp.c_proj.bias"), e.getMessage());
     }
 
@@ -115,7 +115,7 @@ class Gpt2ModelTest {
             w.add(e.name(), DType.F32, shape, seg -> {});
         }
         w.write(out.resolve("model.safetensors"));
-        ModelException ex = assertThrows(ModelException.class, () -> Gpt2Model.open(out, OptionalInt.of(4)));
+        ModelException ex = assertThrows(ModelException.class, () -> Model.open(out, OptionalInt.of(4)));
         assertTrue(ex.getMessage().contains("h.2.attn.c_proj.weight has shape [48, 47], expected [48, 48]"), ex.getMessage());
     }
 
@@ -123,17 +123,17 @@ class Gpt2ModelTest {
     void notAGpt2FileSaysSo() throws IOException {
         Path p = dir.resolve("other.safetensors");
         new SafetensorsWriter().addF32("weight", new long[] {2}, new float[] {1, 2}).write(p);
-        ModelException e = assertThrows(ModelException.class, () -> Gpt2Model.open(p));
-        assertTrue(e.getMessage().contains("not a GPT-2 checkpoint: missing tensor wte.weight"), e.getMessage());
+        ModelException e = assertThrows(ModelException.class, () -> Model.open(p));
+        assertTrue(e.getMessage().contains("not a checkpoint of a family headscan reads (gpt2, gpt_neox, gpt_neo, opt, gptj)"), e.getMessage());
     }
 
     @Test
     void headViewsAreTheRightBlocksOfCAttnAndCProj() {
-        try (Gpt2Model m = Gpt2Model.open(model)) {
+        try (Model m = Model.open(model)) {
             int d = DIMS.dModel(), dh = DIMS.dHead();
             HeadId h = new HeadId(1, 2);
-            Matrix cAttn = m.cAttn(1);
-            Matrix proj = m.attnProj(1);
+            Matrix cAttn = m.matrix(m.prefix() + Gpt2Layout.cAttnWeight(1));
+            Matrix proj = m.matrix(m.prefix() + Gpt2Layout.attnProjWeight(1));
             for (int r = 0; r < d; r += 7) {
                 for (int j = 0; j < dh; j++) {
                     assertEquals(cAttn.get(r, 2 * dh + j), m.wq(h).get(r, j));
@@ -142,7 +142,8 @@ class Gpt2ModelTest {
                 }
             }
             for (int j = 0; j < dh; j++) assertEquals(proj.get(2 * dh + j, 5), m.wo(h).get(j, 5));
-            assertEquals(3 * d, m.wq(h).ld());
+            assertEquals(3 * d, m.wq(h).stored().ld());
+            assertFalse(m.wq(h).transposed(), "GPT-2 Conv1D weights are used as stored");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.wq(new HeadId(3, 0)));
             assertTrue(e.getMessage().contains("unknown head 3.0"), e.getMessage());
         }
@@ -152,7 +153,7 @@ class Gpt2ModelTest {
     void halfPrecisionCheckpointsAreWidenedExactly() throws IOException {
         for (DType t : List.of(DType.F16, DType.BF16)) {
             Path p = rewrite(n -> n, n -> true, t, true);
-            try (Gpt2Model m = Gpt2Model.open(p); Gpt2Model ref = Gpt2Model.open(model)) {
+            try (Model m = Model.open(p); Model ref = Model.open(model)) {
                 assertFalse(m.zeroCopy());
                 float x = ref.wk(new HeadId(2, 1)).get(3, 4);
                 float expected = t == DType.F16 ? Float.float16ToFloat(Float.floatToFloat16(x))
@@ -169,13 +170,13 @@ class Gpt2ModelTest {
         assertThrows(IllegalArgumentException.class, () -> HeadId.parse("10"));
         assertThrows(IllegalArgumentException.class, () -> HeadId.parse("a.b"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> HeadId.parse("12.0").checkIn(Gpt2Dims.GPT2_SMALL));
+                () -> HeadId.parse("12.0").checkIn(Dims.GPT2_SMALL));
         assertTrue(e.getMessage().contains("unknown head 12.0"));
     }
 
     @Test
     void gpt2SmallParameterCountMatchesThePublishedOne() {
-        assertEquals(KnownCheckpoint.GPT2.parameters(), Gpt2Dims.GPT2_SMALL.parameterCount());
-        assertEquals(160, Gpt2Layout.entries(Gpt2Dims.GPT2_SMALL).size());
+        assertEquals(KnownCheckpoint.GPT2.parameters(), Dims.GPT2_SMALL.parameterCount());
+        assertEquals(160, Gpt2Layout.entries(Dims.GPT2_SMALL).size());
     }
 }

@@ -1,8 +1,8 @@
 package io.headscan.reference;
 
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.Gpt2Layout;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 
@@ -14,16 +14,16 @@ public final class ReferenceScience {
 
     public enum Variant { HACKATHON, FULL, NOATTN }
 
-    private final Gpt2Model model;
-    private final Gpt2Dims dims;
+    private final Model model;
+    private final Dims dims;
     private final double[][] e;   // [V][d]
     private final double[][] u;   // [d][V]
 
-    public ReferenceScience(Gpt2Model model) {
+    public ReferenceScience(Model model) {
         this.model = model;
         this.dims = model.dims();
         int v = dims.vocab(), d = dims.dModel();
-        Matrix wte = model.wte();
+        Matrix wte = raw(Gpt2Layout.WTE);
         e = new double[v][d];
         for (int t = 0; t < v; t++) for (int i = 0; i < d; i++) e[t][i] = wte.get(t, i);
         double[] gf = vec(Gpt2Layout.LNF_WEIGHT);
@@ -43,8 +43,19 @@ public final class ReferenceScience {
         }
     }
 
+    /** A GPT-2 tensor as stored (its name without the file's prefix): read here, not through the model's views. */
+    private Matrix raw(String name) {
+        return model.matrix(model.prefix() + name);
+    }
+
+    /** Head h's Q (0), K (1) or V (2) columns of c_attn: [d, d_h]. */
+    private Matrix head(HeadId h, int third) {
+        int d = dims.dModel(), dh = dims.dHead();
+        return raw(Gpt2Layout.cAttnWeight(h.layer())).block(0, third * d + h.head() * dh, d, dh);
+    }
+
     public double[] vec(String name) {
-        float[] f = model.vector(name);
+        float[] f = model.vector(model.prefix() + name);
         double[] out = new double[f.length];
         for (int i = 0; i < f.length; i++) out[i] = f[i];
         return out;
@@ -97,8 +108,8 @@ public final class ReferenceScience {
             double[] x = lnpre(e[t]);
             double[] g1 = vec(Gpt2Layout.ln1Weight(0));
             for (int i = 0; i < d; i++) x[i] *= g1[i];
-            double[] vOut = times(x, model.qkvThird(0, 2));      // all heads' V: [d]
-            double[] a = cd(times(vOut, model.attnProj(0)));     // @ Wo_0 (all heads summed)
+            double[] vOut = times(x, raw(Gpt2Layout.cAttnWeight(0)).block(0, 2 * d, d, d));      // all heads' V: [d]
+            double[] a = cd(times(vOut, raw(Gpt2Layout.attnProjWeight(0))));                    // @ Wo_0 (all heads summed)
             r = new double[d];
             for (int i = 0; i < d; i++) r[i] = ce[i] + a[i];
         }
@@ -114,10 +125,10 @@ public final class ReferenceScience {
         double[] y = lnpre(r);
         double[] g2 = vec(Gpt2Layout.ln2Weight(0)), b2 = vec(Gpt2Layout.ln2Bias(0));
         for (int i = 0; i < d; i++) y[i] = y[i] * g2[i] + b2[i];
-        double[] h = times(y, model.matrix(Gpt2Layout.fcWeight(0)));
+        double[] h = times(y, raw(Gpt2Layout.fcWeight(0)));
         double[] bfc = vec(Gpt2Layout.fcBias(0));
         for (int k = 0; k < h.length; k++) h[k] = geluNew(h[k] + bfc[k]);
-        double[] out = times(h, model.matrix(Gpt2Layout.mlpProjWeight(0)));
+        double[] out = times(h, raw(Gpt2Layout.mlpProjWeight(0)));
         double[] bpr = vec(Gpt2Layout.mlpProjBias(0));
         for (int i = 0; i < d; i++) out[i] += bpr[i];
         return cd(out);
@@ -127,7 +138,7 @@ public final class ReferenceScience {
     public double[][] scores(HeadId h, int[] queries, int[] keys, Variant variant) {
         int d = dims.dModel();
         double[] g1 = vec(Gpt2Layout.ln1Weight(h.layer()));
-        Matrix wq = model.wq(h), wk = model.wk(h);
+        Matrix wq = head(h, 0), wk = head(h, 1);
         double[][] q = new double[queries.length][];
         for (int a = 0; a < queries.length; a++) {
             double[] x = new double[d];
@@ -208,7 +219,7 @@ public final class ReferenceScience {
         double[] g1 = vec(Gpt2Layout.ln1Weight(h.layer()));
         double[] w = wee(s, variant);
         for (int i = 0; i < d; i++) w[i] *= g1[i];
-        return times(times(w, model.wv(h)), model.wo(h));
+        return times(times(w, head(h, 2)), raw(Gpt2Layout.attnProjWeight(h.layer())).rows(h.head() * dims.dHead(), dims.dHead()));
     }
 
     /** §5: logits M[s, j] = o_s · U[:, j] for all j. */

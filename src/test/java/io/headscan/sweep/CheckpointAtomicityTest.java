@@ -7,7 +7,7 @@ import io.headscan.circuits.Variant;
 import io.headscan.cli.CliRunAccess;
 import io.headscan.compute.Backend;
 import io.headscan.compute.openblas.OpenBlasBackend;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import io.headscan.testing.Breakpoint;
@@ -41,7 +41,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 class CheckpointAtomicityTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(300, 32, 3, 4, 64, 8);
+    static final Dims DIMS = new Dims(300, 32, 3, 4, 64, 8);
     /** Score rows of one checkpoint, one variant and one seed: 3 x 4 heads, 4 metrics each. */
     static final int SCORE_ROWS = 3 * 4 * 4;
 

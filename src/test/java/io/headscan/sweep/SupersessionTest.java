@@ -156,7 +156,7 @@ class SupersessionTest {
 
     private static ModelInfo model(String content) {
         return new ModelInfo("m", null, "/m/model.safetensors", 1, "k", null, "m", null, "gpt2", 2, 4, 32, 400, "F32:10", "file:/m", null, content,
-                "safetensors");
+                "safetensors", "gpt2");
     }
 
     private static ResultRow row(String definition, double value) {

@@ -9,8 +9,8 @@ import io.headscan.circuits.Variant;
 import io.headscan.compute.Backend;
 import io.headscan.compute.openblas.OpenBlasBackend;
 import io.headscan.format.DType;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.synth.SyntheticGpt2;
 import java.nio.file.Files;
@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The sweep as a library: a series of real synthetic checkpoints into a real DuckDB file. */
 class SweepTest {
 
-    static final Gpt2Dims DIMS = new Gpt2Dims(500, 32, 3, 4, 64, 8);
+    static final Dims DIMS = new Dims(500, 32, 3, 4, 64, 8);
 
     @TempDir
     static Path dir;
@@ -96,7 +96,7 @@ class SweepTest {
             // the planted head is rank 1 of every checkpoint, for every variant and seed, in the database too
             assertEquals(3 * 2 * 2, count(sink, "SELECT count(*) FROM scores WHERE metric = 'rank' AND value = 1 AND layer = 2 AND head = step / 100"));
             // and the numbers are those of a plain score run on the same bags
-            try (Gpt2Model m = Gpt2Model.open(run.resolve("checkpoint-200"))) {
+            try (Model m = Model.open(run.resolve("checkpoint-200"))) {
                 var want = new PredictionAttention(m, backend, Variant.NOATTN).score(Bags.random(500, 16, 4, 1, false), Progress.NONE);
                 try (Statement st = sink.connection().createStatement();
                      ResultSet rs = st.executeQuery("SELECT layer, head, value FROM scores WHERE step = 200 AND metric = 'score' AND variant = 'noattn' AND seed = 1")) {
@@ -190,7 +190,7 @@ class SweepTest {
         List<String> specs = new ArrayList<>();
         for (int[] s : shapes) {
             Path p = dir.resolve("family").resolve(s[0] + "x" + s[1]);
-            new SyntheticGpt2(new Gpt2Dims(200, 4 * s[1], s[0], s[1], 8 * s[1], 8), 3, List.of(new HeadId(s[0] - 1, s[1] - 1))).write(p, 2);
+            new SyntheticGpt2(new Dims(200, 4 * s[1], s[0], s[1], 8 * s[1], 8), 3, List.of(new HeadId(s[0] - 1, s[1] - 1))).write(p, 2);
             specs.add(p.toString());
         }
         List<Checkpoint> cs = Checkpoints.expand(specs, Optional.empty(), Optional.empty());
@@ -262,7 +262,7 @@ class SweepTest {
             Analyses one = new Analyses(false, List.of(), List.of(), 16, 4, false, false, false, "2.1", "2.1", Variant.FULL);
             assertEquals(3, new Sweep(backend, one, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), new Seen(), false).run(cs, Progress.NONE).computed());
             // the same numbers as a direct computation, and the planted head of checkpoint-100 (2.1) is found
-            try (Gpt2Model m = Gpt2Model.open(run.resolve("checkpoint-100"));
+            try (Model m = Model.open(run.resolve("checkpoint-100"));
                  java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
                 var wee = io.headscan.model.Matrix.dense(arena.allocate(500L * 32 * 4), 500, 32);
                 new io.headscan.circuits.EffectiveEmbedding(m, backend, Variant.FULL).computeAll(wee, Progress.NONE);
@@ -297,7 +297,7 @@ class SweepTest {
             new Sweep(backend, a, sink, c -> Sweep.Fetched.local(Path.of(c.spec())), new Seen(), false)
                     .run(Checkpoints.expand(List.of(run + "/checkpoint-*"), Optional.empty(), Optional.empty()), Progress.NONE);
             assertEquals(3 * 12, count(sink, "SELECT count(*) FROM scores WHERE metric = 'score' AND seed IS NULL AND definition LIKE '%bags=file mine.json crc=%'"));
-            try (Gpt2Model m = Gpt2Model.open(run.resolve("checkpoint-300"));
+            try (Model m = Model.open(run.resolve("checkpoint-300"));
                  Statement st = sink.connection().createStatement();
                  ResultSet rs = st.executeQuery("SELECT value FROM scores WHERE step = 300 AND metric = 'score' AND layer = 2 AND head = 3")) {
                 assertTrue(rs.next());

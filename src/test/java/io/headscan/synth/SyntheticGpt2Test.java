@@ -3,8 +3,8 @@ package io.headscan.synth;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.headscan.format.SafetensorsFile;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.reference.ReferenceScience;
 import java.io.IOException;
@@ -25,7 +25,7 @@ class SyntheticGpt2Test {
 
     @Test
     void sameSeedGivesSameBytesWhateverTheThreadCount() throws IOException {
-        Gpt2Dims dims = new Gpt2Dims(300, 32, 2, 2, 64, 8);
+        Dims dims = new Dims(300, 32, 2, 2, 64, 8);
         new SyntheticGpt2(dims, 7, List.of(new HeadId(1, 1))).write(dir.resolve("a"), 1);
         new SyntheticGpt2(dims, 7, List.of(new HeadId(1, 1))).write(dir.resolve("b"), 4);
         new SyntheticGpt2(dims, 8, List.of(new HeadId(1, 1))).write(dir.resolve("c"), 2);
@@ -36,12 +36,12 @@ class SyntheticGpt2Test {
 
     @Test
     void writesTheFullGpt2LayoutWithMaskBuffersAndConfig() throws IOException {
-        Gpt2Dims dims = new Gpt2Dims(64, 24, 12, 2, 96, 16);
+        Dims dims = new Dims(64, 24, 12, 2, 96, 16);
         new SyntheticGpt2(dims, 0, List.of()).write(dir, 2);
-        try (Gpt2Model m = Gpt2Model.open(dir)) {
+        try (Model m = Model.open(dir)) {
             assertEquals(160, m.tensors().size());
             assertEquals(dims, m.dims());
-            assertEquals(Gpt2Model.HeadCountSource.CONFIG, m.headCountSource());
+            assertEquals(Model.HeadCountSource.CONFIG, m.headCountSource());
             assertEquals("pt", m.file().metadata().get("format"));
             var mask = m.file().segment("h.3.attn.bias");
             assertEquals(1f, mask.getAtIndex(SafetensorsFile.F32_LE, 16 + 1)); // row 1, col 1
@@ -54,10 +54,10 @@ class SyntheticGpt2Test {
 
     @Test
     void weightScalesAreOfTheOrderOfRealGpt2() throws IOException {
-        Gpt2Dims dims = new Gpt2Dims(2000, 64, 2, 2, 256, 16);
+        Dims dims = new Dims(2000, 64, 2, 2, 256, 16);
         new SyntheticGpt2(dims, 1, List.of()).write(dir, 2);
-        try (Gpt2Model m = Gpt2Model.open(dir)) {
-            float[] e = m.wte().toArray();
+        try (Model m = Model.open(dir)) {
+            float[] e = m.embedding().toArray();
             double ss = 0;
             for (float x : e) ss += x * x;
             assertEquals(SyntheticGpt2.WTE_STD, Math.sqrt(ss / e.length), 0.01);
@@ -72,10 +72,10 @@ class SyntheticGpt2Test {
      */
     @Test
     void plantedHeadsRankFirstByThePredictionAttentionScore() throws IOException {
-        Gpt2Dims dims = new Gpt2Dims(512, 64, 12, 4, 256, 16);
+        Dims dims = new Dims(512, 64, 12, 4, 256, 16);
         List<HeadId> plant = List.of(new HeadId(10, 3), new HeadId(11, 1));
         new SyntheticGpt2(dims, 11, plant).write(dir, 2);
-        try (Gpt2Model m = Gpt2Model.open(dir)) {
+        try (Model m = Model.open(dir)) {
             ReferenceScience ref = new ReferenceScience(m);
             Random rnd = new Random(0);
             int[][] bags = new int[3][];

@@ -1,7 +1,7 @@
 package io.headscan.testing;
 
 import io.headscan.format.SafetensorsWriter;
-import io.headscan.model.Gpt2Dims;
+import io.headscan.model.Dims;
 import io.headscan.model.Gpt2Layout;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,7 +14,7 @@ public final class HandModel {
     private HandModel() {}
 
     /** Writes {@code dir/model.safetensors} (every layout tensor: {@code values} where given, else zeros) and a config.json. */
-    public static void write(Path dir, Gpt2Dims dims, Map<String, float[]> values) throws IOException {
+    public static void write(Path dir, Dims dims, Map<String, float[]> values) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter();
         for (Gpt2Layout.Entry e : Gpt2Layout.entries(dims)) {
             float[] v = values.get(e.name());

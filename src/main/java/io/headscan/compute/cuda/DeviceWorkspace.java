@@ -170,6 +170,23 @@ final class DeviceWorkspace extends Workspace {
         backend.synchronize("hs_bias_gelu_dev");
     }
 
+    /** No device kernel for this activation yet: the tile crosses to the host, is activated there, and goes back. */
+    @Override
+    protected void biasActivationChecked(Tensor h, float[] bias, io.headscan.model.Activation act) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            Matrix host = Matrix.allocate(arena, h.rows(), h.cols());
+            storeChecked(h, host);
+            activateOnHost(host, bias, act);
+            backend.bind();
+            long rowBytes = (long) h.cols() * Float.BYTES;
+            if (h.ld() == h.cols()) {
+                backend.upload(host.segment().asSlice(0, h.rows() * rowBytes), at(h, 0), false);
+            } else {
+                for (int r = 0; r < h.rows(); r++) backend.upload(host.segment().asSlice(r * rowBytes, rowBytes), at(h, r), false);
+            }
+        }
+    }
+
     @Override
     protected void free() {
         for (MemorySegment p : allocations) backend.deviceFree(p);

@@ -39,6 +39,25 @@ public record RowAffine(float[] preScale, float[] preBias, Norm norm, float[] sc
         return new RowAffine(null, null, norm, g, b);
     }
 
+    /** The epsilon inside lnpre's square root (docs/science.md §0). */
+    public static final double LNPRE_EPS = 1e-5;
+
+    /**
+     * y = lnpre_eps(sign · x) * g + b for rows of {@code cols} values, with a LayerNorm epsilon other than the kernels'
+     * {@link #LNPRE_EPS} folded into the pre-scale: lnpre_e(v) = lnpre_{1e-5}(s·v) with s = sqrt(1e-5 / e), exactly (the
+     * centred values scale by s, their root mean square by s·sqrt(mean + e)), so every kernel serves every epsilon.
+     */
+    public static RowAffine layerNorm(double eps, int cols, float sign, float[] g, float[] b) {
+        if (!(eps > 0)) throw new IllegalArgumentException("epsilon " + eps + " is not positive");
+        float s = (float) (sign * Math.sqrt(LNPRE_EPS / eps));
+        float[] pre = null;
+        if (s != 1f) {
+            pre = new float[cols];
+            java.util.Arrays.fill(pre, s);
+        }
+        return new RowAffine(pre, null, Norm.LNPRE, g, b);
+    }
+
     /** Rows of {@code x} in order: y[r] = f(x[r]) + add[r]. */
     public void apply(Matrix x, Matrix add, Matrix y) {
         apply(x, null, add, y);
@@ -132,7 +151,7 @@ public record RowAffine(float[] preScale, float[] preBias, Norm norm, float[] sc
             if (norm == Norm.LNPRE) {
                 double q = 0;
                 for (int j = 0; j < n; j++) q += (double) v[j] * v[j];
-                float inv = (float) (1.0 / Math.sqrt(q / n + 1e-5));
+                float inv = (float) (1.0 / Math.sqrt(q / n + LNPRE_EPS));
                 for (int j = 0; j < n; j++) v[j] *= inv;
             }
         }

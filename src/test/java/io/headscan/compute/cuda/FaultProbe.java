@@ -66,7 +66,7 @@ public final class FaultProbe {
         java.util.List<io.headscan.sweep.Checkpoint> cs = new java.util.ArrayList<>();
         for (int i = 1; i <= 3; i++) {
             java.nio.file.Path m = dir.resolve("checkpoint-" + i);
-            new io.headscan.synth.SyntheticGpt2(new io.headscan.model.Gpt2Dims(2000, 64, 2, 4, 128, 16), i, java.util.List.of()).write(m, 2);
+            new io.headscan.synth.SyntheticGpt2(new io.headscan.model.Dims(2000, 64, 2, 4, 128, 16), i, java.util.List.of()).write(m, 2);
         }
         cs.addAll(io.headscan.sweep.Checkpoints.expand(java.util.List.of(dir + "/checkpoint-*"), Optional.empty(), Optional.empty()));
         var analyses = new io.headscan.sweep.Analyses(false, java.util.List.of(io.headscan.circuits.Variant.FULL), java.util.List.of(0L), 16, 2, false,

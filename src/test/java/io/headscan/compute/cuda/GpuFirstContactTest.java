@@ -12,8 +12,8 @@ import io.headscan.compute.Tensor;
 import io.headscan.compute.Transpose;
 import io.headscan.compute.Workspace;
 import io.headscan.compute.openblas.OpenBlasBackend;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import io.headscan.synth.SyntheticGpt2;
@@ -88,10 +88,10 @@ class GpuFirstContactTest {
     @Test
     void aKernelModuleThatDoesNotLoadLeavesCublasWorking() throws Exception {
         requireGpu();
-        new SyntheticGpt2(new Gpt2Dims(1000, 64, 2, 2, 128, 16), 5, List.of(new HeadId(1, 1))).write(dir.resolve("m"), 2);
+        new SyntheticGpt2(new Dims(1000, 64, 2, 2, 128, 16), 5, List.of(new HeadId(1, 1))).write(dir.resolve("m"), 2);
         byte[] garbage = "this is not a CUDA module".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
         try (CublasBackend gpu = CublasBackend.open(Optional.empty(), false, 0, new ReduceKernel.Image(garbage, "damaged test image"));
-             Gpt2Model m = Gpt2Model.open(dir.resolve("m")); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2);
+             Model m = Model.open(dir.resolve("m")); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2);
              EmbeddingTable table = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> { });
              FullVocabQK onGpu = new FullVocabQK(m, gpu, table.matrix()); FullVocabQK onCpu = new FullVocabQK(m, cpu, table.matrix())) {
             assertTrue(gpu.describe().contains("unavailable (cuModuleLoadData (headscan_reduce, damaged test image) failed"), gpu.describe());

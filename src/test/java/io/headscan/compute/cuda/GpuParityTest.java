@@ -12,8 +12,8 @@ import io.headscan.circuits.Variant;
 import io.headscan.compute.Backend;
 import io.headscan.compute.Transpose;
 import io.headscan.compute.openblas.OpenBlasBackend;
-import io.headscan.model.Gpt2Dims;
-import io.headscan.model.Gpt2Model;
+import io.headscan.model.Dims;
+import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.model.Matrix;
 import io.headscan.synth.SyntheticGpt2;
@@ -112,7 +112,7 @@ class GpuParityTest {
      */
     @Test
     void fullVocabularyMovesItsInputsOnceAndOnlyRowResultsBack() throws IOException {
-        try (Gpt2Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2); CublasBackend gpu = cublas(false);
+        try (Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2); CublasBackend gpu = cublas(false);
              EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
              FullVocabQK qk = new FullVocabQK(m, gpu, t.matrix())) {
             assertTrue(gpu.factoredReductionAvailable(), gpu.describe());
@@ -125,8 +125,8 @@ class GpuParityTest {
             for (HeadId h : all) qk.head(h, Progress.NONE);
             var first = gpu.transfers();
             // E (once, for U), W_EE, each used layer's c_attn, small vectors
-            long once = m.wte().segment().byteSize() + t.matrix().segment().byteSize();
-            for (int l = 0; l < 3; l++) once += m.wq(new HeadId(l, 0)).segment().byteSize();
+            long once = m.embedding().segment().byteSize() + t.matrix().segment().byteSize();
+            for (int l = 0; l < 3; l++) once += m.wq(new HeadId(l, 0)).stored().segment().byteSize();
             assertTrue(first.toDevice() >= once, first.describe() + ", expected at least " + once);
             assertTrue(first.toDevice() <= once + 65536, first.describe() + ": E, W_EE and c_attn cross once (" + once + " bytes)");
             for (HeadId h : all) qk.head(h, Progress.NONE);
@@ -141,7 +141,7 @@ class GpuParityTest {
 
     @Test
     void theFactoredDevicePathMatchesTheHostFactorPath() throws IOException {
-        try (Gpt2Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2); CublasBackend gpu = cublas(false);
+        try (Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2); CublasBackend gpu = cublas(false);
              EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
              FullVocabQK onCpu = new FullVocabQK(m, cpu, t.matrix()); FullVocabQK onGpu = new FullVocabQK(m, gpu, t.matrix());
              io.headscan.circuits.OvCircuit ovCpu = new io.headscan.circuits.OvCircuit(m, cpu, t.matrix());
@@ -195,14 +195,14 @@ class GpuParityTest {
         return new Matrix(seg, m.offset(), m.rows(), m.cols(), m.ld());
     }
 
-    private Gpt2Model model() throws IOException {
-        new SyntheticGpt2(new Gpt2Dims(2000, 64, 3, 4, 128, 16), 9, List.of(new HeadId(2, 3))).write(dir.resolve("m"), 2);
-        return Gpt2Model.open(dir.resolve("m"));
+    private Model model() throws IOException {
+        new SyntheticGpt2(new Dims(2000, 64, 3, 4, 128, 16), 9, List.of(new HeadId(2, 3))).write(dir.resolve("m"), 2);
+        return Model.open(dir.resolve("m"));
     }
 
     @Test
     void scoresMatchTheCpuWithin1e5InFp32() throws IOException {
-        try (Gpt2Model m = model(); CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
+        try (Model m = model(); CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
             List<int[]> bags = Bags.random(2000, 64, 4, 3, false);
             var want = new PredictionAttention(m, cpu, Variant.HACKATHON).score(bags, Progress.NONE);
             var got = new PredictionAttention(m, gpu, Variant.HACKATHON).score(bags, Progress.NONE);
@@ -212,7 +212,7 @@ class GpuParityTest {
 
     @Test
     void fullVocabularyStatisticsMatchInFp32AndStayCloseInTf32() throws IOException {
-        try (Gpt2Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
+        try (Model m = model(); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
             for (boolean tf32 : new boolean[] {false, true}) {
                 try (CublasBackend gpu = cublas(tf32);
                      EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
@@ -240,7 +240,7 @@ class GpuParityTest {
      */
     @Test
     void embedRunsOnTheDeviceAndBringsBackOnlyItsRows() throws IOException {
-        try (Gpt2Model m = model(); CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2);
+        try (Model m = model(); CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2);
              Arena arena = Arena.ofShared()) {
             try (var ws = gpu.workspace()) {
                 assertInstanceOf(DeviceWorkspace.class, ws, "this build's CUDA row kernels loaded: " + gpu.describe());
@@ -281,13 +281,13 @@ class GpuParityTest {
      */
     @Test
     void checkpointsOpenedOneAfterAnotherAreNotConfused() throws IOException {
-        Gpt2Dims dims = new Gpt2Dims(2000, 64, 3, 4, 128, 16);
+        Dims dims = new Dims(2000, 64, 3, 4, 128, 16);
         try (CublasBackend gpu = cublas(false); Backend cpu = OpenBlasBackend.open(Optional.empty(), 2)) {
             List<int[]> bags = Bags.random(2000, 64, 4, 3, false);
             for (int seed = 1; seed <= 3; seed++) {
                 Path d = dir.resolve("seq" + seed);
                 new SyntheticGpt2(dims, seed, List.of(new HeadId(seed % 3, seed))).write(d, 2);
-                try (Gpt2Model m = Gpt2Model.open(d);
+                try (Model m = Model.open(d);
                      EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, cpu, dir.resolve("cache"), Progress.NONE, s -> {});
                      FullVocabQK onCpu = new FullVocabQK(m, cpu, t.matrix()); FullVocabQK onGpu = new FullVocabQK(m, gpu, t.matrix())) {
                     var want = new PredictionAttention(m, cpu, Variant.HACKATHON).score(bags, Progress.NONE);

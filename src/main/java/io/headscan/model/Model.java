@@ -1,0 +1,675 @@
+package io.headscan.model;
+
+import io.headscan.format.CheckpointFormatException;
+import io.headscan.format.CheckpointRefusedException;
+import io.headscan.format.DType;
+import io.headscan.format.MappedCheckpoint;
+import io.headscan.format.SafetensorsFile;
+import io.headscan.format.TensorInfo;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A decoder-only checkpoint of any {@link Family} seen through its memory-mapped weights (a safetensors file, a PyTorch
+ * {@code pytorch_model.bin} or a set of shards, all read through {@link MappedCheckpoint}), as the canonical per-head
+ * views of docs/science.md §9: W_Q, W_K, W_V [d, d_h] and W_O [d_h, d] of each head, the norm weights, layer 0's MLP,
+ * the embedding, the unembedding and the attention scale of each layer. What differs between families is the family's
+ * table row; nothing here or above asks for a family by name.
+ *
+ * <p>Views are zero-copy: GPT-2's head blocks are column blocks of {@code c_attn}, a Linear [out, in] block is handed on
+ * with its transpose flag ({@link Weight}), and GPT-NeoX's interleaved heads are row blocks of the fused tensor.
+ * F32 checkpoints are used in place; F16/BF16 tensors are widened once into an off-heap F32 copy owned by this object
+ * ({@link #zeroCopy()}). Every dimension comes from tensor shapes; the head count from {@code config.json}, else an
+ * explicit override, else d_head = 64, and {@link #headCountSource()} says which.
+ */
+public final class Model implements AutoCloseable {
+
+    /** Where the number of heads came from. */
+    public enum HeadCountSource {
+        CONFIG("config.json"), OVERRIDE("--n-head"), DEFAULT_D_HEAD_64("default d_head = 64");
+
+        private final String label;
+
+        HeadCountSource(String label) {
+            this.label = label;
+        }
+
+        public String label() {
+            return label;
+        }
+    }
+
+    /** What a projection of a layer computes for all its heads: Q, K or V. */
+    public enum Kind { Q, K, V }
+
+    /**
+     * The columns of {@code x @ weight} that belong to each head: head h's d_h columns start at {@code base + h·stride}.
+     * GPT-2: the Q, K or V third of {@code c_attn}, stride d_h. GPT-NeoX: the whole fused [3d, d] weight (transposed),
+     * base {q,k,v}·d_h, stride 3·d_h. Separate projections: the one weight, stride d_h.
+     */
+    public record HeadColumns(Weight weight, int base, int stride) {
+
+        /** Whether head h's block starts at base + h·dHead (the heads side by side, nothing between). */
+        public boolean packed(int dHead) {
+            return stride == dHead;
+        }
+    }
+
+    private final MappedCheckpoint file;
+    private final Path configPath;
+    private final Family family;
+    private final String prefix;
+    private final Dims dims;
+    private final HeadCountSource headCountSource;
+    private final double eps;
+    private final Activation activation;
+    private final boolean parallel;
+    private final double[] scales;
+    private final List<String> notes;
+    private final Arena widened = Arena.ofShared();
+    private final Map<String, MemorySegment> widenedTensors = new ConcurrentHashMap<>();
+
+    private Model(MappedCheckpoint file, Path configPath, Family family, String prefix, Dims dims, HeadCountSource source,
+                  double eps, Activation activation, boolean parallel, double[] scales, List<String> notes) {
+        this.file = file;
+        this.configPath = configPath;
+        this.family = family;
+        this.prefix = prefix;
+        this.dims = dims;
+        this.headCountSource = source;
+        this.eps = eps;
+        this.activation = activation;
+        this.parallel = parallel;
+        this.scales = scales;
+        this.notes = notes;
+    }
+
+    /**
+     * Opens a checkpoint: a weights file ({@code .safetensors}, {@code pytorch_model.bin}, a shard index) or a folder
+     * holding one (see {@link #resolveWeights}).
+     *
+     * @param headsOverride explicit head count, used when there is no config.json
+     */
+    public static Model open(Path fileOrDir, OptionalInt headsOverride) {
+        Path weights = resolveWeights(fileOrDir);
+        MappedCheckpoint f = MappedCheckpoint.open(weights);
+        try {
+            return build(f, headsOverride);
+        } catch (RuntimeException | Error e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    public static Model open(Path fileOrDir) {
+        return open(fileOrDir, OptionalInt.empty());
+    }
+
+    /** The weights files a folder may hold, in the order they are looked for (as transformers does). */
+    public static final List<String> WEIGHTS_FILES = List.of("model.safetensors", "model.safetensors.index.json",
+            "pytorch_model.bin", "pytorch_model.bin.index.json");
+
+    /** A file path is used as is; a folder must hold one of {@link #WEIGHTS_FILES}, the first found is used. */
+    public static Path resolveWeights(Path fileOrDir) {
+        if (Files.isDirectory(fileOrDir)) {
+            for (String name : WEIGHTS_FILES) {
+                Path p = fileOrDir.resolve(name);
+                if (Files.exists(p)) return p;
+            }
+            throw new ModelException(fileOrDir, "folder has no weights: looked for " + String.join(", ", WEIGHTS_FILES));
+        }
+        if (!Files.exists(fileOrDir)) throw new ModelException(fileOrDir, "no such file or folder");
+        return fileOrDir;
+    }
+
+    private static Model build(MappedCheckpoint f, OptionalInt headsOverride) {
+        Path path = f.path();
+        Path configFile = path.resolveSibling("config.json");
+        Optional<ModelConfig> cfg = CheckpointRefusedException.whileOpening(configFile,
+                CheckpointFormatException.Container.CONFIG_JSON, () -> ModelConfig.read(configFile));
+        Family family = family(f, cfg);
+        String prefix = f.has(family.prefix() + family.embed()) ? family.prefix() : f.has(family.embed()) ? "" : null;
+        if (prefix == null) throw missing(path, family, family.prefix() + family.embed());
+        Shapes s = new Shapes(f, family, prefix);
+        TensorInfo embed = s.require(family.embed(), 2);
+        int vocab = s.dim(embed, 0), d = s.dim(embed, 1);
+        int layers = 0;
+        while (f.has(prefix + Family.at(family.ln1Weight(), layers))) layers++;
+        if (layers == 0) throw missing(path, family, prefix + Family.at(family.ln1Weight(), 0));
+        TensorInfo mlpIn = s.require(Family.at(family.mlpIn(), 0), 2);
+        int dMlp = s.dim(mlpIn, family.mlpLinear() ? 0 : 1);
+        int nCtx = 0;
+        if (family.positions() != null && f.has(prefix + family.positions())) nCtx = s.dim(s.require(family.positions(), 2), 0);
+
+        Family.Keys keys = family.keys();
+        ModelConfig c = cfg.orElse(null);
+        List<String> notes = new ArrayList<>();
+        if (c != null) {
+            agree(c, keys.dModel(), d, "d_model (" + prefix + family.embed() + ")");
+            agree(c, keys.layers(), layers, "layer count");
+            agree(c, keys.vocab(), vocab, "vocabulary size (" + prefix + family.embed() + ")");
+            if (nCtx > 0) agree(c, keys.positions(), nCtx, "position count (" + prefix + family.positions() + ")");
+            else nCtx = c.dimension(keys.positions()).orElse(0);
+            String mlpKey = keys.dMlp().getFirst();
+            if (keys.dMlpNullIs4d() && c.has(mlpKey) && c.isNull(mlpKey)) {
+                if (dMlp != 4 * d) throw c.contradiction(mlpKey + " is null (4 x d_model = " + 4 * d + "), the weights' d_mlp ("
+                        + prefix + Family.at(family.mlpIn(), 0) + ") is " + dMlp);
+            } else {
+                agree(c, keys.dMlp(), dMlp, "d_mlp (" + prefix + Family.at(family.mlpIn(), 0) + ")");
+            }
+            for (var e : family.refusedUnless().entrySet()) {
+                if (c.has(e.getKey()) && !String.valueOf(e.getValue()).equals(c.shown(e.getKey()))) {
+                    throw c.unsupported(e.getKey(), family.label() + " models with " + e.getKey() + " other than " + e.getValue()
+                            + " have no definition in headscan");
+                }
+            }
+            if (family == Family.OPT) {
+                OptionalInt proj = c.dimension(List.of("word_embed_proj_dim"));
+                if (proj.isPresent() && proj.getAsInt() != d) {
+                    throw c.unsupported("word_embed_proj_dim", "OPT models that project the embedding (project_in/out, as opt-350m) are not read");
+                }
+            }
+            if (keys.tied() != null) {
+                Optional<Boolean> tied = c.bool(keys.tied());
+                if (tied.isPresent() && tied.get() != family.tied()) {
+                    throw c.unsupported(keys.tied(), family.label() + " is read with its " + (family.tied() ? "tied" : "untied")
+                            + " unembedding only");
+                }
+            }
+        }
+
+        OptionalInt fromConfig = c == null ? OptionalInt.empty() : c.dimension(keys.heads());
+        HeadCountSource source;
+        int heads;
+        if (fromConfig.isPresent()) {
+            heads = fromConfig.getAsInt();
+            source = HeadCountSource.CONFIG;
+            if (headsOverride.isPresent() && headsOverride.getAsInt() != heads) {
+                throw new ModelException(configFile, keys.heads().getFirst() + " " + heads + " contradicts --n-head " + headsOverride.getAsInt()
+                        + " (--n-head is for checkpoints without a head count in config.json)");
+            }
+        } else if (headsOverride.isPresent()) {
+            heads = headsOverride.getAsInt();
+            source = HeadCountSource.OVERRIDE;
+        } else {
+            String why = c != null ? "config.json has no " + keys.heads().getFirst() : "no config.json";
+            if (d % 64 != 0) throw new ModelException(path, "cannot infer the head count: " + why + " and d_model " + d + " is not a multiple of 64; pass the head count explicitly");
+            heads = d / 64;
+            source = HeadCountSource.DEFAULT_D_HEAD_64;
+        }
+        if (heads <= 0 || d % heads != 0) {
+            if (source == HeadCountSource.CONFIG) throw c.contradiction(keys.heads().getFirst() + " is " + heads + ", which does not divide the weights' d_model " + d);
+            throw new ModelException(path, "head count " + heads + " (" + source.label() + ") does not divide d_model " + d);
+        }
+        Dims dims = new Dims(vocab, d, layers, heads, dMlp, nCtx);
+
+        double eps = Family.defaultEps();
+        Activation act = keys.defaultActivation();
+        boolean parallel = family.parallel();
+        boolean scaleWeights = true, inverseLayer = false;
+        if (c != null) {
+            eps = c.positive(keys.eps()).orElse(eps);
+            Optional<String> a = c.string(keys.activation());
+            if (a.isPresent()) {
+                act = Activation.byConfigName(a.get());
+                if (act == null) {
+                    String key = keys.activation().stream().filter(c::has).findFirst().orElseThrow();
+                    throw c.unsupported(key, "headscan computes the MLP with gelu_new (gelu_pytorch_tanh, gelu_fast), gelu or relu");
+                }
+            }
+            if (keys.parallel() != null) parallel = c.bool(keys.parallel()).orElse(parallel);
+            if (keys.scaleWeights() != null) scaleWeights = c.bool(keys.scaleWeights()).orElse(true);
+            if (keys.inverseLayer() != null) inverseLayer = c.bool(keys.inverseLayer()).orElse(false);
+        }
+        double[] scales = new double[layers];
+        double base = family.attentionScale() == Family.BaseScale.ONE || !scaleWeights ? 1 : 1 / Math.sqrt(dims.dHead());
+        for (int l = 0; l < layers; l++) scales[l] = inverseLayer ? base / (l + 1) : base;
+        if (family.attentionScale() == Family.BaseScale.ONE) notes.add("no attention scaling (" + family.label() + ")");
+        if (!scaleWeights) notes.add("scale_attn_weights false: no 1/sqrt(d_head)");
+        if (inverseLayer) notes.add("scale_attn_by_inverse_layer_idx: layer l's logits divided by l + 1");
+
+        s.checkLayers(dims);
+        return new Model(f, configFile, family, prefix, dims, source, eps, act, parallel, scales, List.copyOf(notes));
+    }
+
+    /** The family a checkpoint declares (config.json's model_type), or the one whose tensors it holds. */
+    private static Family family(MappedCheckpoint f, Optional<ModelConfig> cfg) {
+        if (cfg.isPresent()) {
+            ModelConfig c = cfg.get();
+            Optional<String> type = c.string(List.of("model_type"));
+            if (type.isPresent()) {
+                Optional<Family> fam = Family.byModelType(type.get());
+                if (fam.isPresent()) return fam.get();
+                Optional<String> why = Family.refusal(type.get());
+                throw c.unsupported("model_type", why.orElse("not a model family headscan reads (" + Family.readTypes() + ")"));
+            }
+        }
+        for (Family fam : Family.ALL) {
+            String w = Family.at(fam.ln1Weight(), 0), q = Family.at(fam.q(), 0);
+            if ((f.has(fam.prefix() + w) || f.has(w)) && (f.has(fam.prefix() + q) || f.has(q))) return fam;
+        }
+        throw new ModelException(f.path(), "not a checkpoint of a family headscan reads (" + Family.readTypes()
+                + "): none of their layer-0 tensors is there, and no config.json names a model_type");
+    }
+
+    private static ModelException missing(Path path, Family family, String tensor) {
+        return new ModelException(path, "not a " + family.label() + " checkpoint: missing tensor " + tensor);
+    }
+
+    private static void agree(ModelConfig c, List<String> keys, int actual, String what) {
+        OptionalInt v = c.dimension(keys);
+        if (v.isPresent() && v.getAsInt() != actual) {
+            String key = keys.stream().filter(c::has).findFirst().orElse(keys.getFirst());
+            throw c.contradiction(key + " is " + v.getAsInt() + ", the weights' " + what + " is " + actual);
+        }
+    }
+
+    /** Shape checks of a family's tensors, each refusal naming the tensor. */
+    private record Shapes(MappedCheckpoint f, Family family, String prefix) {
+
+        TensorInfo require(String name, int rank) {
+            String full = prefix + name;
+            if (!f.has(full)) throw missing(f.path(), family, full);
+            TensorInfo t = f.info(full);
+            if (t.rank() != rank) throw new ModelException(f.path(), "tensor " + full + " has shape " + t.shapeString() + ", expected rank " + rank);
+            if (!t.dtype().readableAsFloat()) {
+                throw new ModelException(f.path(), "tensor " + full + " has dtype " + t.dtype() + "; weights must be F32, F16 or BF16");
+            }
+            return t;
+        }
+
+        int dim(TensorInfo t, int i) {
+            long v = t.dim(i);
+            if (v <= 0 || v > Integer.MAX_VALUE) throw new ModelException(f.path(), "tensor " + t.name() + " has unusable dimension " + v);
+            return (int) v;
+        }
+
+        void expect(String pattern, int layer, long... shape) {
+            if (pattern == null) return;
+            String name = layer < 0 ? pattern : Family.at(pattern, layer);
+            boolean whole = name.equals(family.unembed()) || name.equals(family.unembedBias());
+            TensorInfo t = whole ? requireWhole(name, shape.length) : require(name, shape.length);
+            if (!Arrays.equals(t.shape(), shape)) {
+                throw new ModelException(f.path(), "tensor " + t.name() + " has shape " + t.shapeString() + ", expected " + Arrays.toString(shape));
+            }
+        }
+
+        TensorInfo requireWhole(String name, int rank) {
+            if (!f.has(name)) throw missing(f.path(), family, name);
+            TensorInfo t = f.info(name);
+            if (t.rank() != rank || !t.dtype().readableAsFloat()) {
+                throw new ModelException(f.path(), "tensor " + name + " has shape " + t.shapeString() + " and dtype " + t.dtype()
+                        + ", expected a rank-" + rank + " F32, F16 or BF16 tensor");
+            }
+            return t;
+        }
+
+        /** Every tensor the science reads, at the shape the dimensions give. */
+        void checkLayers(Dims dims) {
+            long d = dims.dModel(), m = dims.dMlp(), v = dims.vocab();
+            expect(family.finalNormWeight(), -1, d);
+            expect(family.finalNormBias(), -1, d);
+            expect(family.unembed(), -1, v, d);
+            expect(family.unembedBias(), -1, v);
+            for (int l = 0; l < dims.layers(); l++) {
+                expect(family.ln1Weight(), l, d);
+                expect(family.ln1Bias(), l, d);
+                expect(family.ln2Weight(), l, d);
+                expect(family.ln2Bias(), l, d);
+                switch (family.qkv()) {
+                    case FUSED_THIRDS -> expect(family.q(), l, d, 3 * d);
+                    case FUSED_BY_HEAD -> expect(family.q(), l, 3 * d, d);
+                    case SEPARATE -> {
+                        expect(family.q(), l, d, d);
+                        expect(family.k(), l, d, d);
+                        expect(family.v(), l, d, d);
+                    }
+                }
+                expect(family.o(), l, d, d);
+                expect(family.mlpIn(), l, family.mlpLinear() ? new long[] {m, d} : new long[] {d, m});
+                expect(family.mlpInBias(), l, m);
+                expect(family.mlpOut(), l, family.mlpLinear() ? new long[] {d, m} : new long[] {m, d});
+                expect(family.mlpOutBias(), l, d);
+            }
+        }
+    }
+
+    public Family family() {
+        return family;
+    }
+
+    public Dims dims() {
+        return dims;
+    }
+
+    public HeadCountSource headCountSource() {
+        return headCountSource;
+    }
+
+    public MappedCheckpoint file() {
+        return file;
+    }
+
+    public Path path() {
+        return file.path();
+    }
+
+    /** config.json beside the weights, if present. */
+    public Optional<Path> config() {
+        return Files.isRegularFile(configPath) ? Optional.of(configPath) : Optional.empty();
+    }
+
+    /** The prefix this file's base-model tensors carry ("" when saved without it). */
+    public String prefix() {
+        return prefix;
+    }
+
+    /** LayerNorm epsilon. */
+    public double eps() {
+        return eps;
+    }
+
+    /** Layer 0's MLP activation. */
+    public Activation activation() {
+        return activation;
+    }
+
+    /** Whether the block is parallel: the MLP reads the block's input, not input + attention (docs/science.md §9). */
+    public boolean parallel() {
+        return parallel;
+    }
+
+    /** Layer l's attention scale: the logit is {@code scale · q·k} (docs/science.md §8, §9). */
+    public double attentionScale(int layer) {
+        checkLayer(layer);
+        return scales[layer];
+    }
+
+    /** Whether every layer has the plain 1/sqrt(d_head). */
+    public boolean plainScale() {
+        double plain = 1 / Math.sqrt(dims.dHead());
+        return Arrays.stream(scales).allMatch(s -> s == plain);
+    }
+
+    /** What reports should say about this model's definition beyond its family (scales, flags). */
+    public List<String> notes() {
+        return notes;
+    }
+
+    /** Whether positions enter through rotary embeddings (scored at relative offset 0: docs/science.md §9). */
+    public boolean rotary() {
+        return family.positions() == null && family != Family.OPT;
+    }
+
+    /** True when every weight is F32 and used in place. */
+    public boolean zeroCopy() {
+        return file.tensors().stream().filter(t -> !buffer(t)).allMatch(t -> t.dtype() == DType.F32);
+    }
+
+    /** Whether a tensor is one of the family's buffers (masks, rotary frequencies), not a parameter. */
+    public boolean buffer(TensorInfo t) {
+        if (!t.dtype().readableAsFloat() || t.rank() == 0) return true;
+        for (String b : family.buffers()) if (t.name().endsWith(b)) return true;
+        return false;
+    }
+
+    /** Parameters in the file (buffers excluded; a tied unembedding stored twice counted once). */
+    public long parameterCount() {
+        long n = 0;
+        for (TensorInfo t : file.tensors()) {
+            if (buffer(t) || (family.tied() && t.name().equals("lm_head.weight"))) continue;
+            n += t.elementCount();
+        }
+        return n;
+    }
+
+    public List<TensorInfo> tensors() {
+        return file.tensors();
+    }
+
+    /** The F32 data of a tensor (its full name): the mapped bytes, or a widened copy. */
+    public MemorySegment data(String tensor) {
+        TensorInfo t = file.info(tensor);
+        if (t.dtype() == DType.F32) return file.segment(t);
+        return widenedTensors.computeIfAbsent(t.name(), n -> widen(t));
+    }
+
+    private MemorySegment widen(TensorInfo t) {
+        MemorySegment src = file.segment(t);
+        long n = t.elementCount();
+        MemorySegment dst = widened.allocate(n * Float.BYTES, 64);
+        for (long i = 0; i < n; i++) {
+            short bits = src.getAtIndex(SafetensorsFile.I16_LE, i);
+            float v = t.dtype() == DType.F16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat((bits & 0xffff) << 16);
+            dst.setAtIndex(SafetensorsFile.F32_LE, i, v);
+        }
+        return dst;
+    }
+
+    /** A tensor (full name) as a matrix (vectors are 1 x n). */
+    public Matrix matrix(String tensor) {
+        long[] s = file.info(tensor).shape();
+        int rows = s.length == 2 ? (int) s[0] : 1;
+        int cols = (int) s[s.length - 1];
+        return Matrix.dense(data(tensor), rows, cols);
+    }
+
+    /** A tensor (full name) copied to the heap. */
+    public float[] vector(String tensor) {
+        return matrix(tensor).toArray();
+    }
+
+    /** What a tensor is for: the names {@link #name} resolves. */
+    public enum Role {
+        EMBED, UNEMBED, UNEMBED_BIAS, FINAL_NORM_WEIGHT, FINAL_NORM_BIAS, LN1_WEIGHT, LN1_BIAS, LN2_WEIGHT, LN2_BIAS,
+        Q, K, V, O, MLP_IN, MLP_IN_BIAS, MLP_OUT, MLP_OUT_BIAS
+    }
+
+    /**
+     * The full name of the tensor playing {@code role} in layer {@code layer} (ignored for whole-model roles), or null
+     * when the family has none (an untied bias it lacks). Fused layouts give the fused tensor for Q, K and V; a block
+     * with one norm gives it for both; a tied unembedding is the embedding.
+     */
+    public String name(Role role, int layer) {
+        String p = prefix;
+        return switch (role) {
+            case EMBED -> p + family.embed();
+            case UNEMBED -> family.tied() ? p + family.embed() : family.unembed();
+            case UNEMBED_BIAS -> family.unembedBias();
+            case FINAL_NORM_WEIGHT -> p + family.finalNormWeight();
+            case FINAL_NORM_BIAS -> p + family.finalNormBias();
+            case LN1_WEIGHT -> p + Family.at(family.ln1Weight(), layer);
+            case LN1_BIAS -> p + Family.at(family.ln1Bias(), layer);
+            case LN2_WEIGHT -> p + Family.at(family.ln2Weight() == null ? family.ln1Weight() : family.ln2Weight(), layer);
+            case LN2_BIAS -> p + Family.at(family.ln2Weight() == null ? family.ln1Bias() : family.ln2Bias(), layer);
+            case Q -> p + Family.at(family.q(), layer);
+            case K -> p + Family.at(family.qkv() == Family.Qkv.SEPARATE ? family.k() : family.q(), layer);
+            case V -> p + Family.at(family.qkv() == Family.Qkv.SEPARATE ? family.v() : family.q(), layer);
+            case O -> p + Family.at(family.o(), layer);
+            case MLP_IN -> p + Family.at(family.mlpIn(), layer);
+            case MLP_IN_BIAS -> p + Family.at(family.mlpInBias(), layer);
+            case MLP_OUT -> p + Family.at(family.mlpOut(), layer);
+            case MLP_OUT_BIAS -> p + Family.at(family.mlpOutBias(), layer);
+        };
+    }
+
+    /** The roles a tensor plays in layer {@code layer} (several when fused, tied or shared). */
+    public Set<Role> roles(String tensor, int layer) {
+        Set<Role> out = new LinkedHashSet<>();
+        for (Role r : Role.values()) if (tensor.equals(name(r, layer))) out.add(r);
+        return out;
+    }
+
+    /** Token embedding E [V, d] (the residual stream's input; also the unembedding when tied). */
+    public Matrix embedding() {
+        return matrix(name(Role.EMBED, 0));
+    }
+
+    /** The unembedding's rows [V, d]: row t is token t's output direction, before the final norm's weight is folded in. */
+    public Matrix unembedding() {
+        return matrix(name(Role.UNEMBED, 0));
+    }
+
+    /** The unembedding's bias [V] (GPT-J's lm_head), or null. */
+    public float[] unembeddingBias() {
+        String n = name(Role.UNEMBED_BIAS, 0);
+        return n == null ? null : vector(n);
+    }
+
+    public float[] finalNormWeight() {
+        return vector(name(Role.FINAL_NORM_WEIGHT, 0));
+    }
+
+    public float[] finalNormBias() {
+        return vector(name(Role.FINAL_NORM_BIAS, 0));
+    }
+
+    /** Layer l's pre-attention norm weight g1 (folded into its W_Q, W_K, W_V). */
+    public float[] preAttentionNormWeight(int layer) {
+        checkLayer(layer);
+        return vector(name(Role.LN1_WEIGHT, layer));
+    }
+
+    /** The same as a 1 × d view of the checkpoint (for backends that fold it in themselves). */
+    public Matrix preAttentionNormWeightMatrix(int layer) {
+        checkLayer(layer);
+        return matrix(name(Role.LN1_WEIGHT, layer));
+    }
+
+    public float[] preMlpNormWeight(int layer) {
+        checkLayer(layer);
+        return vector(name(Role.LN2_WEIGHT, layer));
+    }
+
+    public float[] preMlpNormBias(int layer) {
+        checkLayer(layer);
+        return vector(name(Role.LN2_BIAS, layer));
+    }
+
+    /** The MLP's input weight [d, d_mlp] in x @ W form. */
+    public Weight mlpIn(int layer) {
+        checkLayer(layer);
+        return weight(name(Role.MLP_IN, layer), family.mlpLinear());
+    }
+
+    public float[] mlpInBias(int layer) {
+        checkLayer(layer);
+        return vector(name(Role.MLP_IN_BIAS, layer));
+    }
+
+    /** The MLP's output weight [d_mlp, d] in x @ W form. */
+    public Weight mlpOut(int layer) {
+        checkLayer(layer);
+        return weight(name(Role.MLP_OUT, layer), family.mlpLinear());
+    }
+
+    public float[] mlpOutBias(int layer) {
+        checkLayer(layer);
+        return vector(name(Role.MLP_OUT_BIAS, layer));
+    }
+
+    private Weight weight(String tensor, boolean linear) {
+        return new Weight(matrix(tensor), linear);
+    }
+
+    /** All heads' Q, K or V projection of a layer, and where each head's columns are in its output. */
+    public HeadColumns columns(int layer, Kind kind) {
+        checkLayer(layer);
+        int d = dims.dModel(), dh = dims.dHead();
+        return switch (family.qkv()) {
+            case FUSED_THIRDS -> new HeadColumns(Weight.of(matrix(name(Role.Q, layer))).columnBlock(kind.ordinal() * d, d), 0, dh);
+            case FUSED_BY_HEAD -> new HeadColumns(weight(name(Role.Q, layer), true), kind.ordinal() * dh, 3 * dh);
+            case SEPARATE -> new HeadColumns(weight(name(Role.values()[Role.Q.ordinal() + kind.ordinal()], layer), true), 0, dh);
+        };
+    }
+
+    /** W_Q of a head: [d, d_h]. */
+    public Weight wq(HeadId h) {
+        return headBlock(h, Kind.Q);
+    }
+
+    /** W_K of a head: [d, d_h]. */
+    public Weight wk(HeadId h) {
+        return headBlock(h, Kind.K);
+    }
+
+    /** W_V of a head: [d, d_h]. */
+    public Weight wv(HeadId h) {
+        return headBlock(h, Kind.V);
+    }
+
+    private Weight headBlock(HeadId h, Kind kind) {
+        h.checkIn(dims);
+        HeadColumns c = columns(h.layer(), kind);
+        return c.weight().columnBlock(c.base() + h.head() * c.stride(), dims.dHead());
+    }
+
+    /** The attention output weight of a layer, all heads: [d, d], canonical rows h·d_h .. belong to head h. */
+    public Weight out(int layer) {
+        checkLayer(layer);
+        return weight(name(Role.O, layer), family.oLinear());
+    }
+
+    /** W_O of a head: [d_h, d]. */
+    public Weight wo(HeadId h) {
+        h.checkIn(dims);
+        return out(h.layer()).rowBlock(h.head() * dims.dHead(), dims.dHead());
+    }
+
+    /** The tensors of a layer's attention that the QK or OV circuits read (Q, K, V and O; fused ones once). */
+    public List<String> attentionTensors(int layer) {
+        Set<String> s = new LinkedHashSet<>();
+        for (Role r : List.of(Role.Q, Role.K, Role.V, Role.O)) s.add(name(r, layer));
+        return List.copyOf(s);
+    }
+
+    /**
+     * Starts touching every page of these tensors (full names) on a background (daemon) thread and returns at once. A
+     * mapped page costs a fault on first use (on virtual machines, microseconds each: ~0.1 s for the 80 MB a
+     * {@code score} run reads); done while the process is still single-threaded (loading a backend, parsing bags),
+     * the computation later finds its weights ready. Closing the model stops it.
+     */
+    public void prefetch(List<String> tensors) {
+        List<MemorySegment> parts = new ArrayList<>();
+        for (String n : tensors) {
+            if (n != null && file.has(n) && file.info(n).dtype() == DType.F32) parts.add(file.segment(file.info(n)));
+        }
+        Thread.ofPlatform().daemon().name("headscan-prefetch").start(() -> {
+            try {
+                long sink = 0;
+                for (MemorySegment seg : parts) {
+                    for (long off = 0; off < seg.byteSize(); off += 4096) sink += seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off);
+                }
+                if (sink == 42) Thread.onSpinWait();   // keeps the reads
+            } catch (IllegalStateException | InternalError gone) {
+                // the model was closed first, or the file shrank under the mapping: nothing left to warm (the reads
+                // that matter report it)
+            }
+        });
+    }
+
+    private void checkLayer(int layer) {
+        if (layer < 0 || layer >= dims.layers()) {
+            throw new IllegalArgumentException("layer " + layer + " out of range 0.." + (dims.layers() - 1));
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (file.isOpen()) {
+            file.close();
+            widened.close();
+        }
+    }
+}
