@@ -166,7 +166,7 @@ final class InspectCommand implements Callable<Integer> {
         m.put("architecture", d.architectureName(gpt2.family()));
         m.put("layers", d.layers());
         m.put("heads", d.heads());
-        m.put("heads_source", gpt2.headCountSource().label());
+        m.put("heads_source", gpt2.headsSource());
         m.put("d_model", d.dModel());
         m.put("d_head", d.dHead());
         m.put("d_mlp", d.dMlp());

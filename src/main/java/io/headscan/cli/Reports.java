@@ -35,7 +35,7 @@ final class Reports {
         n.put("architecture", d.architectureName(m.family()));
         n.put("layers", d.layers());
         n.put("heads", d.heads());
-        n.put("heads_source", m.headCountSource().label());
+        n.put("heads_source", m.headsSource());
         n.put("d_model", d.dModel());
         n.put("d_head", d.dHead());
         n.put("d_mlp", d.dMlp());

@@ -77,11 +77,12 @@ public final class Model implements AutoCloseable {
     private final boolean parallel;
     private final double[] scales;
     private final List<String> notes;
+    private final String headsSource;
     private final Arena widened = Arena.ofShared();
     private final Map<String, MemorySegment> widenedTensors = new ConcurrentHashMap<>();
 
     private Model(MappedCheckpoint file, Path configPath, Family family, String prefix, Dims dims, HeadCountSource source,
-                  double eps, Activation activation, boolean parallel, double[] scales, List<String> notes) {
+                  double eps, Activation activation, boolean parallel, double[] scales, List<String> notes, String headsKey) {
         this.file = file;
         this.configPath = configPath;
         this.family = family;
@@ -93,6 +94,7 @@ public final class Model implements AutoCloseable {
         this.parallel = parallel;
         this.scales = scales;
         this.notes = notes;
+        this.headsSource = source == HeadCountSource.CONFIG ? "config.json " + headsKey : source.label();
     }
 
     /**
@@ -240,7 +242,8 @@ public final class Model implements AutoCloseable {
         if (inverseLayer) notes.add("scale_attn_by_inverse_layer_idx: layer l's logits divided by l + 1");
 
         s.checkLayers(dims);
-        return new Model(f, configFile, family, prefix, dims, source, eps, act, parallel, scales, List.copyOf(notes));
+        String headsKey = c == null ? null : keys.heads().stream().filter(c::has).findFirst().orElse(null);
+        return new Model(f, configFile, family, prefix, dims, source, eps, act, parallel, scales, List.copyOf(notes), headsKey);
     }
 
     /** The family a checkpoint declares (config.json's model_type), or the one whose tensors it holds. */
@@ -355,6 +358,11 @@ public final class Model implements AutoCloseable {
 
     public HeadCountSource headCountSource() {
         return headCountSource;
+    }
+
+    /** Where the head count came from, in words: "config.json n_head", "--n-head", "default d_head = 64". */
+    public String headsSource() {
+        return headsSource;
     }
 
     public MappedCheckpoint file() {
