@@ -456,7 +456,7 @@ public final class Sweep {
     private void weights(Model m, List<ResultRow> rows) {
         String key = Analyses.WEIGHTS_KEY;
         for (TensorInfo t : m.tensors()) {
-            if (!TensorStatistics.applies(t.dtype()) || t.dtype() == DType.BOOL) continue;
+            if (!TensorStatistics.applies(t.dtype()) || t.dtype() == DType.BOOL || m.buffer(t)) continue;   // masks, rotary frequencies
             TensorStatistics s = TensorStatistics.of(m.file(), t, Progress.NONE);
             String name = t.name();
             rows.add(new ResultRow("weights", key, null, null, -1, -1, name, "min", s.min()));

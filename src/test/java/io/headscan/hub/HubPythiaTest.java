@@ -210,10 +210,8 @@ class HubPythiaTest {
     }
 
     /**
-     * The sweep's disk budget holds for Pythia's F16 .bin-only branches whether or not the model layer reads them yet:
-     * the free-space check refuses each branch before a byte is fetched, and without it every checkpoint, computed or
-     * recorded as failed, is removed from the cache once done. (Until issue 22 each is a failure, "not a GPT-2
-     * checkpoint"; after it, each is computed; either way the exit code says which.)
+     * The sweep's disk budget holds for Pythia's F16 .bin-only branches: the free-space check refuses each branch before
+     * a byte is fetched (the full sweep below shows each download removed once its checkpoint is stored).
      */
     @Test
     void aSweepOverThePythiaRunKeepsItsDiskBudget() throws Exception {
@@ -228,32 +226,15 @@ class HubPythiaTest {
         }
         assertEquals(5, count(refused, "SELECT count(*) FROM errors WHERE message LIKE 'not enough disk space%'"));
         assertEquals(0, hub.count("cdn", "GET"), "refused before any byte was fetched");
-
-        Path db = home.resolve("budget.duckdb");
-        ChildJvm c = child(Map.of(), "sweep", REPO, "--revisions", "step*", "--score", "--bag-size", "16", "--db", db.toString());
-        int code = c.waitFor(3);
-        String swept = c.output();
-        long errors = count(db, "SELECT count(*) FROM errors"), models = count(db, "SELECT count(*) FROM models");
-        assertEquals(5, errors + models, swept);
-        assertEquals(errors > 0 ? 1 : 0, code, swept);
-        List<String> progress = lines(swept, "[");
-        for (int i = 0; i < STEPS.length; i++) assertTrue(progress.get(i).startsWith("[" + (i + 1) + "/5] " + REPO + "@step" + STEPS[i] + " (" + STEPS[i] + "): "), swept);
-        assertEquals(5, hub.count("cdn", "GET"), "each checkpoint's weights fetched once");
-        assertEquals(0, blobs(REPO), "every download removed once its checkpoint was done, failed or not");
-        try (Stream<Path> s = Files.list(repoDir(REPO).resolve("snapshots"))) {
-            assertEquals(List.of(), s.toList(), "no snapshot left, whole or half");
-        }
-        assertEquals(List.of(), incomplete());
     }
 
     /**
      * The whole run swept: every step branch computed in step order, each download removed once its rows are stored, and
-     * a rerun that fetches nothing. Needs the model layer to read gpt_neox checkpoints (issue 22): config.json's
-     * {@code model_type: gpt_neox} and its sizes, the fused query_key_value rows ordered (head, {q, k, v}, d_h), the
-     * untied {@code embed_out}, F16 tensors, and the buffers old files carry ignored. Enable it when that lands.
+     * a rerun that fetches nothing: the model layer reads gpt_neox checkpoints (config.json's {@code model_type: gpt_neox}
+     * and its sizes, the fused query_key_value rows ordered (head, {q, k, v}, d_h), the untied {@code embed_out}, F16
+     * tensors) and skips the buffers old files carry.
      */
     @Test
-    @Disabled("needs gpt_neox model support (issue 22)")
     void sweepComputesEveryStepInOrderAndKeepsTheDiskOfOneCheckpoint() throws Exception {
         Path db = home.resolve("pythia.duckdb");
         String[] args = {"sweep", REPO, "--revisions", "step*", "--score", "--bag-size", "16", "--weights", "--db", db.toString()};
@@ -263,6 +244,7 @@ class HubPythiaTest {
         assertEquals(commits.values().stream().toList(), strings(db, "SELECT commit_sha FROM models ORDER BY step"));
         assertEquals(List.of("0", "1", "2", "4", "1000"), strings(db, "SELECT label FROM models ORDER BY step"));
         assertEquals(List.of("pytorch-zip"), strings(db, "SELECT DISTINCT format FROM models"));
+        assertEquals(List.of("gpt_neox"), strings(db, "SELECT DISTINCT family FROM models"));
         assertEquals(5, count(db, "SELECT count(*) FROM models WHERE lower(architecture) LIKE '%neox%'"), "the architecture the model layer names");
         assertEquals(List.of(m.layers() + " " + m.heads() + " " + m.dModel() + " " + m.vocab()),
                 strings(db, "SELECT DISTINCT layers || ' ' || heads || ' ' || d_model || ' ' || vocab FROM models"));
