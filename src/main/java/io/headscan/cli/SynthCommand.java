@@ -1,7 +1,9 @@
 package io.headscan.cli;
 
 import io.headscan.model.Dims;
+import io.headscan.model.Family;
 import io.headscan.model.HeadId;
+import io.headscan.synth.SyntheticFamily;
 import io.headscan.synth.SyntheticGpt2;
 import java.nio.file.Path;
 import java.util.List;
@@ -13,13 +15,18 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "synth", mixinStandardHelpOptions = true,
-        header = "Write a synthetic checkpoint in the exact GPT-2 layout.",
+        header = "Write a synthetic checkpoint in the exact layout of a model family (GPT-2 by default).",
         description = "Writes model.safetensors (or, with --format pytorch, pytorch_model.bin) and config.json; the defaults give GPT-2 Small's shape. --plant builds heads that "
-                + "attend to the token being predicted (and copy-suppress it), so the Prediction-Attention score must rank them first.")
+                + "attend to the token being predicted (and copy-suppress it), so the Prediction-Attention score must rank them first. --family writes the same "
+                + "model in another family's tensor names, layouts and config (gpt_neox, gpt_neo, opt, gptj), calibrated so that the planted heads keep their logit.")
 final class SynthCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
+
+    @Option(names = "--family", defaultValue = "gpt2", paramLabel = "NAME",
+            description = "Model family, by config.json model_type: gpt2, gpt_neox, gpt_neo, opt or gptj (default: ${DEFAULT-VALUE}).")
+    String family;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (created if needed).")
     Path out;
@@ -54,7 +61,7 @@ final class SynthCommand implements Callable<Integer> {
 
     @Option(names = "--format", defaultValue = "safetensors", paramLabel = "safetensors|pytorch",
             description = "File format (default: ${DEFAULT-VALUE}); pytorch writes pytorch_model.bin as torch.save does, "
-                    + "with transformer. names and lm_head.weight tied to wte.")
+                    + "with the names transformers saves (GPT-2: transformer. names and lm_head.weight tied to wte).")
     String format;
 
     @Option(names = "--threads", paramLabel = "N", description = "Writer threads, 1 to the number of cores (default: all cores).")
@@ -62,6 +69,8 @@ final class SynthCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Family fam = SyntheticFamily.byName(family)
+                .orElseThrow(() -> new UsageException("--family " + family + ": synth writes " + SyntheticFamily.names()));
         int mlp = dMlp < 0 ? 4 * dModel : dMlp;
         Dims dims;
         try {
@@ -82,14 +91,14 @@ final class SynthCommand implements Callable<Integer> {
             throw new UsageException("--dtype " + dtype + ": choose F32, F16 or BF16");
         }
         if (!format.equals("safetensors") && !format.equals("pytorch")) throw new UsageException("--format " + format + ": choose safetensors or pytorch");
-        SyntheticGpt2 synth = new SyntheticGpt2(dims, seed, plants).storedAs(stored).asPyTorch(format.equals("pytorch"));
+        SyntheticFamily synth = new SyntheticFamily(fam, dims, seed, plants).storedAs(stored).asPyTorch(format.equals("pytorch"));
         SyntheticGpt2.Result r = synth.write(out, writers <= 0 ? Runtime.getRuntime().availableProcessors() : writers);
         double secs = (System.nanoTime() - t0) / 1e9;
         var o = spec.commandLine().getOut();
         o.printf(Locale.ROOT, "wrote %s (%,d bytes, %d tensors, %,d parameters) and %s in %.1f s%n",
                 r.weights(), r.bytes(), r.tensors(), r.parameters(), r.config().getFileName(), secs);
-        o.printf(Locale.ROOT, "layout: %d layers x %d heads, d_model %d, d_mlp %d, vocab %d, n_ctx %d, seed %d%s%n",
-                layers, heads, dModel, mlp, vocab, nCtx, seed,
+        o.printf(Locale.ROOT, "layout: %s%d layers x %d heads, d_model %d, d_mlp %d, vocab %d, n_ctx %d, seed %d%s%n",
+                fam == Family.GPT2 ? "" : fam.label() + ", ", layers, heads, dModel, mlp, vocab, nCtx, seed,
                 synth.planted().isEmpty() ? "" : ", planted " + String.join(",", SyntheticGpt2.names(synth.planted())));
         o.flush();
         return 0;

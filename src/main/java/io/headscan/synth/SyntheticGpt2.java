@@ -7,6 +7,7 @@ import io.headscan.format.SafetensorsFile;
 import io.headscan.format.PyTorchZipWriter;
 import io.headscan.format.SafetensorsWriter;
 import io.headscan.format.TensorInfo;
+import io.headscan.model.Activation;
 import io.headscan.model.Dims;
 import io.headscan.model.Gpt2Layout;
 import io.headscan.model.HeadId;
@@ -36,6 +37,9 @@ import java.util.TreeSet;
  * which is what the Prediction-Attention score (§3) measures. α is calibrated on sample tokens so that
  * the diagonal score averages {@link #PLANT_DIAGONAL_LOGIT}. Its OV circuit is W_V = diag(1/g1)·R,
  * W_O = -Rᵀ: negative copying (§5), like the Negative Name Mover heads 10.7 and 11.10.
+ *
+ * <p>{@link SyntheticFamily} writes the same model in other families' layouts, with α calibrated for what each
+ * computes differently ({@link Calibration}).
  */
 public final class SyntheticGpt2 {
 
@@ -58,6 +62,8 @@ public final class SyntheticGpt2 {
     private final List<HeadId> planted;
     private final Map<String, float[][]> cache = new HashMap<>();
     private DType dtype = DType.F32;
+    private Calibration calibration = Calibration.GPT2;
+    private boolean maskBuffers = true;
 
     /**
      * Stores the weights as F16 or BF16 (each F32 value rounded to nearest, ties to even), as fine-tuned checkpoints
@@ -89,31 +95,71 @@ public final class SyntheticGpt2 {
         return planted;
     }
 
+    public DType dtype() {
+        return dtype;
+    }
+
+    public Dims dims() {
+        return dims;
+    }
+
+    public long seed() {
+        return seed;
+    }
+
+    /**
+     * How another family's model computes what the planted heads are calibrated on (docs/science.md §9), so that the
+     * same weights re-laid out in that family's layout ({@link SyntheticFamily}) keep {@link #PLANT_DIAGONAL_LOGIT}.
+     *
+     * @param parallel   the MLP reads the block's input, not input + attention (GPT-NeoX, GPT-J): W_EE ignores layer-0 attention
+     * @param sharedNorm the block's one norm (ln_1) also feeds the MLP (GPT-J: there is no ln_2)
+     * @param activation the MLP's non-linearity
+     * @param queryScale a factor on the planted W_Q only: the family's attention scale divided by 1/sqrt(d_head)
+     *                   undone (GPT-Neo, which has no scaling: 1/sqrt(d_head))
+     */
+    record Calibration(boolean parallel, boolean sharedNorm, Activation activation, double queryScale) {
+        static final Calibration GPT2 = new Calibration(false, false, Activation.GELU_TANH, 1.0);
+
+        double act(double x) {
+            return activation == Activation.GELU_TANH ? geluNew(x) : activation.apply(x);
+        }
+    }
+
+    /** Calibrates planted heads for another family's computation (package-private: {@link SyntheticFamily}). */
+    SyntheticGpt2 calibratedFor(Calibration c) {
+        this.calibration = c;
+        return this;
+    }
+
+    /** Leaves the 4-D mask buffers out (a staging file for another family's layout, which has none). */
+    SyntheticGpt2 withoutMaskBuffers() {
+        this.maskBuffers = false;
+        return this;
+    }
+
+    /** The tokens whose mean diagonal logit the planted heads are calibrated to (tests check it). */
+    int[] calibrationTokens() {
+        int n = Math.min(CALIBRATION_TOKENS, dims.vocab());
+        SplittableRandom pick = new SplittableRandom(mix(seed, 77, 0));
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) out[i] = pick.nextInt(dims.vocab());
+        return out;
+    }
+
     /** What {@link #write} produced. */
     public record Result(Path weights, Path config, long bytes, int tensors, long parameters) {}
 
     /** Writes {@code dir/model.safetensors} (or {@code pytorch_model.bin}) and {@code dir/config.json} atomically. */
     public Result write(Path dir, int threads) throws IOException {
         Files.createDirectories(dir);
-        SafetensorsWriter w = new SafetensorsWriter().parallelism(threads);
-        w.metadata("format", "pt");
-        w.metadata("headscan.synth.seed", Long.toString(seed));
-        w.metadata("headscan.synth.plant", String.join(",", planted.stream().map(HeadId::toString).toList()));
-        List<Gpt2Layout.Entry> entries = Gpt2Layout.entries(dims);
-        PlantedWeights plants = planted.isEmpty() ? null : new PlantedWeights();
-        for (Gpt2Layout.Entry e : entries) {
-            long[] shape = e.shape();
-            int rows = shape.length == 4 ? (int) (shape[2]) : shape.length == 2 ? (int) shape[0] : 1;
-            int cols = (int) shape[shape.length - 1];
-            DType t = shape.length == 4 ? DType.F32 : dtype;
-            w.add(e.name(), t, shape, seg -> fillRows(seg, rows, cols, t, r -> row(e.name(), r, plants)));
-        }
+        SafetensorsWriter w = tensors(threads);
+        int count = Gpt2Layout.entries(dims).size();
         Path weights = dir.resolve(pytorch ? "pytorch_model.bin" : "model.safetensors");
         Path config = dir.resolve("config.json");
         writeConfig(config);   // first: the weights, written last, complete the folder (an interrupt never leaves weights without it)
         if (!pytorch) {
             w.write(weights);
-            return new Result(weights, config, Files.size(weights), entries.size(), dims.parameterCount());
+            return new Result(weights, config, Files.size(weights), count, dims.parameterCount());
         }
         // the same bytes, saved as GPT2LMHeadModel.state_dict() is: transformer. names, lm_head.weight tied to wte
         Path staged = io.headscan.AtomicFiles.tempBeside(dir.resolve("model.safetensors"));
@@ -128,14 +174,40 @@ public final class SyntheticGpt2 {
         } finally {
             io.headscan.AtomicFiles.discard(staged);
         }
-        return new Result(weights, config, Files.size(weights), entries.size() + 1, dims.parameterCount());
+        return new Result(weights, config, Files.size(weights), count + 1, dims.parameterCount());
     }
 
-    private interface RowSource {
+    /**
+     * Writes only the GPT-2-layout safetensors file (names without prefix), to {@code file}: the staging step of
+     * {@link SyntheticFamily}.
+     */
+    void writeSafetensors(Path file, int threads) throws IOException {
+        tensors(threads).write(file);
+    }
+
+    /** Every tensor of the layout, each produced row by row when the writer fills it. */
+    private SafetensorsWriter tensors(int threads) {
+        SafetensorsWriter w = new SafetensorsWriter().parallelism(threads);
+        w.metadata("format", "pt");
+        w.metadata("headscan.synth.seed", Long.toString(seed));
+        w.metadata("headscan.synth.plant", String.join(",", planted.stream().map(HeadId::toString).toList()));
+        PlantedWeights plants = planted.isEmpty() ? null : new PlantedWeights();
+        for (Gpt2Layout.Entry e : Gpt2Layout.entries(dims)) {
+            if (e.maskBuffer() && !maskBuffers) continue;
+            long[] shape = e.shape();
+            int rows = shape.length == 4 ? (int) (shape[2]) : shape.length == 2 ? (int) shape[0] : 1;
+            int cols = (int) shape[shape.length - 1];
+            DType t = shape.length == 4 ? DType.F32 : dtype;
+            w.add(e.name(), t, shape, seg -> fillRows(seg, rows, cols, t, r -> row(e.name(), r, plants)));
+        }
+        return w;
+    }
+
+    interface RowSource {
         float[] row(int r);
     }
 
-    private static void fillRows(MemorySegment seg, int rows, int cols, DType t, RowSource src) {
+    static void fillRows(MemorySegment seg, int rows, int cols, DType t, RowSource src) {
         java.util.stream.IntStream.range(0, rows).parallel().forEach(r -> {
             float[] v = src.row(r);
             if (t == DType.F32) {
@@ -328,7 +400,7 @@ public final class SyntheticGpt2 {
                     double a = alpha.getOrDefault(h, 1.0);
                     for (int j = 0; j < dh; j++) {
                         float x = rh[row][j] / g;
-                        v[h.head() * dh + j] = (float) (a * x);          // Q
+                        v[h.head() * dh + j] = (float) (a * calibration.queryScale() * x);   // Q
                         v[d + h.head() * dh + j] = (float) (a * x);      // K
                         v[2 * d + h.head() * dh + j] = x;                // V
                     }
@@ -353,45 +425,53 @@ public final class SyntheticGpt2 {
             int d = dims.dModel();
             int dh = dims.dHead();
             int dm = dims.dMlp();
-            float[][] cAttn0 = finalLayer0(Gpt2Layout.cAttnWeight(0), d);
-            float[][] proj0 = finalLayer0(Gpt2Layout.attnProjWeight(0), d);
+            // layer-0 attention as written (planted heads included); a parallel block's MLP never reads it
+            float[][] cAttn0 = calibration.parallel() ? null : finalLayer0(Gpt2Layout.cAttnWeight(0), d);
+            float[][] proj0 = calibration.parallel() ? null : finalLayer0(Gpt2Layout.attnProjWeight(0), d);
             float[][] fc0 = baseMatrix(Gpt2Layout.fcWeight(0), d);
             float[] bfc0 = baseRow(Gpt2Layout.fcBias(0), 0);
             float[] bpr0 = mlp0OutputBias();
             float[] g10 = baseRow(Gpt2Layout.ln1Weight(0), 0);
-            float[] g20 = baseRow(Gpt2Layout.ln2Weight(0), 0);
-            float[] b20 = baseRow(Gpt2Layout.ln2Bias(0), 0);
+            Calibration cal = calibration;
+            // the norm in front of MLP0: ln_2, or the block's one norm ln_1 (GPT-J)
+            float[] g20 = baseRow(cal.sharedNorm() ? Gpt2Layout.ln1Weight(0) : Gpt2Layout.ln2Weight(0), 0);
+            float[] b20 = baseRow(cal.sharedNorm() ? Gpt2Layout.ln1Bias(0) : Gpt2Layout.ln2Bias(0), 0);
             float[] gf = baseRow(Gpt2Layout.LNF_WEIGHT, 0);
             float[][] pr0 = new float[dm][];
             for (int k = 0; k < dm; k++) pr0[k] = mlp0OutputRow(k);
-            int n = Math.min(CALIBRATION_TOKENS, dims.vocab());
-            SplittableRandom pick = new SplittableRandom(mix(seed, 77, 0));
+            int[] tokens = calibrationTokens();
+            int n = tokens.length;
             double[][] u = new double[n][];
             double[][] wee = new double[n][];
             for (int i = 0; i < n; i++) {
-                int t = pick.nextInt(dims.vocab());
+                int t = tokens[i];
                 double[] e = toDouble(baseRow(Gpt2Layout.WTE, t));
                 double[] ug = new double[d];
                 for (int j = 0; j < d; j++) ug[j] = gf[j] * e[j];
                 u[i] = center(ug);
-                // hackathon W_EE (docs/science.md §2), computed here only to calibrate α
-                double[] x = lnpre(e);
-                for (int j = 0; j < d; j++) x[j] *= g10[j];
-                double[] vv = new double[d];
-                for (int j = 0; j < d; j++) for (int c = 0; c < d; c++) vv[c] += x[j] * cAttn0[j][2 * d + c];
-                double[] a = new double[d];
-                for (int c = 0; c < d; c++) for (int j = 0; j < d; j++) a[j] += vv[c] * proj0[c][j];
-                a = center(a);
-                double[] ce = center(e);
-                double[] res = new double[d];
-                for (int j = 0; j < d; j++) res[j] = ce[j] + a[j];
+                // hackathon W_EE (docs/science.md §2, §9), computed here only to calibrate α
+                double[] res;
+                if (cal.parallel()) {
+                    res = center(e);   // the MLP reads the block's input: layer-0 attention plays no part
+                } else {
+                    double[] x = lnpre(e);
+                    for (int j = 0; j < d; j++) x[j] *= g10[j];
+                    double[] vv = new double[d];
+                    for (int j = 0; j < d; j++) for (int c = 0; c < d; c++) vv[c] += x[j] * cAttn0[j][2 * d + c];
+                    double[] a = new double[d];
+                    for (int c = 0; c < d; c++) for (int j = 0; j < d; j++) a[j] += vv[c] * proj0[c][j];
+                    a = center(a);
+                    double[] ce = center(e);
+                    res = new double[d];
+                    for (int j = 0; j < d; j++) res[j] = ce[j] + a[j];
+                }
                 double[] y = lnpre(res);
                 for (int j = 0; j < d; j++) y[j] = y[j] * g20[j] + b20[j];
                 double[] hid = new double[dm];
                 for (int j = 0; j < d; j++) for (int k = 0; k < dm; k++) hid[k] += y[j] * fc0[j][k];
                 double[] out = new double[d];
                 for (int k = 0; k < dm; k++) {
-                    double g = geluNew(hid[k] + bfc0[k]);
+                    double g = cal.act(hid[k] + bfc0[k]);
                     for (int j = 0; j < d; j++) out[j] += g * pr0[k][j];
                 }
                 for (int j = 0; j < d; j++) out[j] += bpr0[j];

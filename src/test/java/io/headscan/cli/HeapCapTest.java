@@ -70,4 +70,19 @@ class HeapCapTest {
         String ov = run(List.of("-Xmx64m"), "ov", m.toString(), "--heads", "10.7", "--top", "3");
         assertTrue(ov.contains("negative copying: rank0"), ov);
     }
+
+    /**
+     * synth --family streams the re-layout through mappings: a Pythia-160M-size GPT-NeoX checkpoint (its parameter count
+     * exactly) is written by a child JVM capped at 64 MB, and read back as pythia-160m under the same cap.
+     */
+    @Test
+    void pythia160mSizeSynthUnder64MegabyteHeap() throws Exception {
+        Path m = dir.resolve("pythia");
+        String synth = run(List.of("-Xmx64m"), "synth", "--family", "gpt_neox", "--out", m.toString(), "--layers", "12", "--heads", "12",
+                "--d-model", "768", "--vocab", "50304", "--dtype", "F16", "--plant", "10.7,11.10");
+        assertTrue(synth.contains("162,322,944 parameters"), synth);
+        String inspect = run(List.of("-Xmx64m"), "inspect", m.toString());
+        assertTrue(inspect.contains("gpt_neox, pythia-160m: 12 layers x 12 heads"), inspect);
+        assertTrue(inspect.contains("F16: 148 tensors"), inspect);
+    }
 }

@@ -34,6 +34,17 @@ class SyntheticGpt2Test {
         assertFalse(Arrays.equals(a, Files.readAllBytes(dir.resolve("c/model.safetensors"))));
     }
 
+    /** These bytes were written by headscan before synth learned other families: the GPT-2 output must not move. */
+    @Test
+    void bytesAreThoseWrittenBeforeFamilies() throws Exception {
+        new SyntheticGpt2(new Dims(700, 64, 4, 4, 256, 16), 9, List.of(new HeadId(0, 1), new HeadId(2, 3), new HeadId(3, 0))).write(dir, 2);
+        java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+        assertEquals("b85f7b57cd2ceba45e88b72819861282ec02e777236abe09a81080fd070f6b84",
+                java.util.HexFormat.of().formatHex(sha.digest(Files.readAllBytes(dir.resolve("model.safetensors")))));
+        assertEquals("e8dae0714cae14f73c0a4e38c29661f55db86d164bf7ac1b4cfad221c4204e22",
+                java.util.HexFormat.of().formatHex(sha.digest(Files.readAllBytes(dir.resolve("config.json")))));
+    }
+
     @Test
     void writesTheFullGpt2LayoutWithMaskBuffersAndConfig() throws IOException {
         Dims dims = new Dims(64, 24, 12, 2, 96, 16);
