@@ -26,8 +26,10 @@ class SynthFamilyCliTest {
 
         CliRun inspect = CliRun.of("inspect", m.toString());
         assertEquals(0, inspect.code(), inspect.err());
-        assertTrue(inspect.out().contains("model       gpt_neox, custom GPT-NeoX layout: 3 layers x 4 heads (config.json)"), inspect.out());
+        assertTrue(inspect.out().contains("model       gpt_neox, custom GPT-NeoX layout: 3 layers x 4 heads (config.json num_attention_heads)"), inspect.out());
         assertTrue(inspect.out().contains("block       parallel"), inspect.out());
+        assertTrue(inspect.out().contains("positions   rotary: relative offset 0"), inspect.out());
+        assertTrue(inspect.out().contains("attention   scale 0.250000 in every layer"), inspect.out());
         assertTrue(inspect.out().contains("gpt_neox.layers.2.attention.query_key_value.weight F16   [192,64]"), inspect.out());
         assertTrue(inspect.out().contains("gpt_neox.layers.0.attention.rotary_emb.inv_freq"), "Pythia's old buffers: " + inspect.out());
 
