@@ -44,6 +44,16 @@ public final class Tokenizers {
         return vocab == Gpt2Tokenizer.VOCAB ? Optional.of(Gpt2Tokenizer.INSTANCE) : Optional.empty();
     }
 
+    /**
+     * Whether {@link #forCheckpoint} would give the built-in GPT-2 BPE, decided without loading the tokenizers library
+     * (a broken tokenizer.json is a {@link TokenizerException}).
+     */
+    public static boolean isGpt2Bpe(Path checkpoint, int vocab) {
+        Path file = expectedFile(checkpoint);
+        if (Files.exists(file)) return Files.isRegularFile(file) && Gpt2TokenizerJson.isGpt2(file);
+        return vocab == Gpt2Tokenizer.VOCAB;
+    }
+
     /** As {@link #forCheckpoint}, for what cannot go without one: {@code purpose} (e.g. "--corpus") names it in the error. */
     public static Tokenizer require(Path checkpoint, int vocab, String purpose) {
         return forCheckpoint(checkpoint, vocab).orElseThrow(() -> new TokenizerException(expectedFile(checkpoint), missing(purpose, vocab)));

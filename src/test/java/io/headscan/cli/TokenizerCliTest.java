@@ -134,6 +134,19 @@ class TokenizerCliTest {
         assertTrue(named.oneLineError() && named.err().contains("tokenizer.json: not found: --names needs the model's tokenizer"), named.err());
     }
 
+    /** sweep --corpus makes GPT-2 BPE bags once: a checkpoint with another tokenizer is refused by name, not scored on wrong ids. */
+    @Test
+    void sweepCorpusBagsAreRefusedForAnotherTokenizer() throws Exception {
+        Path db = dir.resolve("s.duckdb");
+        CliRun r = CliRun.of("sweep", gpt2Json.toString(), bpe.toString(), "--score", "--corpus", fixtures.resolve("docs.jsonl").toString(),
+                "--bag-size", "8", "--bag-count", "2", "--db", db.toString());
+        assertEquals(1, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("sweep: 2 checkpoints: 1 computed, 0 skipped, 1 failed"), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("[2/2] " + bpe) && l.contains("FAILED: ")
+                && l.contains("sweep --corpus tokenizes the corpus once, with GPT-2's BPE, and this checkpoint's tokenizer is not GPT-2's ("
+                        + bpe.toAbsolutePath().resolve("tokenizer.json") + ")")), r.out());
+    }
+
     /** GPT-2 checkpoints, with GPT-2's tokenizer.json or none, never load DJL; another tokenizer.json loads it from the jar, offline. */
     @Test
     void djlLoadsOnlyForAnotherTokenizerAndOnlyFromTheJar() throws Exception {
