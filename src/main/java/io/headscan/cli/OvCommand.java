@@ -81,8 +81,12 @@ final class OvCommand implements Callable<Integer> {
             try (Tokenizer tokenizer = names != null ? Tokenizers.require(m.path(), v, "--names") : Tokenizers.forCheckpoint(m.path(), v).orElse(null)) {
                 IoiNames.Found found = tokenizer == null ? null : names != null ? IoiNames.fromFile(names, tokenizer, v) : IoiNames.defaults(tokenizer, v);
                 Map<String, Integer> nameTokens = found == null ? Map.of() : found.tokens();
+                // why the IOI copy scores are skipped: on stdout with the file expected, in the JSON without paths (as the
+                // report's other fields: two copies of one checkpoint give the same numbers)
                 String ioiSkipped = tokenizer == null ? "no tokenizer: " + Tokenizers.expectedFile(m.path()) + " not found, and a " + v
                         + "-token vocabulary is not GPT-2's" : nameTokens.isEmpty() ? found.describe() + " of " + tokenizer.describe() : null;
+                String ioiSkippedJson = tokenizer == null ? "no tokenizer: no tokenizer.json beside the weights, and a " + v
+                        + "-token vocabulary is not GPT-2's" : nameTokens.isEmpty() ? found.describe() : null;
                 int[] nameIds = nameTokens.values().stream().mapToInt(Integer::intValue).toArray();
                 if (tokenizer != null) out.printf(Locale.ROOT, "tokenizer: %s; IOI names: %s%n", tokenizer.describe(), found.describe());
                 else out.printf(Locale.ROOT, "tokenizer: none (%s)%n", ioiSkipped);
@@ -141,7 +145,7 @@ final class OvCommand implements Callable<Integer> {
                     root.putArray("names").addAll(nameTokens.keySet().stream().map(Reports.JSON.getNodeFactory()::textNode).toList());
                     if (tokenizer != null) root.put("tokenizer", tokenizer.describe());
                     else root.putNull("tokenizer");
-                    if (ioiSkipped != null) root.put("ioi_skipped", ioiSkipped);
+                    if (ioiSkippedJson != null) root.put("ioi_skipped", ioiSkippedJson);
                     root.set("model", Reports.model(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null)));
                     root.put("backend", backend.describe());
                     root.putObject("timings_ms").put("total", totalMs).put("logit_gemm", ph[0]).put("fused_reduction", ph[1]).put("factors", ph[2]);

@@ -126,7 +126,9 @@ class TokenizerCliTest {
         assertEquals(0, none.code(), none.err());
         assertTrue(none.out().contains("IOI copy scores: skipped (no tokenizer: " + plain.toAbsolutePath().resolve("tokenizer.json") + " not found"), none.out());
         assertTrue(none.out().contains("pushed most:  #"), "ids without a tokenizer: " + none.out());
-        assertTrue(new ObjectMapper().readTree(json.toFile()).get("tokenizer").isNull());
+        JsonNode noneJson = new ObjectMapper().readTree(json.toFile());
+        assertTrue(noneJson.get("tokenizer").isNull());
+        assertEquals("no tokenizer: no tokenizer.json beside the weights, and a 1000-token vocabulary is not GPT-2's", noneJson.get("ioi_skipped").asText());
 
         Path list = Files.writeString(dir.resolve("names.txt"), "Mary\nJohn\n");
         CliRun named = CliRun.of("ov", plain.toString(), "--heads", "1.0", "--names", list.toString());

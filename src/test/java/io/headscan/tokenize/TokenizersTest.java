@@ -203,6 +203,21 @@ class TokenizersTest {
         assertTrue(assertThrows(TokenizerException.class, () -> Tokenizers.forCheckpoint(folder, 1000)).getMessage().endsWith("tokenizer.json: not a regular file"));
     }
 
+    /** In a Hugging Face cache snapshot the weights and tokenizer.json are links into blobs/: the snapshot folder is where it is looked for. */
+    @Test
+    void aSnapshotsLinkedFilesAreFollowed() throws Exception {
+        Path blobs = Files.createDirectories(dir.resolve("blobs")), snap = Files.createDirectories(dir.resolve("snapshots").resolve("abc"));
+        Files.copy(FIXTURES.resolve("unigram/tokenizer.json"), blobs.resolve("1234"));
+        Files.writeString(blobs.resolve("5678"), "weights");
+        Files.createSymbolicLink(snap.resolve("tokenizer.json"), Path.of("../../blobs/1234"));
+        Files.createSymbolicLink(snap.resolve("model.safetensors"), Path.of("../../blobs/5678"));
+        try (Tokenizer t = Tokenizers.forCheckpoint(snap.resolve("model.safetensors"), 1000).orElseThrow()) {
+            assertTrue(t.describe().startsWith("tokenizer.json (Unigram, Hugging Face tokenizers) in " + snap.toAbsolutePath()), t.describe());
+            JsonNode c = expected.get("tokenizers").get("unigram").get("cases").get(0);
+            assertArrayEquals(ints(c.get("ids")), t.encode(c.get("text").asText()));
+        }
+    }
+
     @Test
     void aClosedTokenizerRefusesToWork() {
         Tokenizer t = Tokenizers.openHuggingFace(FIXTURES.resolve("bpe/tokenizer.json"));
