@@ -117,12 +117,12 @@ public final class Bags {
     }
 
     /**
-     * One bag per document: the first {@code size} distinct GPT-2 BPE ids in order of first appearance
-     * (no BOS, no truncation); documents with fewer are skipped; the first {@code count} qualifying
-     * documents are used. PATH is a .txt file, a folder of .txt files (sorted by name), or .jsonl with a
-     * "text" field.
+     * One bag per document: the first {@code size} distinct token ids of {@code tokenizer} (the model's own,
+     * io.headscan.tokenize.Tokenizers) in order of first appearance (no BOS, no truncation); documents with fewer are
+     * skipped; the first {@code count} qualifying documents are used. PATH is a .txt file, a folder of .txt files (sorted
+     * by name), or .jsonl with a "text" field. An id outside the model's vocabulary [0, vocab) is an error.
      */
-    public static List<int[]> fromCorpus(Path path, int size, int count) throws IOException {
+    public static List<int[]> fromCorpus(Path path, io.headscan.tokenize.Tokenizer tokenizer, int vocab, int size, int count) throws IOException {
         if (size <= 0) throw new IllegalArgumentException("--bag-size must be positive, got " + size);
         if (!Files.exists(path)) throw new IllegalArgumentException(path + ": corpus not found");
         if (!Files.isReadable(path)) throw new IllegalArgumentException(path + ": corpus is not readable");
@@ -130,7 +130,14 @@ public final class Bags {
         try (Stream<String> docs = documents(path)) {
             var it = docs.iterator();
             while (it.hasNext() && bags.size() < count) {
-                int[] bag = firstDistinct(Gpt2Tokenizer.encode(it.next()), size);
+                int[] ids = tokenizer.encode(it.next());
+                for (int id : ids) {
+                    if (id < 0 || id >= vocab) {
+                        throw new IllegalArgumentException(path + ": " + tokenizer.describe() + " gives token id " + id
+                                + ", outside the model's vocabulary [0, " + vocab + ")");
+                    }
+                }
+                int[] bag = firstDistinct(ids, size);
                 if (bag != null) bags.add(bag);
             }
         } catch (java.io.UncheckedIOException e) {

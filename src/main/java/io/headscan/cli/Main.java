@@ -168,7 +168,7 @@ public final class Main {
 
     private static boolean isUnexpected(Throwable t) {
         return !(t instanceof OutOfMemoryError || t instanceof java.sql.SQLException || t instanceof CheckpointFormatException || t instanceof ModelException || t instanceof BackendException || t instanceof io.headscan.hub.HubException || t instanceof io.headscan.sweep.Sweep.BackendFault
-                || t instanceof IllegalArgumentException || t instanceof IOException || t instanceof UncheckedIOException);
+                || t instanceof io.headscan.tokenize.TokenizerException || t instanceof IllegalArgumentException || t instanceof IOException || t instanceof UncheckedIOException);
     }
 
     /** One line naming the problem. */

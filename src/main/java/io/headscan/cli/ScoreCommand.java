@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.headscan.CacheFolder;
 import io.headscan.circuits.Bags;
 import io.headscan.circuits.CheckpointIdentity;
-import io.headscan.circuits.Gpt2Tokenizer;
 import io.headscan.circuits.PredictionAttention;
 import io.headscan.circuits.Variant;
 import io.headscan.compute.Backends;
@@ -13,6 +12,8 @@ import io.headscan.model.Dims;
 import io.headscan.model.Model;
 import io.headscan.model.HeadId;
 import io.headscan.report.Figures;
+import io.headscan.tokenize.Tokenizer;
+import io.headscan.tokenize.Tokenizers;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -48,7 +49,8 @@ final class ScoreCommand implements Callable<Integer> {
         Path file;
 
         @Option(names = "--corpus", paramLabel = "PATH",
-                description = "One bag per document of a .txt file, a folder of them, or .jsonl with a \"text\" field: its first --bag-size distinct GPT-2 tokens.")
+                description = "One bag per document of a .txt file, a folder of them, or .jsonl with a \"text\" field: its first --bag-size distinct tokens "
+                        + "of the model's tokenizer (its tokenizer.json, else GPT-2's BPE for a 50257-token vocabulary).")
         Path corpus;
     }
 
@@ -132,11 +134,10 @@ final class ScoreCommand implements Callable<Integer> {
                 bags = Bags.fromFile(source.file, dims.vocab(), withReplacement);
                 src = new Bags.Source("file", source.file.toString(), bags.size(), bags.get(0).length, null, false);
             } else if (source.corpus != null) {
-                if (!Gpt2Tokenizer.appliesTo(dims.vocab())) {
-                    throw new IllegalArgumentException("--corpus needs GPT-2's 50257-token vocabulary; this model has " + dims.vocab());
+                try (Tokenizer t = Tokenizers.require(m.path(), dims.vocab(), "--corpus")) {
+                    bags = Bags.fromCorpus(source.corpus, t, dims.vocab(), bagSize, bagCount);
+                    src = new Bags.Source("corpus", source.corpus + ", tokenizer: " + t.describe(), bags.size(), bagSize, null, false);
                 }
-                bags = Bags.fromCorpus(source.corpus, bagSize, bagCount);
-                src = new Bags.Source("corpus", source.corpus.toString(), bags.size(), bagSize, null, false);
             } else {
                 try {
                     bags = Bags.random(dims.vocab(), bagSize, bagCount, seed, withReplacement);
@@ -145,6 +146,15 @@ final class ScoreCommand implements Callable<Integer> {
                 }
                 src = new Bags.Source("random", withReplacement ? "uniform over [0, V), with replacement" : "uniform over [0, V), without replacement",
                         bagCount, bagSize, seed, withReplacement);
+            }
+            List<String> labels = null;   // the attention plots' token labels, in the model's own tokenizer (none without one)
+            if (!plots.isEmpty()) {
+                try (Tokenizer t = Tokenizers.forCheckpoint(m.path(), dims.vocab()).orElse(null)) {
+                    if (t != null) labels = java.util.Arrays.stream(bags.get(0)).mapToObj(id -> {
+                        String text = t.decode(id);
+                        return text.isEmpty() ? "#" + id : text;
+                    }).toList();
+                }
             }
             long bagged = System.nanoTime();
             Backends.Selection selection = pending.await(err, backendOptions.profile);
@@ -172,8 +182,6 @@ final class ScoreCommand implements Callable<Integer> {
                 }
                 for (var e : plots.entrySet()) {
                     double[][] p = pa.pattern(e.getKey(), bags.get(0));
-                    List<String> labels = Gpt2Tokenizer.appliesTo(dims.vocab())
-                            ? java.util.Arrays.stream(bags.get(0)).mapToObj(Gpt2Tokenizer::decode).toList() : null;
                     Figures.attention(e.getValue(), p, labels, "Head " + e.getKey() + ": softmax attention, U queries × W_EE keys (bag 0)");
                     err.println("attention plot of " + e.getKey() + " written to " + e.getValue());
                 }

@@ -162,7 +162,7 @@ final class SweepCommand implements Callable<Integer> {
                 fixed = new Analyses.FixedBags("file " + bagsFile.getFileName(), io.headscan.circuits.Bags.fromFile(bagsFile, Integer.MAX_VALUE, withReplacement));
             } else if (corpus != null) {
                 fixed = new Analyses.FixedBags("corpus " + corpus.getFileName() + " " + bagCount + "x" + bagSize,
-                        io.headscan.circuits.Bags.fromCorpus(corpus, bagSize, bagCount));
+                        io.headscan.circuits.Bags.fromCorpus(corpus, io.headscan.tokenize.Gpt2Tokenizer.INSTANCE, Integer.MAX_VALUE, bagSize, bagCount));
             }
             analyses = new Analyses(score, variants, seeds(seeds), bagSize, bagCount, withReplacement, weights, nonFinite.allow, fullvocab, ov,
                     ModelOptions.variant(fullWee), fixed);

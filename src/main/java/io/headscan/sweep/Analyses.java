@@ -35,6 +35,11 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
      * {@code what} names them ("file bags.json", "corpus owt.jsonl 100x10") and their CRC32 tells two sets apart.
      */
     public record FixedBags(String what, List<int[]> bags) implements java.io.Serializable {
+        /** Whether the bags are a corpus's GPT-2 BPE ids (made once for the whole sweep), which only suit checkpoints with GPT-2's tokenizer. */
+        public boolean gpt2Tokens() {
+            return what.startsWith("corpus ");
+        }
+
         public String digest() {
             java.util.zip.CRC32 crc = new java.util.zip.CRC32();
             for (int[] b : bags) {

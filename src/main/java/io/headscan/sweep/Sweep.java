@@ -376,6 +376,10 @@ public final class Sweep {
                 if (!todo.contains(key)) continue;
                 List<int[]> b;
                 if (analyses.fixedBags() != null) {
+                    if (analyses.fixedBags().gpt2Tokens() && !io.headscan.tokenize.Tokenizers.isGpt2Bpe(m.path(), d.vocab())) {
+                        throw new IllegalArgumentException("sweep --corpus tokenizes the corpus once, with GPT-2's BPE, and this checkpoint's tokenizer is "
+                                + "not GPT-2's (" + io.headscan.tokenize.Tokenizers.expectedFile(m.path()) + "): score it on its own with score --corpus");
+                    }
                     b = analyses.fixedBags().bags();
                     Bags.validate(b, d.vocab());   // token ids outside this checkpoint's vocabulary: an error for it alone
                 } else {

@@ -2,6 +2,7 @@ package io.headscan.circuits;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.headscan.tokenize.Gpt2Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,14 +16,7 @@ class BagsTest {
     @TempDir
     Path dir;
 
-    @Test
-    void gpt2TokenizerGivesKnownIds() {
-        assertArrayEquals(new int[] {15496, 995}, Gpt2Tokenizer.encode("Hello world"));
-        assertArrayEquals(new int[] {5335}, Gpt2Tokenizer.encode(" Mary"));
-        assertArrayEquals(new int[] {1757}, Gpt2Tokenizer.encode(" John"));
-        assertEquals(" Mary", Gpt2Tokenizer.decode(5335));
-        assertEquals("<|endoftext|>", Gpt2Tokenizer.decode(50256));
-    }
+    private static final Gpt2Tokenizer GPT2 = Gpt2Tokenizer.INSTANCE;
 
     @Test
     void randomBagsAreSeededDistinctAndInRange() {
@@ -77,39 +71,44 @@ class BagsTest {
         Path txt = dir.resolve("a.txt");
         Files.writeString(txt, "the cat the dog the cat sat");
         // " the" repeats; distinct in order of first appearance: the, cat, the(space), dog, sat ...
-        int[] ids = Gpt2Tokenizer.encode("the cat the dog the cat sat");
+        int[] ids = GPT2.encode("the cat the dog the cat sat");
         int[] expected = Arrays.stream(ids).distinct().limit(4).toArray();
-        assertArrayEquals(expected, Bags.fromCorpus(txt, 4, 1).get(0));
+        assertArrayEquals(expected, Bags.fromCorpus(txt, GPT2, 50257, 4, 1).get(0));
 
         Path jsonl = dir.resolve("docs.jsonl");
         Files.writeString(jsonl, "{\"text\": \"one two three four five\"}\n{\"text\": \"short\"}\n{\"text\": \"alpha beta gamma delta epsilon\"}\n");
-        List<int[]> bags = Bags.fromCorpus(jsonl, 4, 2);
+        List<int[]> bags = Bags.fromCorpus(jsonl, GPT2, 50257, 4, 2);
         assertEquals(2, bags.size(), "the short document is skipped");
-        String fewer = assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(jsonl, 4, 10)).getMessage();
+        String fewer = assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(jsonl, GPT2, 50257, 4, 10)).getMessage();
         assertTrue(fewer.contains("only 2 documents have 4 distinct tokens, fewer than --bag-count 10"), fewer);
-        assertEquals(1, Bags.fromCorpus(jsonl, 4, 1).size(), "only the first count documents");
+        assertEquals(1, Bags.fromCorpus(jsonl, GPT2, 50257, 4, 1).size(), "only the first count documents");
 
         Path folder = dir.resolve("docs");
         Files.createDirectories(folder);
         Files.writeString(folder.resolve("b.txt"), "zeta eta theta iota kappa");
         Files.writeString(folder.resolve("a.txt"), "red green blue yellow");
-        assertArrayEquals(Arrays.stream(Gpt2Tokenizer.encode("red green blue yellow")).distinct().limit(3).toArray(),
-                Bags.fromCorpus(folder, 3, 2).get(0), "files in name order");
+        assertArrayEquals(Arrays.stream(GPT2.encode("red green blue yellow")).distinct().limit(3).toArray(),
+                Bags.fromCorpus(folder, GPT2, 50257, 3, 2).get(0), "files in name order");
 
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(dir.resolve("missing"), 4, 1)).getMessage()
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(dir.resolve("missing"), GPT2, 50257, 4, 1)).getMessage()
                 .contains("corpus not found"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(txt, 50, 1)).getMessage()
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(txt, GPT2, 50257, 50, 1)).getMessage()
                 .contains("only 0 documents have 50 distinct tokens"));
         Files.writeString(jsonl, "{\"txt\": \"x\"}\n");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(jsonl, 1, 1)).getMessage().contains("no \"text\" string"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Bags.fromCorpus(jsonl, GPT2, 50257, 1, 1)).getMessage().contains("no \"text\" string"));
     }
 
     @Test
     void ioiNamesAreSingleTokensWithALeadingSpace() {
-        var names = IoiNames.defaults();
+        var found = IoiNames.defaults(GPT2, 50257);
+        var names = found.tokens();
         assertTrue(names.size() >= 60, "most common names are single tokens: " + names.size());
+        assertEquals(IoiNames.DEFAULT.size(), found.listed());
         assertEquals(5335, names.get("Mary"));
-        names.forEach((n, id) -> assertArrayEquals(new int[] {id}, Gpt2Tokenizer.encode(" " + n)));
-        assertFalse(IoiNames.singleTokens(List.of("Xylophonicus")).containsKey("Xylophonicus"));
+        // for GPT-2 the token a name has after a word is exactly the token of " " + name (the spec's " Mary")
+        names.forEach((n, id) -> assertArrayEquals(new int[] {id}, GPT2.encode(" " + n)));
+        for (String n : IoiNames.DEFAULT) assertEquals(GPT2.encode(" " + n).length == 1, names.containsKey(n), n);
+        assertFalse(IoiNames.singleTokens(List.of("Xylophonicus"), GPT2, 50257).tokens().containsKey("Xylophonicus"));
+        assertTrue(IoiNames.singleTokens(List.of("Mary"), GPT2, 5335).tokens().isEmpty(), "a token outside the model's vocabulary does not count");
     }
 }

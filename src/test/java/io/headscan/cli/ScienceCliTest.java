@@ -72,7 +72,7 @@ class ScienceCliTest {
         assertTrue(r.out().contains("2 file bags of 8 tokens"), r.out());
         CliRun c = CliRun.of("score", model.toString(), "--corpus", bags.toString());
         assertEquals(1, c.code());
-        assertTrue(c.err().contains("--corpus needs GPT-2's 50257-token vocabulary"), c.err());
+        assertTrue(c.err().contains("tokenizer.json: not found: --corpus needs the model's tokenizer, and a 1000-token vocabulary is not GPT-2's"), c.err());
     }
 
     @Test
@@ -208,7 +208,7 @@ class ScienceCliTest {
         assertTrue(o.get("negative").get("frac_rank0").asDouble() > 0.2, o.toString());
         assertEquals(5, o.get("pushed").get("least").get(0).get("token").asInt(), "the planted head pushes its source token down most");
         assertEquals(10, o.get("pushed").get("least").size());
-        assertTrue(o.get("ioi").isNull(), "IOI names are GPT-2 tokens: skipped for a 1000-token vocabulary");
+        assertTrue(o.get("ioi").isNull(), "no tokenizer (no tokenizer.json, and a 1000-token vocabulary is not GPT-2's): IOI skipped");
         assertTrue(ov.out().contains("IOI copy scores: skipped"), ov.out());
     }
 }
