@@ -108,7 +108,7 @@ class HandCheckedTest {
             // S ∝ E·Eᵀ: token 0's own score 2 is beaten by token 2's 4 (rank 1); token 1 likewise; tokens 2, 3 win (rank 0)
             assertEquals(0.5, s.ranks().fracRank0());
             assertEquals(1.0, s.ranks().fracRankLt10());
-            assertEquals(0.5, s.ranks().medianRank());
+            assertEquals(0.0, s.ranks().medianRank(), "ranks 1, 1, 0, 0: the lower median");
             assertEquals(0.5, s.ranks().meanRank());
             double[][] k = keys("noattn");
             assertEquals((diagProb(0, k) + diagProb(1, k) + diagProb(2, k) + diagProb(3, k)) / 4, s.meanDiagProb(), 1e-6);
@@ -116,7 +116,7 @@ class HandCheckedTest {
             // OV: o_s = E[s], M[s, j] = E[s]·E[j]; entries below the diagonal: 2, 2, 3, 3; above: 1, 1, 0, 0
             OvCircuit.HeadStats ov = new OvCircuit(model, new JavaBackend(1), wee).ranks(new HeadId(0, 0), Progress.NONE);
             assertEquals(0.0, ov.negative().fracRank0());
-            assertEquals(2.5, ov.negative().medianRank());
+            assertEquals(2.0, ov.negative().medianRank(), "ranks 2, 2, 3, 3: the lower median");
             assertEquals(2.5, ov.negative().meanRank());
             assertEquals(0.5, ov.positive().fracRank0());
             assertEquals(0.5, ov.positive().meanRank());
@@ -124,11 +124,11 @@ class HandCheckedTest {
     }
 
     @Test
-    void rankStatisticsUseNumpysMedian() {
+    void rankStatisticsUseTheLowerMedian() {
         RankStatistics r = RankStatistics.of(new int[] {0, 0, 3, 12});
         assertEquals(0.5, r.fracRank0());
         assertEquals(0.75, r.fracRankLt10());
-        assertEquals(1.5, r.medianRank());
+        assertEquals(0.0, r.medianRank(), "sorted[(4 - 1) / 2], torch.median's convention (docs/science.md §4)");
         assertEquals(3.75, r.meanRank());
         assertEquals(3.0, RankStatistics.of(new int[] {5, 3, 0}).medianRank());
     }
