@@ -114,7 +114,9 @@ class NeoxNumpyOps(gpt2peer.NumpyOps):
         E = self.w["embed_out.weight"]
         gf = self.arr("final_layer_norm.weight")
         if self._vocab_mean is None:
-            vocab_mean = gf * E.mean(0, dtype=np.float64).astype(np.float32)
+            # F16/F32: numpy sums them in float64 directly; BF16 (raw uint16 here) is widened first
+            mean = (f32(E) if E.dtype == np.uint16 else E).mean(0, dtype=np.float64)
+            vocab_mean = gf * mean.astype(np.float32)
             self._vocab_mean = vocab_mean - vocab_mean.mean()
         x = gf * f32(E[tokens])
         return cd(x) - self._vocab_mean
