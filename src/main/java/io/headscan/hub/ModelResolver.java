@@ -75,6 +75,21 @@ public final class ModelResolver {
             throw new HubException(HubException.Kind.NOT_A_MODEL, model + ": no such file or folder (and not a Hugging Face model id)");
         }
         RepoId repo = new RepoId(model);
+        Resolved r = resolveHub(repo, revision, pinnedCommit);
+        if (r.bytesFetched() > 0) {
+            HubDownloader.Download first = r.downloads().getFirst();
+            notes.accept("downloaded " + repo + " " + first.file().getFileName() + (r.downloads().size() > 2 ? " (+" + (r.downloads().size() - 2) + " files)" : "")
+                    + " (" + r.bytesFetched() + " bytes, commit " + first.commit() + ") into " + env.cacheRoot());
+        }
+        return r;
+    }
+
+    /**
+     * A Hub revision's weights and config.json, from the Hugging Face cache or downloaded into it (never a local path,
+     * whatever folders the working directory has). With {@code pinnedCommit}, the files are those of that commit, and
+     * the cache records that {@code revision} pointed there.
+     */
+    public Resolved resolveHub(RepoId repo, String revision, String pinnedCommit) {
         String rev = pinnedCommit != null ? pinnedCommit : revision;
         HfCache cache = new HfCache(env.cacheRoot());
         Optional<Path> snapshot = cache.snapshot(repo, rev).filter(s -> weightsIn(s).isPresent());
@@ -96,9 +111,6 @@ public final class ModelResolver {
             List<HubDownloader.Download> got = downloadAll(repo, rev);
             HubDownloader.Download first = got.getFirst();
             if (pinnedCommit != null && !revision.equals(pinnedCommit)) new HubDownloader(env, Progress.NONE, notes).recordRef(repo, revision, first.commit());
-            long bytes = got.stream().filter(HubDownloader.Download::blobFetched).mapToLong(HubDownloader.Download::size).sum();
-            if (bytes > 0) notes.accept("downloaded " + repo + " " + first.file().getFileName() + (got.size() > 2 ? " (+" + (got.size() - 2) + " files)" : "")
-                    + " (" + bytes + " bytes, commit " + first.commit() + ") into " + env.cacheRoot());
             checkKnownIdentity(repo, first.file());
             Path snap = first.file().getParent();
             return new Resolved(snap, Optional.of(repo), "downloaded into " + snap, first.commit(), got);

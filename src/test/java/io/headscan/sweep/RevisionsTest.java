@@ -42,6 +42,83 @@ class RevisionsTest {
                 "checkpoint-10 and main (main last: no step)");
     }
 
+    /** The 154 steps of a Pythia model (TransformerLens' PYTHIA_CHECKPOINTS): 0, the powers of two to 512, 1000 to 143000 by 1000. */
+    static List<Long> pythiaSteps() {
+        List<Long> steps = new ArrayList<>(List.of(0L));
+        for (long s = 1; s <= 512; s *= 2) steps.add(s);
+        for (long s = 1000; s <= 143000; s += 1000) steps.add(s);
+        return steps;
+    }
+
+    /** A Pythia repository's branches as the Hub lists them (sorted as strings: step1, step1000, step10000, step100000 …), and main. */
+    static List<Ref> pythia(List<Long> steps) {
+        List<Ref> refs = new ArrayList<>();
+        for (long s : steps) refs.add(new Ref("step" + s, String.format("%040x", 0xa000000L + s), false));
+        refs.add(new Ref("main", "e".repeat(40), false));
+        refs.sort(java.util.Comparator.comparing(Ref::name));
+        return refs;
+    }
+
+    private static List<Long> steps(List<Checkpoint> cs) {
+        return cs.stream().map(c -> c.step().getAsLong()).toList();
+    }
+
+    @Test
+    void thePythiaSeriesInStepOrder() {
+        List<Long> expected = pythiaSteps();
+        assertEquals(154, expected.size());
+        List<Ref> refs = pythia(expected);
+        assertEquals(List.of("main", "step0", "step1", "step1000", "step10000", "step100000", "step101000"),
+                refs.subList(0, 7).stream().map(Ref::name).toList(), "the listing this has to reorder");
+        List<Checkpoint> all = Checkpoints.revisions("pythia-160m", refs, List.of("step*"), Long.MIN_VALUE, Long.MAX_VALUE, 1, Optional.empty());
+        assertEquals(expected, steps(all), "step0, step1, step2, step4 … step512, step1000 … step143000");
+        assertEquals(List.of("step0", "step1", "step2", "step4", "step8", "step16", "step32", "step64", "step128", "step256", "step512", "step1000", "step2000"),
+                all.subList(0, 13).stream().map(Checkpoint::revision).toList());
+        assertEquals("step143000", all.getLast().revision());
+        assertEquals(String.format("%040x", 0xa000000L + 512), all.get(10).commit(), "pinned to the commit listed");
+        assertTrue(all.stream().allMatch(c -> c.spec().equals("pythia-160m") && c.label().equals(Long.toString(c.step().getAsLong()))));
+
+        List<Checkpoint> withMain = Checkpoints.revisions("pythia-160m", refs, List.of("step*", "main"), Long.MIN_VALUE, Long.MAX_VALUE, 1, Optional.empty());
+        assertEquals(155, withMain.size());
+        assertEquals("main", withMain.getLast().revision(), "a branch without a step comes after the series");
+        assertTrue(withMain.getLast().step().isEmpty());
+
+        // a shuffled listing gives the same order
+        List<Ref> shuffled = new ArrayList<>(refs);
+        java.util.Collections.shuffle(shuffled, new java.util.Random(7));
+        assertEquals(all, Checkpoints.revisions("pythia-160m", shuffled, List.of("step*"), Long.MIN_VALUE, Long.MAX_VALUE, 1, Optional.empty()));
+    }
+
+    @Test
+    void pythiaStepsAndEveryThinAsForTheCrfmRuns() {
+        List<Ref> refs = pythia(pythiaSteps());
+        assertEquals(List.of(0L, 1L, 2L, 4L, 8L, 16L, 32L, 64L, 128L, 256L, 512L),
+                steps(Checkpoints.revisions("r", refs, List.of("step*"), 0, 512, 1, Optional.empty())), "--steps 0-512: the log-spaced start");
+        assertEquals(List.of(0L, 8L, 128L, 2000L),
+                steps(Checkpoints.revisions("r", refs, List.of("step*"), 0, 2000, 4, Optional.empty())), "--steps 0-2000 --every 4: thinned after the range");
+        assertEquals(List.of(1000L, 4000L, 7000L, 10000L),
+                steps(Checkpoints.revisions("r", refs, List.of("step*"), 1000, 10000, 3, Optional.empty())));
+        List<Checkpoint> tenth = Checkpoints.revisions("r", refs, List.of("step*"), Long.MIN_VALUE, Long.MAX_VALUE, 10, Optional.empty());
+        assertEquals(16, tenth.size(), "154 checkpoints, every tenth");
+        assertEquals(List.of(0L, 512L, 10000L, 20000L), steps(tenth).subList(0, 4));
+        assertEquals(140000L, tenth.getLast().step().getAsLong());
+        assertEquals(List.of(100000L, 143000L),
+                steps(Checkpoints.revisions("r", refs, List.of("step*", "main"), 100000, Long.MAX_VALUE, 43, Optional.empty())),
+                "--steps 100000-: main (no step) is left out once steps are bounded");
+        assertEquals(List.of(143000L), steps(Checkpoints.revisions("r", refs, List.of("step143000"), Long.MIN_VALUE, Long.MAX_VALUE, 1, Optional.empty())));
+        assertEquals(List.of(1L, 16L, 128L), steps(Checkpoints.revisions("r", refs, List.of("step1", "step1[0-9]*"), 0, 999, 1, Optional.empty())),
+                "several patterns, one series");
+    }
+
+    @Test
+    void pythiaV0RunsStartAtStep1000() {
+        List<Long> v0 = new ArrayList<>();
+        for (long s = 1000; s <= 143000; s += 1000) v0.add(s);
+        List<Checkpoint> all = Checkpoints.revisions("pythia-160m-v0", pythia(v0), List.of("step*"), Long.MIN_VALUE, Long.MAX_VALUE, 1, Optional.empty());
+        assertEquals(143, all.size());
+        assertEquals(v0, steps(all));
+    }
+
     @Test
     void stepRangesAndBadOptions() {
         assertArrayEquals(new long[] {0, 2000}, Checkpoints.stepRange("0-2000"));
