@@ -4,6 +4,9 @@ headscan against them on the same checkpoint and to check that the numbers agree
 
 Usage: python3 gpt2peer.py {numpy|torch} {score|embed|fullvocab} MODEL_DIR [--heads 10.7,11.10] [--out FILE]
 Prints one JSON object: results and timings (seconds, process start excluded: see "t_import").
+
+score, embed and fullvocab read the checkpoint only through the ops object (NumpyOps here: GPT-2's tensor names and
+Conv1D [in, out] layout), so neoxpeer.py reuses them for GPT-NeoX with its own ops.
 """
 import json
 import math
@@ -40,9 +43,9 @@ def cd(x):
     return x - x.mean(-1, keepdims=True)
 
 
-def lnpre(x):
+def lnpre(x, eps=1e-5):
     c = cd(x)
-    return c / np.sqrt((c * c).mean(-1, keepdims=True) + 1e-5)
+    return c / np.sqrt((c * c).mean(-1, keepdims=True) + eps)
 
 
 def gelu_new(x):
@@ -54,9 +57,27 @@ class NumpyOps:
 
     def __init__(self, w):
         self.w = w
+        self.V, self.d = w["wte.weight"].shape
+        self.n_layers = sum(1 for k in w if k.endswith(".ln_1.weight"))
 
     def arr(self, name):
         return np.asarray(self.w[name], dtype=np.float32)
+
+    # the layout: layer l's pre-attention norm weight, and its W_Q / W_K as [d, d] and per head [d, d_h] (x @ W)
+    def ln1(self, l):
+        return self.arr(f"h.{l}.ln_1.weight")
+
+    def wq(self, l):
+        return self.w[f"h.{l}.attn.c_attn.weight"][:, 0:self.d]
+
+    def wk(self, l):
+        return self.w[f"h.{l}.attn.c_attn.weight"][:, self.d:2 * self.d]
+
+    def wq_head(self, l, h, dh):
+        return np.ascontiguousarray(self.w[f"h.{l}.attn.c_attn.weight"][:, h * dh:(h + 1) * dh])
+
+    def wk_head(self, l, h, dh):
+        return np.ascontiguousarray(self.w[f"h.{l}.attn.c_attn.weight"][:, self.d + h * dh:self.d + (h + 1) * dh])
 
     def unembedding_rows(self, tokens):
         """U[:, t]^T for the given tokens (docs/science.md §1), [n, d]."""
@@ -97,10 +118,10 @@ class TorchOps(NumpyOps):
         return self.torch.from_numpy(np.ascontiguousarray(a))
 
 
-def score(ops, w, n_head, bags, variant="hackathon"):
+def score(ops, n_head, bags, variant="hackathon"):
     """Prediction-Attention score (docs/science.md §3) of every head: [L, H]."""
-    L = sum(1 for k in w if k.endswith(".ln_1.weight"))
-    d = w["wte.weight"].shape[1]
+    L = ops.n_layers
+    d = ops.d
     dh = d // n_head
     tokens = np.unique(np.concatenate(bags))
     index = {t: i for i, t in enumerate(tokens)}
@@ -110,11 +131,10 @@ def score(ops, w, n_head, bags, variant="hackathon"):
     out = np.zeros((L, n_head))
     torch = getattr(ops, "torch", None)
     for l in range(L):
-        g1 = ops.arr(f"h.{l}.ln_1.weight")
-        W = w[f"h.{l}.attn.c_attn.weight"]
+        g1 = ops.ln1(l)
         if torch is None:
-            Q = (U * g1) @ W[:, 0:d]
-            K = (K0 * g1) @ W[:, d:2 * d]
+            Q = (U * g1) @ ops.wq(l)
+            K = (K0 * g1) @ ops.wk(l)
             q = Q[rows].reshape(len(bags), -1, n_head, dh).transpose(0, 2, 1, 3)   # [bags, H, B, dh]
             k = K[rows].reshape(len(bags), -1, n_head, dh).transpose(0, 2, 1, 3)
             s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh)                        # [bags, H, B, B]
@@ -123,8 +143,8 @@ def score(ops, w, n_head, bags, variant="hackathon"):
             p /= p.sum(-1, keepdims=True)
             out[l] = np.diagonal(p, axis1=2, axis2=3).mean(axis=(0, 2))
         else:
-            Q = ops.t(U * g1) @ ops.t(W[:, 0:d])
-            K = ops.t(K0 * g1) @ ops.t(W[:, d:2 * d])
+            Q = ops.t(U * g1) @ ops.t(ops.wq(l))
+            K = ops.t(K0 * g1) @ ops.t(ops.wk(l))
             r = torch.from_numpy(rows)
             q = Q[r].reshape(len(bags), -1, n_head, dh).transpose(1, 2)
             k = K[r].reshape(len(bags), -1, n_head, dh).transpose(1, 2)
@@ -138,24 +158,23 @@ def random_bags(vocab, size, count, seed):
     return [rng.choice(vocab, size=size, replace=False) for _ in range(count)]
 
 
-def embed(ops, w, variant="full", chunk=4096):
-    V = w["wte.weight"].shape[0]
-    out = np.empty(w["wte.weight"].shape, dtype=np.float32)
+def embed(ops, variant="full", chunk=4096):
+    V = ops.V
+    out = np.empty((ops.V, ops.d), dtype=np.float32)
     for s in range(0, V, chunk):
         out[s:s + chunk] = ops.wee(np.arange(s, min(V, s + chunk)), variant)
     return out
 
 
-def fullvocab(ops, w, n_head, head, wee, chunk=512):
+def fullvocab(ops, n_head, head, wee, chunk=512):
     """docs/science.md §4 for one head: mean_diag_prob and rank statistics over all V x V pairs."""
     l, h = head
-    d = w["wte.weight"].shape[1]
+    d = ops.d
     dh = d // n_head
-    V = w["wte.weight"].shape[0]
-    g1 = ops.arr(f"h.{l}.ln_1.weight")
-    W = w[f"h.{l}.attn.c_attn.weight"]
-    Wq = np.ascontiguousarray(W[:, h * dh:(h + 1) * dh])
-    Wk = np.ascontiguousarray(W[:, d + h * dh:d + (h + 1) * dh])
+    V = ops.V
+    g1 = ops.ln1(l)
+    Wq = ops.wq_head(l, h, dh)
+    Wk = ops.wk_head(l, h, dh)
     Q = np.empty((V, dh), np.float32)
     for s in range(0, V, 4096):
         Q[s:s + 4096] = (ops.unembedding_rows(np.arange(s, min(V, s + 4096))) * g1) @ Wq
@@ -164,7 +183,14 @@ def fullvocab(ops, w, n_head, head, wee, chunk=512):
     ranks = np.empty(V, np.int64)
     torch = getattr(ops, "torch", None)
     if torch is not None:
+        # Two [chunk, V] buffers for every tile and the softmax in place: a fresh 100 MB tensor per operation costs
+        # its page faults each time (PyTorch asks for no huge pages, numpy's allocator does: 0.17 s per tensor on the
+        # 2-core bench VM). Ranks are counted as a float sum of S - diag > 0 (exact below 2^24): (S > diag).sum(1)
+        # reduces a bool tensor through int64 and took 0.42 s per 512-row tile there, against 6 ms; written the
+        # obvious way, this loop took 110 s per GPT-2 head instead of about 10.
         Qt, Kt = torch.from_numpy(Q), torch.from_numpy(K)
+        S_buf = torch.empty(chunk, V)
+        D_buf = torch.empty(chunk, V)
     for s in range(0, V, chunk):
         e = min(V, s + chunk)
         idx = np.arange(s, e)
@@ -176,44 +202,53 @@ def fullvocab(ops, w, n_head, head, wee, chunk=512):
             probs[s:e] = np.exp(diag - lse)
             ranks[s:e] = (S > diag[:, None]).sum(1)
         else:
-            S = Qt[s:e] @ Kt.T / math.sqrt(dh)
-            ii = torch.from_numpy(idx)
-            diag = S[torch.arange(e - s), ii]
-            probs[s:e] = torch.exp(diag - torch.logsumexp(S, dim=1)).numpy()
-            ranks[s:e] = (S > diag[:, None]).sum(1).numpy()
+            S = S_buf[:e - s]
+            torch.matmul(Qt[s:e], Kt.T, out=S)
+            S.div_(math.sqrt(dh))
+            diag = S[torch.arange(e - s), torch.from_numpy(idx)]
+            ranks[s:e] = torch.sub(S, diag[:, None], out=D_buf[:e - s]).gt_(0).sum(1).numpy()
+            m = S.max(1).values
+            lse = m + S.sub_(m[:, None]).exp_().sum(1).log()
+            probs[s:e] = torch.exp(diag - lse).numpy()
     return {"mean_diag_prob": float(probs.mean()), "frac_rank0": float((ranks == 0).mean()),
-            "frac_rank_lt10": float((ranks < 10).mean()), "median_rank": float(np.median(ranks)), "mean_rank": float(ranks.mean())}
+            "frac_rank_lt10": float((ranks < 10).mean()),
+            # the lower median, sorted[(V - 1) // 2] (docs/science.md §4; the ordinary median for GPT-2's odd V)
+            "median_rank": float(np.partition(ranks, (V - 1) // 2)[(V - 1) // 2]), "mean_rank": float(ranks.mean())}
 
 
-def main(argv):
+def main(argv, open_model=None):
+    """open_model(lib, model_dir) -> (ops, n_head); GPT-2's by default."""
     lib, what, model = argv[1], argv[2], argv[3]
     heads = argv[argv.index("--heads") + 1] if "--heads" in argv else "10.7"
     out_file = argv[argv.index("--out") + 1] if "--out" in argv else None
     t_import = time.perf_counter() - T0
     t0 = time.perf_counter()
-    w, n_head = load(model)
-    ops = TorchOps(w) if lib == "torch" else NumpyOps(w)
+    if open_model is None:
+        w, n_head = load(model)
+        ops = TorchOps(w) if lib == "torch" else NumpyOps(w)
+    else:
+        ops, n_head = open_model(lib, model)
     res = {"peer": lib, "what": what, "t_import": t_import}
     if what == "score":
         if "--bags-from" in argv:  # the exact bags headscan drew (its --json output)
             with open(argv[argv.index("--bags-from") + 1]) as f:
                 bags = [np.array(b) for b in json.load(f)["bags"]["ids"]]
         else:
-            bags = random_bags(w["wte.weight"].shape[0], 128, 8, 0)
-        res["scores"] = score(ops, w, n_head, bags).tolist()
+            bags = random_bags(ops.V, 128, 8, 0)
+        res["scores"] = score(ops, n_head, bags).tolist()
     elif what == "embed":
-        wee = embed(ops, w, "full")
+        wee = embed(ops, "full")
         if out_file:
             np.save(out_file, wee)
-        res["wee_sample"] = wee[[0, 1000, 50256]].tolist()
+        res["wee_sample"] = wee[[0, 1000, ops.V - 1]].tolist()
     elif what == "fullvocab":
-        wee = embed(ops, w, "full")
+        wee = embed(ops, "full")
         res["t_embed"] = time.perf_counter() - t0
         res["heads"] = {}
         for hs in heads.split(","):
             l, h = map(int, hs.split("."))
             th = time.perf_counter()
-            res["heads"][hs] = fullvocab(ops, w, n_head, (l, h), wee)
+            res["heads"][hs] = fullvocab(ops, n_head, (l, h), wee)
             res["heads"][hs]["seconds"] = time.perf_counter() - th
     res["t_compute"] = time.perf_counter() - t0
     print(json.dumps(res))
