@@ -98,8 +98,17 @@ public final class EffectiveEmbedding {
             throw new IllegalArgumentException("output is " + out.rows() + "x" + out.cols() + ", expected " + tokens.length + "x" + d);
         }
         if (tokens.length == 0) return;
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
+            // E's rows for these tokens: the table in place, or (F16/BF16, few tokens) a widened copy of just them
+            Model.TokenRows e = model.tokenRows(Model.Role.EMBED, tokens, arena);
+            compute(ws, e, out, progress);
+        }
+    }
+
+    private void compute(Workspace ws, Model.TokenRows e, Matrix out, Progress progress) {
+        int[] tokens = e.index();
         int tile = Math.min(ws.preferredTileRows(), tokens.length);
-        Weights w = new Weights(ws);
+        Weights w = new Weights(ws, e.matrix());
         Tensor x = ws.allocate(tile, d), v = ws.allocate(tile, Math.max(1, w.valueColumns())), r = ws.allocate(tile, d), h = ws.allocate(tile, dMlp);
         Tensor outTile = ws.onHost() ? null : ws.allocate(tile, d);
         for (int t0 = 0; t0 < tokens.length; t0 += tile) {
@@ -124,8 +133,8 @@ public final class EffectiveEmbedding {
         final Model.HeadColumns v;
         final Weight o, in, out;
 
-        Weights(Workspace ws) {
-            e = ws.load(model.embedding());
+        Weights(Workspace ws, Matrix embedding) {
+            e = ws.load(embedding);
             v = variant == Variant.NOATTN ? null : model.columns(0, Model.Kind.V);
             o = variant == Variant.NOATTN ? null : model.out(0);
             wv = v == null ? null : ws.load(v.weight().stored());
@@ -150,13 +159,21 @@ public final class EffectiveEmbedding {
         if (variant != Variant.NOATTN) {
             // x <- lnpre(E[t]) * g1_0 ; v <- x @ W_V (every head's values)
             ws.rows(RowAffine.layerNorm(eps, d, 1f, g1, null), w.e, rows, null, x);
-            gemm(ws, x, Transpose.NO, w.wv, Transpose.of(w.v.weight().transposed()), 0f, v);
             int dh = model.dims().dHead(), heads = model.dims().heads();
+            boolean vt = w.v.weight().transposed();
             if (w.v.packed(dh) && w.v.base() == 0 && v.cols() == d) {
+                gemm(ws, x, Transpose.NO, w.wv, Transpose.of(vt), 0f, v);
                 gemm(ws, v, Transpose.NO, w.wo, Transpose.of(w.o.transposed()), 0f, x);   // @ W_O, heads summed
-            } else {   // heads apart in the projection (GPT-NeoX): each head's values through its rows of W_O, summed
+            } else {
+                // heads apart in the projection (GPT-NeoX's query_key_value, by head): each head's values alone (its
+                // block of W_V: stored rows when transposed, else columns), packed in v, then through its rows of W_O, summed
                 for (int j = 0; j < heads; j++) {
-                    Tensor vh = v.block(0, w.v.base() + j * w.v.stride(), v.rows(), dh);
+                    int c0 = w.v.base() + j * w.v.stride();
+                    Tensor wvh = vt ? w.wv.block(c0, 0, dh, w.wv.cols()) : w.wv.block(0, c0, w.wv.rows(), dh);
+                    gemm(ws, x, Transpose.NO, wvh, Transpose.of(vt), 0f, v.block(0, j * dh, v.rows(), dh));
+                }
+                for (int j = 0; j < heads; j++) {
+                    Tensor vh = v.block(0, j * dh, v.rows(), dh);
                     Tensor oh = w.o.transposed() ? w.wo.block(0, j * dh, d, dh) : w.wo.block(j * dh, 0, dh, d);
                     gemm(ws, vh, Transpose.NO, oh, Transpose.of(w.o.transposed()), j == 0 ? 0f : 1f, x);
                 }

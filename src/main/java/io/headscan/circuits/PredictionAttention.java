@@ -149,12 +149,10 @@ public final class PredictionAttention {
 
             Matrix xq = Matrix.allocate(arena, n, d);
             Matrix xk = Matrix.allocate(arena, n, d);
-            // every layer's Q and K projections have the same layout: head h's columns at base + h·stride
-            Model.HeadColumns qc0 = model.columns(0, Model.Kind.Q), kc0 = model.columns(0, Model.Kind.K);
-            int wq = qc0.weight().cols(), wk = kc0.weight().cols();
+            // every head's queries (keys) side by side, head h in columns h·dh .. (h + 1)·dh − 1, whatever the layout
+            int heads = dims.heads(), wq = heads * dh, wk = heads * dh;
             Matrix q = Matrix.allocate(arena, n, wq);
             Matrix k = Matrix.allocate(arena, n, wk);
-            int heads = dims.heads();
             // per bag: its Q and K rows, and S for all heads of a layer, [heads, B, B], reduced as heads·B rows of B
             int nb = bags.size();
             Matrix[] qb = new Matrix[nb], kb = new Matrix[nb];
@@ -179,8 +177,8 @@ public final class PredictionAttention {
                 scaleColumns(u, g1, xq);
                 scaleColumns(wee, g1, xk);
                 Model.HeadColumns qc = model.columns(l, Model.Kind.Q), kc = model.columns(l, Model.Kind.K);
-                backend.gemm(1f, xq, Transpose.NO, qc.weight().stored(), Transpose.of(qc.weight().transposed()), 0f, q);
-                backend.gemm(1f, xk, Transpose.NO, kc.weight().stored(), Transpose.of(kc.weight().transposed()), 0f, k);
+                project(xq, qc, heads, dh, q);
+                project(xk, kc, heads, dh, k);
                 float scale = (float) model.attentionScale(l);
                 long p1 = System.nanoTime();
                 projMs += (p1 - p0) / 1e6;
@@ -189,7 +187,7 @@ public final class PredictionAttention {
                 backend.setThreads(1);
                 double[][] perBag = new double[nb][];
                 try {
-                    IntStream.range(0, nb).parallel().forEach(b -> perBag[b] = bagScores(q, qc, k, kc, rows[b], qb[b], kb[b], s[b], diagCol, reducer,
+                    IntStream.range(0, nb).parallel().forEach(b -> perBag[b] = bagScores(q, k, rows[b], qb[b], kb[b], s[b], diagCol, reducer,
                             heads, bagSize, dh, scale));
                 } finally {
                     backend.setThreads(blasThreads);
@@ -256,12 +254,12 @@ public final class PredictionAttention {
     }
 
     /** One bag, all heads of a layer: mean over the bag of the softmax diagonal, per head. */
-    private double[] bagScores(Matrix q, Model.HeadColumns qc, Matrix k, Model.HeadColumns kc, int[] rows, Matrix qb, Matrix kb,
+    private double[] bagScores(Matrix q, Matrix k, int[] rows, Matrix qb, Matrix kb,
                                MemorySegment s, long[] diagCol, RowReducer reducer, int heads, int bagSize, int dh, float scale) {
         gather(q, rows, qb);
         gather(k, rows, kb);
         backend.sgemmStridedBatched(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
-                qb.segment(), qc.base(), qb.ld(), qc.stride(), kb.segment(), kc.base(), kb.ld(), kc.stride(), 0f, s, 0, bagSize,
+                qb.segment(), 0, qb.ld(), dh, kb.segment(), 0, kb.ld(), dh, 0f, s, 0, bagSize,
                 (long) bagSize * bagSize, heads);
         int n = heads * bagSize;
         float[] rowMax = new float[n];
@@ -279,6 +277,23 @@ public final class PredictionAttention {
             out[h] = total / bagSize;
         }
         return out;
+    }
+
+    /**
+     * {@code out} [n, heads·dh] = x @ every head's block of a projection, heads side by side: one GEMM over the heads'
+     * columns when they are packed (GPT-2's thirds of c_attn), one per head when other projections lie between them
+     * (GPT-NeoX's fused query_key_value, ordered by head): only the columns the score reads are computed.
+     */
+    private void project(Matrix x, Model.HeadColumns c, int heads, int dh, Matrix out) {
+        if (c.packed(dh)) {
+            Weight w = c.weight().columnBlock(c.base(), heads * dh);
+            backend.gemm(1f, x, Transpose.NO, w.stored(), Transpose.of(w.transposed()), 0f, out);
+            return;
+        }
+        for (int h = 0; h < heads; h++) {
+            Weight w = c.weight().columnBlock(c.base() + h * c.stride(), dh);
+            backend.gemm(1f, x, Transpose.NO, w.stored(), Transpose.of(w.transposed()), 0f, out.block(0, h * dh, out.rows(), dh));
+        }
     }
 
     /** out[a, i] = in[a, i] * g[i]. */

@@ -14,7 +14,8 @@ import io.headscan.compute.kernels.RowAffine;
  */
 public final class Unembedding {
 
-    private final Matrix e;
+    private final Model model;
+    private Matrix e;   // the whole table, widened if need be: only when a caller needs all of it
     private final float[] gf;
     private final float[] vocabMean;
     private final int d;
@@ -24,7 +25,7 @@ public final class Unembedding {
      * with colmean(E) from {@link VocabMean} (one pass over E in double, remembered per checkpoint file).
      */
     public Unembedding(Model model) {
-        this.e = model.unembedding();
+        this.model = model;
         this.gf = model.finalNormWeight();
         this.d = model.dims().dModel();
         float[] m = VocabMean.of(model);
@@ -42,14 +43,17 @@ public final class Unembedding {
     public void column(int t, float[] out) {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             Matrix row = Matrix.dense(arena.allocate((long) d * Float.BYTES, 64), 1, d);
-            affine(null).apply(e, new int[] {t}, null, row);
+            columns(new int[] {t}, row);
             java.lang.foreign.MemorySegment.copy(row.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, out, 0, d);
         }
     }
 
     /** Rows a of {@code out} [n, d] become U[:, tokens[a]]ᵀ. */
     public void columns(int[] tokens, Matrix out) {
-        affine(null).apply(e, tokens, null, out);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
+            Model.TokenRows rows = model.tokenRows(Model.Role.UNEMBED, tokens, arena);
+            affine(null).apply(rows.matrix(), rows.index(), null, out);
+        }
     }
 
     /** Rows of {@code out} [n, d] become U[:, t0 + a]ᵀ for a in [0, n). */
@@ -59,7 +63,12 @@ public final class Unembedding {
 
     /** Rows of {@code out} [n, d] become U[:, t0 + a]ᵀ ⊙ g (a LayerNorm weight; null: none) for a in [0, n). */
     public void columns(int t0, float[] g, Matrix out) {
-        affine(g).apply(e.rows(t0, out.rows()), null, out);
+        affine(g).apply(table().rows(t0, out.rows()), null, out);
+    }
+
+    private synchronized Matrix table() {
+        if (e == null) e = model.unembedding();
+        return e;
     }
 
     /** Rows of E per GEMM in {@link #logits}: bounds the host buffer whatever the vocabulary. */
@@ -72,6 +81,7 @@ public final class Unembedding {
      * keeps on the device) against a [d, m] matrix, instead of building U's rows on the host.
      */
     public void logits(Backend backend, Matrix x, TileConsumer consumer) {
+        Matrix e = table();
         int m = x.rows(), v = e.rows();
         if (x.cols() != d) throw new IllegalArgumentException("x has " + x.cols() + " columns, expected d = " + d);
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {

@@ -453,15 +453,29 @@ public final class Model implements AutoCloseable {
         return widenedTensors.computeIfAbsent(t.name(), n -> widen(t));
     }
 
+    /** Elements per chunk of {@link #widen}: bulk-copied through two small arrays, chunks split across the cores. */
+    private static final int WIDEN_CHUNK = 1 << 16;
+
     private MemorySegment widen(TensorInfo t) {
         MemorySegment src = file.segment(t);
         long n = t.elementCount();
-        MemorySegment dst = widened.allocate(n * Float.BYTES, 64);
-        for (long i = 0; i < n; i++) {
-            short bits = src.getAtIndex(SafetensorsFile.I16_LE, i);
-            float v = t.dtype() == DType.F16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat((bits & 0xffff) << 16);
-            dst.setAtIndex(SafetensorsFile.F32_LE, i, v);
-        }
+        MemorySegment dst = io.headscan.OffHeap.allocate(widened, n * Float.BYTES);   // huge pages: 4 KiB faults cost more than the widening
+        boolean f16 = t.dtype() == DType.F16;
+        long chunks = (n + WIDEN_CHUNK - 1) / WIDEN_CHUNK;
+        java.util.stream.LongStream ids = java.util.stream.LongStream.range(0, chunks);
+        (chunks > 8 ? ids.parallel() : ids).forEach(c -> {
+            long from = c * WIDEN_CHUNK;
+            int len = (int) Math.min(WIDEN_CHUNK, n - from);
+            short[] bits = new short[len];
+            float[] out = new float[len];
+            MemorySegment.copy(src, SafetensorsFile.I16_LE, from * Short.BYTES, bits, 0, len);
+            if (f16) {
+                for (int i = 0; i < len; i++) out[i] = Float.float16ToFloat(bits[i]);
+            } else {   // BF16: the high half of an F32
+                for (int i = 0; i < len; i++) out[i] = Float.intBitsToFloat((bits[i] & 0xffff) << 16);
+            }
+            MemorySegment.copy(out, 0, dst, SafetensorsFile.F32_LE, from * Float.BYTES, len);
+        });
         return dst;
     }
 
@@ -527,6 +541,41 @@ public final class Model implements AutoCloseable {
     /** The unembedding's rows [V, d]: row t is token t's output direction, before the final norm's weight is folded in. */
     public Matrix unembedding() {
         return matrix(name(Role.UNEMBED, 0));
+    }
+
+    /**
+     * The rows of a [V, d] table (the embedding or the unembedding) that some tokens need, ready for a gather:
+     * {@code matrix} row {@code index[a]} is the table's row {@code tokens[a]}.
+     * @param matrix the whole table when it is used in place (F32, or already widened) or most of it is needed;
+     *               otherwise an F32 copy of just those rows, so that a few thousand tokens of an F16 vocabulary never
+     *               widen all of it
+     * @param index  {@code tokens} itself, or 0 .. n − 1 for the copy
+     */
+    public record TokenRows(Matrix matrix, int[] index) {}
+
+    /** The rows of the table {@code role} (EMBED or UNEMBED) that {@code tokens} need; a copy lives in {@code arena}. */
+    public TokenRows tokenRows(Role role, int[] tokens, Arena arena) {
+        if (role != Role.EMBED && role != Role.UNEMBED) throw new IllegalArgumentException(role + " is not a token table");
+        String tensor = name(role, 0);
+        TensorInfo t = file.info(tensor);
+        long rows = t.shape()[0], cols = t.shape()[1];
+        if (t.dtype() == DType.F32 || widenedTensors.containsKey(t.name()) || (long) tokens.length * 4 > rows) {
+            return new TokenRows(matrix(tensor), tokens);
+        }
+        MemorySegment src = file.segment(t);
+        boolean f16 = t.dtype() == DType.F16;
+        Matrix copy = Matrix.allocate(arena, tokens.length, (int) cols);
+        short[] bits = new short[(int) cols];
+        for (int a = 0; a < tokens.length; a++) {
+            int r = tokens[a];
+            if (r < 0 || r >= rows) throw new IndexOutOfBoundsException("token " + r + " outside [0, " + rows + ") of " + tensor);
+            MemorySegment.copy(src, SafetensorsFile.I16_LE, (long) r * cols * Short.BYTES, bits, 0, (int) cols);
+            for (int j = 0; j < cols; j++) {
+                float v = f16 ? Float.float16ToFloat(bits[j]) : Float.intBitsToFloat((bits[j] & 0xffff) << 16);
+                copy.segment().setAtIndex(SafetensorsFile.F32_LE, (long) a * cols + j, v);
+            }
+        }
+        return new TokenRows(copy, java.util.stream.IntStream.range(0, tokens.length).toArray());
     }
 
     /** The unembedding's bias [V] (GPT-J's lm_head), or null. */
