@@ -48,6 +48,7 @@ GAP_THRESHOLD = 1e-4
 GAP_THRESHOLD_BF16 = 5e-5
 MAX_SEED_TRIES = 50000
 BAG_SEED, BAG_COUNT, BAG_SIZE = 20240611, 4, 8
+NAME_SEED, NAME_COUNT = 20240612, 12   # token ids standing in for IOI names (section 5's copy scores)
 
 COMMON = dict(bos_token_id=0, eos_token_id=0)
 FIXTURES = [
@@ -357,9 +358,44 @@ def head_matrices(w, U, wee):
     return out
 
 
+def draw_names(V):
+    rng = np.random.default_rng(NAME_SEED)
+    return sorted(rng.choice(V, size=NAME_COUNT, replace=False).tolist())
+
+
+def unembedding_bias(w):
+    """Section 5 / 9: b_U = (W_U @ bf + the unembedding's own bias) minus its mean over the vocabulary."""
+    b = w["Wu"] @ w["bf"] + w["bu"]
+    return b - b.mean()
+
+
+def copy_scores(w, U, wee, names):
+    """Section 5: per head, the fraction of names whose own token is in the top 5 of lnpre(+-o_s) @ U + b_U (W_EE noattn),
+    and the smallest margin |logit of the name - 5th largest other logit| / rms(logits) (a near tie could flip float32)."""
+    bU = unembedding_bias(w)
+    idx = np.array(names)
+    out, margin = {}, math.inf
+    for l, layer in enumerate(w["layers"]):
+        for h in range(len(layer["Wq"])):
+            o = ((wee["noattn"][idx] * layer["g1"]) @ layer["Wv"][h]) @ layer["Wo"][h]
+            res = {}
+            for sign, key in ((1, "copy_score"), (-1, "negative_copy_score")):
+                logits = lnpre(sign * o, w["eps"]) @ U.T + bU
+                own = logits[np.arange(len(idx)), idx]
+                others = logits.copy()
+                others[np.arange(len(idx)), idx] = -np.inf
+                fifth = np.sort(others, axis=1)[:, -5]
+                res[key] = float(np.mean(fifth < own))
+                margin = min(margin, float((np.abs(own - fifth) / np.sqrt((logits * logits).mean(axis=1))).min()))
+            out[f"{l}.{h}"] = res
+    return out, bU, margin
+
+
 def expected_values(fixture, w, bags):
     U = unembedding(w)
     wee = effective_embedding(w)
+    names = draw_names(w["dims"]["vocab"])
+    copy, bU, copy_margin = copy_scores(w, U, wee, names)
     score, fullvocab, ov = {}, {}, {}
     gap = math.inf
     for key, (S, S_hack, M) in head_matrices(w, U, wee).items():
@@ -379,6 +415,7 @@ def expected_values(fixture, w, bags):
         "bags": [list(map(int, b)) for b in bags],
         "score": score, "fullvocab": fullvocab, "ov": ov,
         "min_relative_gap": gap,
+        "bu": bU.tolist(), "names": names, "copy": copy, "copy_min_margin": copy_margin,
     }
 
 
@@ -682,5 +719,22 @@ def main():
         print(line)
 
 
+def expected_only():
+    """Recomputes every expected.json from the checkpoints already written (no new weights): for a change of the
+    reference alone. Fields already there must come out the same."""
+    for name, cls, config, first, extras in FIXTURES:
+        folder = os.path.join(HERE, name)
+        for sub in [folder] + [os.path.join(folder, "bf16")] * bool(extras.get("bf16")):
+            path = os.path.join(sub, "expected.json")
+            with open(path) as f:
+                old = json.load(f)
+            _, exp = reference_from_folder(name, sub, old["bags"])
+            changed = [k for k in old if old[k] != exp[k]]
+            assert not changed, f"{sub}: {changed} changed"
+            dump_json(exp, path)
+            print(f"{os.path.relpath(sub, HERE)}: copy scores of {len(exp['copy'])} heads, min margin {exp['copy_min_margin']:.3g}")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    expected_only() if "--expected-only" in sys.argv else main()

@@ -27,7 +27,25 @@ public final class EmbeddingTable implements AutoCloseable {
 
     public static final String TENSOR = "W_EE";
     /** Bumped whenever the definition or the file layout changes, so older caches are recomputed. */
-    public static final String FORMAT = "headscan-wee-1";
+    public static final String FORMAT = "headscan-wee-2";
+
+    /**
+     * What W_EE depends on besides the weights: the family's block and the config values it reads (the activation,
+     * the norm epsilon, a parallel block). A config-only change (same weights, another flag) is another cache entry.
+     */
+    private static String shortHash(String text) {
+        try {
+            byte[] h = java.security.MessageDigest.getInstance("SHA-256").digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(h, 0, 4);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("no SHA-256 in this JVM", e);
+        }
+    }
+
+    static String modelDefinition(Model model) {
+        return model.family().modelType() + "; " + model.activation().configName() + "; eps " + model.eps() + "; "
+                + (model.parallel() ? "parallel" : "sequential") + " block";
+    }
 
     private final SafetensorsFile file;
     private final Matrix wee;
@@ -72,6 +90,7 @@ public final class EmbeddingTable implements AutoCloseable {
                 .metadata("headscan.variant", variant.id())
                 .metadata("headscan.definition", variant.definition())
                 .metadata("headscan.source_sha256", sourceSha256)
+                .metadata("headscan.model", modelDefinition(model))
                 .metadata("headscan.source_file", model.path().toString())
                 .dataChecksum("headscan.data_crc32c");
         progress.start("W_EE " + variant.id(), v, "tokens");
@@ -126,10 +145,17 @@ public final class EmbeddingTable implements AutoCloseable {
     public static EmbeddingTable obtain(Model model, Variant variant, Backend backend, Path cacheRoot, Progress progress,
                                         Consumer<String> notes) throws IOException {
         String sha = CheckpointIdentity.sha256(model.file(), cacheRoot, progress);
-        Path cached = cacheRoot.resolve("wee").resolve(sha + "-" + variant.id() + ".safetensors");
+        String definition = modelDefinition(model);
+        String defKey = shortHash(definition);
+        Path cached = cacheRoot.resolve("wee").resolve(sha + "-" + defKey + "-" + variant.id() + ".safetensors");
         int v = model.dims().vocab(), d = model.dims().dModel();
         if (Files.isRegularFile(cached)) {
             EmbeddingTable t = open(cached, sha, variant, v, d, true, p -> notes.accept("ignoring cached W_EE: " + p));
+            if (t != null && !definition.equals(t.metadata().get("headscan.model"))) {
+                notes.accept("ignoring cached W_EE: " + cached + ": computed for " + t.metadata().get("headscan.model") + ", not " + definition);
+                t.close();
+                t = null;
+            }
             if (t != null) {
                 notes.accept("W_EE (" + variant.id() + ") from cache " + cached);
                 return t;

@@ -245,7 +245,7 @@ public final class OvCircuit implements AutoCloseable {
      * b_U = (W_U @ bf + b) − its mean over V: the final norm's bias folded into the unembedding, plus the unembedding's
      * own bias where it has one (GPT-J's lm_head), centred (computed once).
      */
-    float[] unembeddingBias() {
+    public float[] unembeddingBias() {
         if (unembeddingBias == null) unembeddingBias = computeUnembeddingBias();
         return unembeddingBias;
     }

@@ -38,7 +38,8 @@ public record Dims(int vocab, int dModel, int layers, int heads, int dMlp, int n
 
     /** A well-known name for these dimensions in this family, or "custom ... layout". */
     public String architectureName(Family family) {
-        if (family == Family.GPT_NEOX && vocab == 50304) {
+        // Pythia's padded vocabularies: 50304 up to 2.8b, 50432 for 6.9b, 50688 for 12b
+        if (family == Family.GPT_NEOX && (vocab == 50304 || vocab == 50432 || vocab == 50688)) {
             String size = switch (dModel + "x" + layers) {
                 case "512x6" -> "70m"; case "768x12" -> "160m"; case "1024x24" -> "410m"; case "2048x16" -> "1b";
                 case "2048x24" -> "1.4b"; case "2560x32" -> "2.8b"; case "4096x32" -> "6.9b"; case "5120x36" -> "12b";

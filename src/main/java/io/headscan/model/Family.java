@@ -17,6 +17,8 @@ import java.util.Optional;
  * @param modelType      config.json's {@code model_type}
  * @param label          how reports name the family
  * @param prefix         the base model's prefix ("transformer.", "gpt_neox.", "model.decoder.")
+ * @param altPrefixes    other prefixes files of the family use, tried after {@code prefix} and before none (the larger
+ *                       OPT checkpoints on the Hub were saved from the base model: "decoder.")
  * @param embed          token embedding [V, d]
  * @param positions      learned position embedding [n_ctx, d] or null (rotary families; OPT's has an offset: unused)
  * @param unembed        untied unembedding [V, d] (a Linear's [out, in]), or null when tied to {@link #embed}
@@ -32,14 +34,18 @@ import java.util.Optional;
  * @param keys           the config keys this family reads
  * @param refusedUnless  config keys whose other values change the model in ways headscan does not compute: key → the
  *                       value it must have (when written)
+ * @param equalKeys      config keys that must equal another key's value when written (OPT's word_embed_proj_dim →
+ *                       hidden_size: otherwise project_in/project_out sit around the decoder, as in opt-350m)
+ * @param rotary         whether attention positions are rotary (scored at relative offset 0)
  * @param attentionScale the family's base scale: 1/sqrt(d_h), or 1 (GPT-Neo)
  * @param parallel       the block kind when the config does not say (see {@link Keys#parallel})
  */
-public record Family(String modelType, String label, String prefix, String embed, String positions, String unembed, String unembedBias,
+public record Family(String modelType, String label, String prefix, List<String> altPrefixes, String embed, String positions, String unembed, String unembedBias,
                      String finalNormWeight, String finalNormBias, Qkv qkv, String q, String k, String v, String o, boolean oLinear,
                      String ln1Weight, String ln1Bias, String ln2Weight, String ln2Bias,
                      String mlpIn, String mlpInBias, String mlpOut, String mlpOutBias, boolean mlpLinear,
-                     List<String> buffers, Keys keys, Map<String, Object> refusedUnless, BaseScale attentionScale, boolean parallel) {
+                     List<String> buffers, Keys keys, Map<String, Object> refusedUnless, Map<String, Equal> equalKeys, BaseScale attentionScale,
+                     boolean parallel, boolean rotary) {
 
     /** How a family stores Q, K and V. */
     public enum Qkv {
@@ -50,6 +56,9 @@ public record Family(String modelType, String label, String prefix, String embed
         /** Three Linear [d, d]: head h at rows h·d_h (GPT-Neo, OPT, GPT-J). */
         SEPARATE
     }
+
+    /** A config key that must equal another (when both are written), and what a difference would mean. */
+    public record Equal(String otherKey, String otherwise) {}
 
     /** The attention scale before any per-layer flag. */
     public enum BaseScale { INVERSE_SQRT_D_HEAD, ONE }
@@ -88,11 +97,20 @@ public record Family(String modelType, String label, String prefix, String embed
         return pattern == null ? null : pattern.replace("{L}", Integer.toString(layer));
     }
 
+    /** The prefixes a file of this family may use, in the order tried: {@link #prefix}, {@link #altPrefixes}, none. */
+    public List<String> prefixes() {
+        List<String> all = new java.util.ArrayList<>();
+        all.add(prefix);
+        all.addAll(altPrefixes);
+        all.add("");
+        return all;
+    }
+
     public boolean tied() {
         return unembed == null;
     }
 
-    public static final Family GPT2 = new Family("gpt2", "GPT-2", "transformer.", "wte.weight", "wpe.weight", null, null,
+    public static final Family GPT2 = new Family("gpt2", "GPT-2", "transformer.", List.of(), "wte.weight", "wpe.weight", null, null,
             "ln_f.weight", "ln_f.bias", Qkv.FUSED_THIRDS, "h.{L}.attn.c_attn.weight", null, null, "h.{L}.attn.c_proj.weight", false,
             "h.{L}.ln_1.weight", "h.{L}.ln_1.bias", "h.{L}.ln_2.weight", "h.{L}.ln_2.bias",
             "h.{L}.mlp.c_fc.weight", "h.{L}.mlp.c_fc.bias", "h.{L}.mlp.c_proj.weight", "h.{L}.mlp.c_proj.bias", false,
@@ -101,9 +119,9 @@ public record Family(String modelType, String label, String prefix, String embed
                     List.of("vocab_size"), List.of("n_inner"), true, List.of("n_positions", "max_position_embeddings"),
                     List.of("layer_norm_epsilon"), List.of("activation_function"), Activation.GELU_TANH, null,
                     "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "tie_word_embeddings"),
-            Map.of("add_cross_attention", false), BaseScale.INVERSE_SQRT_D_HEAD, false);
+            Map.of("add_cross_attention", false), Map.of(), BaseScale.INVERSE_SQRT_D_HEAD, false, false);
 
-    public static final Family GPT_NEOX = new Family("gpt_neox", "GPT-NeoX", "gpt_neox.", "embed_in.weight", null, "embed_out.weight", null,
+    public static final Family GPT_NEOX = new Family("gpt_neox", "GPT-NeoX", "gpt_neox.", List.of(), "embed_in.weight", null, "embed_out.weight", null,
             "final_layer_norm.weight", "final_layer_norm.bias", Qkv.FUSED_BY_HEAD, "layers.{L}.attention.query_key_value.weight", null, null,
             "layers.{L}.attention.dense.weight", true,
             "layers.{L}.input_layernorm.weight", "layers.{L}.input_layernorm.bias",
@@ -114,9 +132,9 @@ public record Family(String modelType, String label, String prefix, String embed
             new Keys(List.of("num_attention_heads"), List.of("hidden_size"), List.of("num_hidden_layers"), List.of("vocab_size"),
                     List.of("intermediate_size"), false, List.of("max_position_embeddings"), List.of("layer_norm_eps"),
                     List.of("hidden_act"), Activation.GELU_ERF, "use_parallel_residual", null, null, "tie_word_embeddings"),
-            Map.of(), BaseScale.INVERSE_SQRT_D_HEAD, true);
+            Map.of(), Map.of(), BaseScale.INVERSE_SQRT_D_HEAD, true, true);
 
-    public static final Family GPT_NEO = new Family("gpt_neo", "GPT-Neo", "transformer.", "wte.weight", "wpe.weight", null, null,
+    public static final Family GPT_NEO = new Family("gpt_neo", "GPT-Neo", "transformer.", List.of(), "wte.weight", "wpe.weight", null, null,
             "ln_f.weight", "ln_f.bias", Qkv.SEPARATE, "h.{L}.attn.attention.q_proj.weight", "h.{L}.attn.attention.k_proj.weight",
             "h.{L}.attn.attention.v_proj.weight", "h.{L}.attn.attention.out_proj.weight", true,
             "h.{L}.ln_1.weight", "h.{L}.ln_1.bias", "h.{L}.ln_2.weight", "h.{L}.ln_2.bias",
@@ -125,9 +143,9 @@ public record Family(String modelType, String label, String prefix, String embed
             new Keys(List.of("num_heads", "num_attention_heads"), List.of("hidden_size"), List.of("num_layers", "num_hidden_layers"),
                     List.of("vocab_size"), List.of("intermediate_size"), true, List.of("max_position_embeddings"),
                     List.of("layer_norm_epsilon"), List.of("activation_function"), Activation.GELU_TANH, null, null, null, "tie_word_embeddings"),
-            Map.of(), BaseScale.ONE, false);
+            Map.of(), Map.of(), BaseScale.ONE, false, false);
 
-    public static final Family OPT = new Family("opt", "OPT", "model.decoder.", "embed_tokens.weight", null, null, null,
+    public static final Family OPT = new Family("opt", "OPT", "model.decoder.", List.of("decoder."), "embed_tokens.weight", null, null, null,
             "final_layer_norm.weight", "final_layer_norm.bias", Qkv.SEPARATE, "layers.{L}.self_attn.q_proj.weight",
             "layers.{L}.self_attn.k_proj.weight", "layers.{L}.self_attn.v_proj.weight", "layers.{L}.self_attn.out_proj.weight", true,
             "layers.{L}.self_attn_layer_norm.weight", "layers.{L}.self_attn_layer_norm.bias",
@@ -139,9 +157,9 @@ public record Family(String modelType, String label, String prefix, String embed
                     Activation.RELU, null, null, null, "tie_word_embeddings"),
             Map.of("do_layer_norm_before", true, "enable_bias", true, "layer_norm_elementwise_affine", true,
                     "_remove_final_layer_norm", false),
-            BaseScale.INVERSE_SQRT_D_HEAD, false);
+            Map.of("word_embed_proj_dim", new Equal("hidden_size", "the embedding is projected (project_in/out, as in opt-350m)")), BaseScale.INVERSE_SQRT_D_HEAD, false, false);
 
-    public static final Family GPTJ = new Family("gptj", "GPT-J", "transformer.", "wte.weight", null, "lm_head.weight", "lm_head.bias",
+    public static final Family GPTJ = new Family("gptj", "GPT-J", "transformer.", List.of(), "wte.weight", null, "lm_head.weight", "lm_head.bias",
             "ln_f.weight", "ln_f.bias", Qkv.SEPARATE, "h.{L}.attn.q_proj.weight", "h.{L}.attn.k_proj.weight", "h.{L}.attn.v_proj.weight",
             "h.{L}.attn.out_proj.weight", true,
             "h.{L}.ln_1.weight", "h.{L}.ln_1.bias", null, null,
@@ -150,7 +168,7 @@ public record Family(String modelType, String label, String prefix, String embed
             new Keys(List.of("n_head", "num_attention_heads"), List.of("n_embd", "hidden_size"), List.of("n_layer", "num_hidden_layers"),
                     List.of("vocab_size"), List.of("n_inner"), true, List.of("n_positions", "max_position_embeddings"),
                     List.of("layer_norm_epsilon"), List.of("activation_function"), Activation.GELU_TANH, null, null, null, "tie_word_embeddings"),
-            Map.of(), BaseScale.INVERSE_SQRT_D_HEAD, true);
+            Map.of(), Map.of(), BaseScale.INVERSE_SQRT_D_HEAD, true, true);
 
     /** Every family headscan reads, in the order they are tried on a checkpoint without config.json. */
     public static final List<Family> ALL = List.of(GPT2, GPT_NEOX, GPT_NEO, OPT, GPTJ);

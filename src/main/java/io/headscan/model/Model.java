@@ -79,7 +79,21 @@ public final class Model implements AutoCloseable {
     private final List<String> notes;
     private final String headsSource;
     private final Arena widened = Arena.ofShared();
-    private final Map<String, MemorySegment> widenedTensors = new ConcurrentHashMap<>();
+    /** Per tensor, its widened copy once made: made outside the map's locks, once, by the first thread that asks. */
+    private final Map<String, Widened> widenedTensors = new ConcurrentHashMap<>();
+
+    private final class Widened {
+        private MemorySegment data;
+
+        synchronized MemorySegment get(TensorInfo t) {
+            if (data == null) data = widen(t);
+            return data;
+        }
+
+        synchronized boolean done() {
+            return data != null;
+        }
+    }
 
     private Model(MappedCheckpoint file, Path configPath, Family family, String prefix, Dims dims, HeadCountSource source,
                   double eps, Activation activation, boolean parallel, double[] scales, List<String> notes, String headsKey) {
@@ -141,21 +155,21 @@ public final class Model implements AutoCloseable {
         Optional<ModelConfig> cfg = CheckpointRefusedException.whileOpening(configFile,
                 CheckpointFormatException.Container.CONFIG_JSON, () -> ModelConfig.read(configFile));
         Family family = family(f, cfg);
-        String prefix = f.has(family.prefix() + family.embed()) ? family.prefix() : f.has(family.embed()) ? "" : null;
+        ModelConfig c = cfg.orElse(null);
+        Family.Keys keys = family.keys();
+        if (c != null) refusals(c, family);   // before any shape: a model headscan does not compute is named as such
+        String prefix = family.prefixes().stream().filter(p -> f.has(p + family.embed())).findFirst().orElse(null);
         if (prefix == null) throw missing(path, family, family.prefix() + family.embed());
         Shapes s = new Shapes(f, family, prefix);
         TensorInfo embed = s.require(family.embed(), 2);
         int vocab = s.dim(embed, 0), d = s.dim(embed, 1);
-        int layers = 0;
-        while (f.has(prefix + Family.at(family.ln1Weight(), layers))) layers++;
+        int layers = layerCount(f, prefix, family);
         if (layers == 0) throw missing(path, family, prefix + Family.at(family.ln1Weight(), 0));
         TensorInfo mlpIn = s.require(Family.at(family.mlpIn(), 0), 2);
         int dMlp = s.dim(mlpIn, family.mlpLinear() ? 0 : 1);
         int nCtx = 0;
         if (family.positions() != null && f.has(prefix + family.positions())) nCtx = s.dim(s.require(family.positions(), 2), 0);
 
-        Family.Keys keys = family.keys();
-        ModelConfig c = cfg.orElse(null);
         List<String> notes = new ArrayList<>();
         if (c != null) {
             agree(c, keys.dModel(), d, "d_model (" + prefix + family.embed() + ")");
@@ -169,25 +183,6 @@ public final class Model implements AutoCloseable {
                         + prefix + Family.at(family.mlpIn(), 0) + ") is " + dMlp);
             } else {
                 agree(c, keys.dMlp(), dMlp, "d_mlp (" + prefix + Family.at(family.mlpIn(), 0) + ")");
-            }
-            for (var e : family.refusedUnless().entrySet()) {
-                if (c.has(e.getKey()) && !String.valueOf(e.getValue()).equals(c.shown(e.getKey()))) {
-                    throw c.unsupported(e.getKey(), family.label() + " models with " + e.getKey() + " other than " + e.getValue()
-                            + " have no definition in headscan");
-                }
-            }
-            if (family == Family.OPT) {
-                OptionalInt proj = c.dimension(List.of("word_embed_proj_dim"));
-                if (proj.isPresent() && proj.getAsInt() != d) {
-                    throw c.unsupported("word_embed_proj_dim", "OPT models that project the embedding (project_in/out, as opt-350m) are not read");
-                }
-            }
-            if (keys.tied() != null) {
-                Optional<Boolean> tied = c.bool(keys.tied());
-                if (tied.isPresent() && tied.get() != family.tied()) {
-                    throw c.unsupported(keys.tied(), family.label() + " is read with its " + (family.tied() ? "tied" : "untied")
-                            + " unembedding only");
-                }
             }
         }
 
@@ -206,6 +201,12 @@ public final class Model implements AutoCloseable {
             source = HeadCountSource.OVERRIDE;
         } else {
             String why = c != null ? "config.json has no " + keys.heads().getFirst() : "no config.json";
+            // d_head 64 holds for every GPT-2 size; the other families vary it (Pythia-1b: 256), and with a fused
+            // layout a wrong head count would read K and V rows as Q
+            if (family != Family.GPT2) {
+                throw new ModelException(path, "cannot infer the head count of a " + family.label() + " checkpoint: " + why
+                        + " (its head width varies by size); pass the head count explicitly");
+            }
             if (d % 64 != 0) throw new ModelException(path, "cannot infer the head count: " + why + " and d_model " + d + " is not a multiple of 64; pass the head count explicitly");
             heads = d / 64;
             source = HeadCountSource.DEFAULT_D_HEAD_64;
@@ -246,6 +247,52 @@ public final class Model implements AutoCloseable {
         return new Model(f, configFile, family, prefix, dims, source, eps, act, parallel, scales, List.copyOf(notes), headsKey);
     }
 
+    /**
+     * One more than the highest layer index any tensor of the family's layers carries (so a layer whose tensors are
+     * missing is named as missing by the shape checks, not taken for the end of the model).
+     */
+    private static int layerCount(MappedCheckpoint f, String prefix, Family family) {
+        String pattern = family.ln1Weight();
+        String head = prefix + pattern.substring(0, pattern.indexOf("{L}"));
+        int max = -1;
+        for (TensorInfo t : f.tensors()) {
+            String n = t.name();
+            if (!n.startsWith(head)) continue;
+            int end = n.indexOf('.', head.length());
+            if (end <= head.length() || end - head.length() > 6) continue;   // not a layer index, or over 999,999
+            String digits = n.substring(head.length(), end);
+            if (!digits.chars().allMatch(ch -> ch >= '0' && ch <= '9')) continue;
+            max = Math.max(max, Integer.parseInt(digits));
+        }
+        return max + 1;
+    }
+
+    /** Config values that give a model headscan has no definition for, each refused by its key. */
+    private static void refusals(ModelConfig c, Family family) {
+        for (var e : family.refusedUnless().entrySet()) {
+            if (c.has(e.getKey()) && !String.valueOf(e.getValue()).equals(c.shown(e.getKey()))) {
+                throw c.unsupported(e.getKey(), family.label() + " models with " + e.getKey() + " other than " + e.getValue()
+                        + " have no definition in headscan");
+            }
+        }
+        for (var e : family.equalKeys().entrySet()) {
+            Family.Equal eq = e.getValue();
+            OptionalInt v = c.dimension(List.of(e.getKey())), other = c.dimension(List.of(eq.otherKey()));
+            if (v.isPresent() && other.isPresent() && v.getAsInt() != other.getAsInt()) {
+                throw c.unsupported(e.getKey(), "differs from " + eq.otherKey() + " (" + other.getAsInt() + "): " + eq.otherwise()
+                        + ", which has no definition in headscan");
+            }
+        }
+        Family.Keys keys = family.keys();
+        if (keys.tied() != null) {
+            Optional<Boolean> tied = c.bool(keys.tied());
+            if (tied.isPresent() && tied.get() != family.tied()) {
+                throw c.unsupported(keys.tied(), family.label() + " is read with its " + (family.tied() ? "tied" : "untied")
+                        + " unembedding only");
+            }
+        }
+    }
+
     /** The family a checkpoint declares (config.json's model_type), or the one whose tensors it holds. */
     private static Family family(MappedCheckpoint f, Optional<ModelConfig> cfg) {
         if (cfg.isPresent()) {
@@ -260,7 +307,7 @@ public final class Model implements AutoCloseable {
         }
         for (Family fam : Family.ALL) {
             String w = Family.at(fam.ln1Weight(), 0), q = Family.at(fam.q(), 0);
-            if ((f.has(fam.prefix() + w) || f.has(w)) && (f.has(fam.prefix() + q) || f.has(q))) return fam;
+            if (fam.prefixes().stream().anyMatch(p -> f.has(p + w) && f.has(p + q))) return fam;
         }
         throw new ModelException(f.path(), "not a checkpoint of a family headscan reads (" + Family.readTypes()
                 + "): none of their layer-0 tensors is there, and no config.json names a model_type");
@@ -417,7 +464,7 @@ public final class Model implements AutoCloseable {
 
     /** Whether positions enter through rotary embeddings (scored at relative offset 0: docs/science.md §9). */
     public boolean rotary() {
-        return family.positions() == null && family != Family.OPT;
+        return family.rotary();
     }
 
     /** True when every weight is F32 and used in place. */
@@ -450,7 +497,7 @@ public final class Model implements AutoCloseable {
     public MemorySegment data(String tensor) {
         TensorInfo t = file.info(tensor);
         if (t.dtype() == DType.F32) return file.segment(t);
-        return widenedTensors.computeIfAbsent(t.name(), n -> widen(t));
+        return widenedTensors.computeIfAbsent(t.name(), n -> new Widened()).get(t);
     }
 
     /** Elements per chunk of {@link #widen}: bulk-copied through two small arrays, chunks split across the cores. */
@@ -559,7 +606,8 @@ public final class Model implements AutoCloseable {
         String tensor = name(role, 0);
         TensorInfo t = file.info(tensor);
         long rows = t.shape()[0], cols = t.shape()[1];
-        if (t.dtype() == DType.F32 || widenedTensors.containsKey(t.name()) || (long) tokens.length * 4 > rows) {
+        Widened w = widenedTensors.get(t.name());
+        if (t.dtype() == DType.F32 || (w != null && w.done()) || (long) tokens.length * 4 > rows) {
             return new TokenRows(matrix(tensor), tokens);
         }
         MemorySegment src = file.segment(t);

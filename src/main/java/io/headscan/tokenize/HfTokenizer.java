@@ -97,7 +97,10 @@ final class HfTokenizer implements Tokenizer {
         try {
             long[] ids = TokenizersLibrary.LIB.getTokenIds(enc);
             int[] out = new int[ids.length];
-            for (int i = 0; i < ids.length; i++) out[i] = Math.toIntExact(ids[i]);
+            for (int i = 0; i < ids.length; i++) {
+                if (ids[i] < 0 || ids[i] > Integer.MAX_VALUE) throw new TokenizerException(file, "the tokenizer gave token id " + ids[i] + ", outside any vocabulary");
+                out[i] = (int) ids[i];
+            }
             return out;
         } finally {
             TokenizersLibrary.LIB.deleteEncoding(enc);

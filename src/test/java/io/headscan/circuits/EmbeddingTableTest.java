@@ -51,6 +51,41 @@ class EmbeddingTableTest {
         }
     }
 
+    /**
+     * W_EE depends on config values as well as on the weights: the same weights under another activation or epsilon
+     * (a config-only commit) are another entry, never the first one's table.
+     */
+    @Test
+    void theSameWeightsUnderAnotherConfigAreAnotherEntry() throws IOException {
+        Path cache = dir.resolve("cache");
+        new SyntheticGpt2(new Dims(200, 32, 2, 2, 64, 8), 4, List.of()).write(dir.resolve("m"), 2);
+        Path other = Files.createDirectories(dir.resolve("m2"));
+        Files.copy(dir.resolve("m").resolve("model.safetensors"), other.resolve("model.safetensors"));
+        String config = Files.readString(dir.resolve("m").resolve("config.json"));
+        String changed = config.replace("\"gelu_new\"", "\"gelu\"").replace("1.0E-5", "0.01");
+        assertNotEquals(config, changed);
+        Files.writeString(other.resolve("config.json"), changed);
+        try (JavaBackend b = new JavaBackend(2); Model m = Model.open(dir.resolve("m")); Model m2 = Model.open(other)) {
+            float[] first;
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, s -> {})) {
+                first = t.matrix().toArray();
+            }
+            List<String> notes = new ArrayList<>();
+            try (EmbeddingTable t = EmbeddingTable.obtain(m2, Variant.FULL, b, cache, Progress.NONE, notes::add)) {
+                assertFalse(t.fromCache(), notes.toString());
+                assertEquals("gpt2; gelu; eps 0.01; sequential block", t.metadata().get("headscan.model"));
+                float[] second = t.matrix().toArray();
+                double diff = 0;
+                for (int i = 0; i < first.length; i++) diff = Math.max(diff, Math.abs(first[i] - second[i]));
+                assertTrue(diff > 1e-3, "another activation and epsilon move W_EE: " + diff);
+            }
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, s -> {})) {
+                assertTrue(t.fromCache());
+                assertArrayEquals(first, t.matrix().toArray());
+            }
+        }
+    }
+
     @Test
     void corruptedCacheIsDetectedAndRecomputed() throws IOException {
         Path cache = dir.resolve("cache");

@@ -118,4 +118,28 @@ class NonFiniteTest {
         NonFinite.Report r = check(f, NonFinite.Circuit.EMBED, Variant.FULL);
         assertEquals(1, r.counts().getFirst().nan(), r.describe(new Dims(40_000, 32, 1, 2, 64, 8)));
     }
+
+    /** F16 and BF16 tensors are checked as stored (not widened): every lane of the 4-at-a-time test, the tail, both kinds. */
+    @Test
+    void halfPrecisionValuesAreCountedAsStored() {
+        for (boolean f16 : new boolean[] {true, false}) {
+            short nan = f16 ? (short) 0x7e00 : (short) 0x7fc0, negInf = f16 ? (short) 0xfc00 : (short) 0xff80;
+            short big = f16 ? (short) 0x7bff : (short) 0x7f7f;   // the largest finite: all exponent bits but the lowest
+            for (int n : new int[] {1, 7, 4099}) {
+                for (int at = 0; at < Math.min(n, 9); at++) {
+                    try (var arena = java.lang.foreign.Arena.ofConfined()) {
+                        var seg = arena.allocate(2L * n);
+                        for (int i = 0; i < n; i++) seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i, big);
+                        assertEquals(new NonFinite.Count("t", 0, 0), NonFinite.countHalf("t", seg, n, f16), "clean, n " + n);
+                        int last = n - 1 - at;
+                        seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, at, nan);
+                        seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, last, last == at ? nan : negInf);
+                        NonFinite.Count c = NonFinite.countHalf("t", seg, n, f16);
+                        assertEquals(1, c.nan(), (f16 ? "F16" : "BF16") + " n " + n + " at " + at);
+                        assertEquals(last == at ? 0 : 1, c.inf(), (f16 ? "F16" : "BF16") + " n " + n + " at " + at);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -88,6 +88,64 @@ class FamilyHostileTest {
     }
 
     @Test
+    void aLayerWithATensorMissingIsNamedNotTakenForTheModelsEnd() throws IOException {
+        // layer 1's first norm gone, the rest of layer 1 there: the missing tensor is named (not "1 layer, config says 2")
+        Path m = variant("pythia", null, t -> t.name().equals("gpt_neox.layers.1.input_layernorm.weight") ? null : t.shape());
+        refused(m, "not a GPT-NeoX checkpoint: missing tensor gpt_neox.layers.1.input_layernorm.weight");
+    }
+
+    @Test
+    void withoutAConfigOnlyGpt2GetsADefaultHeadCount() throws IOException {
+        Path m = variant("pythia", null, null);
+        Files.delete(m.resolve("config.json"));
+        refused(m, "model.safetensors", "cannot infer the head count of a GPT-NeoX checkpoint: no config.json");
+        CliRun withHeads = CliRun.of("score", m.toString(), "--n-head", "4", "--bag-count", "2", "--bag-size", "8");
+        assertEquals(0, withHeads.code(), withHeads.err());
+    }
+
+    /** opt-350m's config: post-LN, and a hidden size that is not the embedding's width; refused by its flag, not by a shape. */
+    @Test
+    void anOpt350mStyleConfigIsRefusedByItsFlag() throws IOException {
+        refused(variant("opt", "\"do_layer_norm_before\": false, \"hidden_size\": 64, \"word_embed_proj_dim\": 32", null),
+                "config.json", "do_layer_norm_before is false");
+    }
+
+    /** The larger OPT checkpoints on the Hub were saved from the base model: their tensors are decoder.*, not model.decoder.*. */
+    @Test
+    void optTensorsWithoutTheModelPrefixAreRead() throws IOException {
+        Path out = Files.createTempDirectory(dir, "opt-decoder");
+        Files.copy(FIXTURES.resolve("opt").resolve("config.json"), out.resolve("config.json"));
+        try (SafetensorsFile f = SafetensorsFile.open(FIXTURES.resolve("opt").resolve("model.safetensors"))) {
+            SafetensorsWriter w = new SafetensorsWriter();
+            for (TensorInfo t : f.tensors()) {
+                MemorySegment src = f.segment(t);
+                String name = t.name().startsWith("model.decoder.") ? t.name().substring("model.".length()) : t.name();
+                w.add(name, t.dtype(), t.shape(), seg -> MemorySegment.copy(src, 0, seg, 0, src.byteSize()));
+            }
+            w.write(out.resolve("model.safetensors"));
+        }
+        String[] args = {"--bag-count", "3", "--bag-size", "8", "--top", "20"};
+        CliRun original = CliRun.of(concat("score", FIXTURES.resolve("opt").toString(), args));
+        CliRun renamed = CliRun.of(concat("score", out.toString(), args));
+        assertEquals(0, renamed.code(), renamed.err());
+        assertTrue(renamed.out().contains("model: OPT"), renamed.out());
+        assertEquals(ranked(original.out()), ranked(renamed.out()));
+        assertFalse(ranked(renamed.out()).isEmpty(), renamed.out());
+    }
+
+    private static String[] concat(String cmd, String model, String... rest) {
+        String[] all = new String[rest.length + 2];
+        all[0] = cmd;
+        all[1] = model;
+        System.arraycopy(rest, 0, all, 2, rest.length);
+        return all;
+    }
+
+    private static java.util.List<String> ranked(String out) {
+        return out.lines().filter(l -> l.matches("\\s+\\d+\\s+\\d+\\.\\d+\\s.*")).toList();
+    }
+
+    @Test
     void everyFamilyScoresThroughTheCli() {
         for (String f : new String[] {"gpt2", "pythia", "neox-sequential", "gpt-neo", "opt", "gptj"}) {
             CliRun r = CliRun.of("score", FIXTURES.resolve(f).toString(), "--bag-count", "2", "--bag-size", "8", "--top", "3");

@@ -73,7 +73,8 @@ class HeapCapTest {
 
     /**
      * synth --family streams the re-layout through mappings: a Pythia-160M-size GPT-NeoX checkpoint (its parameter count
-     * exactly) is written by a child JVM capped at 64 MB, and read back as pythia-160m under the same cap.
+     * exactly) is written by a child JVM capped at 64 MB, read back as pythia-160m, and scored by every science command,
+     * each under the same cap.
      */
     @Test
     void pythia160mSizeSynthUnder64MegabyteHeap() throws Exception {
@@ -84,5 +85,17 @@ class HeapCapTest {
         String inspect = run(List.of("-Xmx64m"), "inspect", m.toString());
         assertTrue(inspect.contains("gpt_neox, pythia-160m: 12 layers x 12 heads"), inspect);
         assertTrue(inspect.contains("F16: 148 tensors"), inspect);
+
+        // every science command on it under the same cap: F16 tensors widened off-heap, W_EE computed and cached there
+        String score = run(List.of("-Xmx64m"), "score", m.toString());
+        List<String> ranked = score.lines().filter(l -> l.matches("\\s+\\d+\\s+\\d+\\.\\d+\\s.*")).toList();
+        assertEquals(List.of("10.7", "11.10"), ranked.subList(0, 2).stream().map(l -> l.strip().split("\\s+")[1]).sorted().toList(), score);
+        String embed = run(List.of("-Xmx64m"), "embed", m.toString(), "--wee", "full");
+        assertTrue(embed.contains("W_EE full [50304, 768]") && embed.contains("computed in"), embed);
+        String fv = run(List.of("-Xmx64m"), "fullvocab", m.toString(), "--heads", "10.7");
+        assertTrue(fv.contains("from cache"), fv);
+        assertTrue(fv.lines().anyMatch(l -> l.startsWith("10.7 ")), fv);
+        String ov = run(List.of("-Xmx64m"), "ov", m.toString(), "--heads", "10.7", "--top", "3");
+        assertTrue(ov.contains("negative copying: rank0"), ov);
     }
 }

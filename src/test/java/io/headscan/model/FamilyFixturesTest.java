@@ -116,6 +116,11 @@ class FamilyFixturesTest {
             PredictionAttention.Result r = new PredictionAttention(m, backend, Variant.HACKATHON).score(bags, Progress.NONE);
             // full-vocabulary QK and OV statistics (full W_EE)
             try (FullVocabQK qk = new FullVocabQK(m, backend, full); OvCircuit ov = new OvCircuit(m, backend, full)) {
+                // b_U (the final norm's bias folded in, GPT-J's lm_head bias added, centred) and the IOI copy scores over
+                // the reference's stand-in name tokens (they read b_U, W_EE noattn and the norm epsilon)
+                float[] bu = ov.unembeddingBias();
+                for (int t = 0; t < v; t++) close(x.get("bu").get(t).asDouble(), bu[t], form + " b_U[" + t + "]");
+                int[] names = io.headscan.Json.MAPPER.convertValue(x.get("names"), int[].class);
                 for (int l = 0; l < d.layers(); l++) {
                     for (int h = 0; h < d.heads(); h++) {
                         HeadId id = new HeadId(l, h);
@@ -128,6 +133,10 @@ class FamilyFixturesTest {
                         OvCircuit.HeadStats o = ov.ranks(id, Progress.NONE);
                         ranks(x.get("ov").get(key).get("negative"), o.negative(), form + " OV negative ranks of " + key);
                         ranks(x.get("ov").get(key).get("positive"), o.positive(), form + " OV positive ranks of " + key);
+                        OvCircuit.CopyScores cs = ov.copyScores(id, names);
+                        JsonNode c = x.get("copy").get(key);
+                        assertEquals(c.get("copy_score").asDouble(), cs.copyScore(), 1e-12, form + " copy score of " + key);
+                        assertEquals(c.get("negative_copy_score").asDouble(), cs.negativeCopyScore(), 1e-12, form + " negative copy score of " + key);
                     }
                 }
             }
