@@ -67,7 +67,7 @@ final class FullVocabCommand implements Callable<Integer> {
                 ObjectNode root = Reports.JSON.createObjectNode();
                 ObjectNode hs = root.putObject("heads");
                 progress.above(() -> {
-                    Reports.definition(m).ifPresent(out::println);
+                    m.definitionLine().ifPresent(out::println);   // not through Reports: its JSON mapper costs start-up
                     out.printf(Locale.ROOT, "Full-vocabulary QK statistics, W_EE %s, %d queries x %d keys per head%n", variant.id(),
                             m.dims().vocab(), m.dims().vocab());
                     out.printf(Locale.ROOT, "%-6s  %14s  %10s  %14s  %11s  %10s%n", "head", "mean_diag_prob", "frac_rank0", "frac_rank_lt10",

@@ -98,7 +98,7 @@ final class OvCommand implements Callable<Integer> {
                     progress.start("ov", (long) list.size() * v, "rows");
                     ObjectNode root = Reports.JSON.createObjectNode();
                     ObjectNode hs = root.putObject("heads");
-                    Reports.definition(m).ifPresent(out::println);
+                    m.definitionLine().ifPresent(out::println);   // not through Reports: its JSON mapper costs start-up
                     for (HeadId h : list) {
                         if (marked.contains(h)) {   // its logits would be NaN: nothing to compute
                             hs.putObject(h.toString()).put("nonfinite_weights", true);

@@ -57,14 +57,6 @@ final class Reports {
      * One line on what this model's definition adds to GPT-2's (its family and block, rotary positions, attention
      * scales other than 1/sqrt(d_head)), or empty for a plain GPT-2: every report says how it computed.
      */
-    static java.util.Optional<String> definition(Model m) {
-        java.util.List<String> parts = new java.util.ArrayList<>();
-        if (m.family() != io.headscan.model.Family.GPT2) parts.add(m.family().label() + (m.parallel() ? " (parallel block)" : ""));
-        if (m.rotary()) parts.add("rotary: relative offset 0");
-        parts.addAll(m.notes());
-        return parts.isEmpty() ? java.util.Optional.empty() : java.util.Optional.of("model: " + String.join("; ", parts));
-    }
-
     static ObjectNode ranks(RankStatistics r) {
         ObjectNode n = JSON.createObjectNode();
         number(n, "frac_rank0", r.fracRank0());

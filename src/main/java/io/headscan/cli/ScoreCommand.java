@@ -165,7 +165,7 @@ final class ScoreCommand implements Callable<Integer> {
                 java.util.Set<HeadId> unreliable = r.unreliable(marked);
                 double[][] centered = r.centered(marked);
                 List<HeadId> ranking = r.ranking(marked);
-                Reports.definition(m).ifPresent(out::println);
+                m.definitionLine().ifPresent(out::println);   // not through Reports: its JSON mapper costs start-up
                 printTable(out, r, centered, ranking, src, unreliable);
                 Map<String, Double> timings = new LinkedHashMap<>();
                 timings.put("open_model", (opened - start) / 1e6);

@@ -462,6 +462,18 @@ public final class Model implements AutoCloseable {
         return notes;
     }
 
+    /**
+     * One line for reports when this model is not plain GPT-2: the family and block, "rotary: relative offset 0", and
+     * the notes (scales that differ from 1/√d_h); empty for plain GPT-2.
+     */
+    public Optional<String> definitionLine() {
+        List<String> parts = new ArrayList<>();
+        if (family != Family.GPT2) parts.add(family.label() + (parallel ? " (parallel block)" : ""));
+        if (rotary()) parts.add("rotary: relative offset 0");
+        parts.addAll(notes);
+        return parts.isEmpty() ? Optional.empty() : Optional.of("model: " + String.join("; ", parts));
+    }
+
     /** Whether positions enter through rotary embeddings (scored at relative offset 0: docs/science.md §9). */
     public boolean rotary() {
         return family.rotary();
