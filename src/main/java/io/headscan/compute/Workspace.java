@@ -144,11 +144,12 @@ public abstract class Workspace implements AutoCloseable {
         java.util.stream.IntStream rows = java.util.stream.IntStream.range(0, n);
         boolean shared = h.segment().isAccessibleBy(Thread.ofPlatform().unstarted(() -> {}));
         (shared ? rows.parallel() : rows).forEach(a -> {
-            long base = h.offset() + (long) a * h.ld();
-            for (int j = 0; j < cols; j++) {
-                double v = (double) h.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base + j) + bias[j];
-                h.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base + j, (float) act.apply(v));
-            }
+            // a row at a time through an array: bulk copies, and a loop the JIT compiles early
+            long base = (h.offset() + (long) a * h.ld()) * Float.BYTES;
+            float[] row = new float[cols];
+            java.lang.foreign.MemorySegment.copy(h.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base, row, 0, cols);
+            for (int j = 0; j < cols; j++) row[j] = (float) act.apply((double) row[j] + bias[j]);
+            java.lang.foreign.MemorySegment.copy(row, 0, h.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, base, cols);
         });
     }
 
