@@ -26,6 +26,8 @@ public final class ModelResolver {
 
     public static final String WEIGHTS = "model.safetensors";
     public static final String CONFIG = "config.json";
+    /** A model's own tokenizer (corpus bags, IOI names, token texts), fetched beside the weights of a model that is not GPT-2. */
+    public static final String TOKENIZER = "tokenizer.json";
 
     /**
      * Where a model was found: the folder (or file) to open; for a hub id its repository, the commit it resolved to, and
@@ -113,6 +115,7 @@ public final class ModelResolver {
             if (pinnedCommit != null && !revision.equals(pinnedCommit)) new HubDownloader(env, Progress.NONE, notes).recordRef(repo, revision, first.commit());
             checkKnownIdentity(repo, first.file());
             Path snap = first.file().getParent();
+            fetchTokenizer(repo, first.commit(), snap);
             return new Resolved(snap, Optional.of(repo), "downloaded into " + snap, first.commit(), got);
         } catch (HubException e) {
             if (e.kind() == HubException.Kind.NETWORK) {
@@ -163,19 +166,41 @@ public final class ModelResolver {
                 out.add(new HubDownloader(env, Progress.NONE, notes).transientPartials(transientDownloads).download(repo, w.commit(), CONFIG));
             } catch (HubException e) {
                 if (e.kind() != HubException.Kind.ENTRY_NOT_FOUND) throw e;
-                notes.accept("no config.json for " + repo + " (" + e.getMessage() + "); the head count falls back to d_model / 64");
+                notes.accept("no config.json for " + repo + " (" + e.getMessage() + "); GPT-2's head count falls back to d_model / 64, other families need one");
             }
             return out;
         }
-        throw new HubException(HubException.Kind.ENTRY_NOT_FOUND, repo + " at revision " + revision + " has no GPT-2 weights: looked for "
+        throw new HubException(HubException.Kind.ENTRY_NOT_FOUND, repo + " at revision " + revision + " has no weights headscan reads: looked for "
                 + String.join(", ", Model.WEIGHTS_FILES));
+    }
+
+    /**
+     * tokenizer.json beside a snapshot whose config names a family other than GPT-2 (whose BPE is built in), for the
+     * commands that tokenize text; best effort: without it, those commands say what is missing. Fetched with a download
+     * only (a cached snapshot is used as it is, so a rerun makes no call); sweeps (transient downloads) never fetch
+     * it: a sweep tokenizes its corpus once, with GPT-2's BPE.
+     */
+    private void fetchTokenizer(RepoId repo, String revision, Path snapshot) {
+        if (transientDownloads || Files.isRegularFile(snapshot.resolve(TOKENIZER))) return;
+        Optional<String> type;
+        try {
+            type = io.headscan.model.ModelConfig.read(snapshot.resolve(CONFIG)).flatMap(c -> c.string(List.of("model_type")));
+        } catch (RuntimeException e) {
+            return;   // opening the model names the broken config
+        }
+        if (type.isEmpty() || type.get().equals("gpt2")) return;
+        try {
+            new HubDownloader(env, Progress.NONE, notes).download(repo, revision, TOKENIZER);
+        } catch (HubException e) {
+            notes.accept("no tokenizer.json for " + repo + " (" + e.getMessage() + "): corpus bags and IOI names need one");
+        }
     }
 
     private void fetchConfig(RepoId repo, String revision) {
         try {
             new HubDownloader(env, Progress.NONE, notes).download(repo, revision, CONFIG);
         } catch (HubException e) {
-            notes.accept("no config.json for " + repo + " (" + e.getMessage() + "); the head count falls back to d_model / 64");
+            notes.accept("no config.json for " + repo + " (" + e.getMessage() + "); GPT-2's head count falls back to d_model / 64, other families need one");
         }
     }
 

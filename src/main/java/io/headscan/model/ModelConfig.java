@@ -57,7 +57,7 @@ public final class ModelConfig {
     }
 
     /** The config.json at {@code file}, or empty when there is none (a link to a missing file is there, and unreadable). */
-    static Optional<ModelConfig> read(Path file) {
+    public static Optional<ModelConfig> read(Path file) {
         if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) return Optional.empty();
         String special = io.headscan.format.RegularFile.problem(file);
         if (special != null) throw new ConfigJsonException(ConfigJsonException.Kind.IO, file, special, null);

@@ -186,6 +186,20 @@ class HubPythiaTest {
         assertTrue(single.contains("pythia-70m pytorch_model.bin: ") && single.contains("already cached"), single);
     }
 
+    /** A command on a Hub id of another family fetches its tokenizer.json with the weights (GPT-2's BPE is built in). */
+    @Test
+    void aModelsOwnTokenizerComesWithItsWeights() throws Exception {
+        byte[] tok = Files.readAllBytes(Path.of("src/test/resources/tokenizers/bpe/tokenizer.json"));
+        hub.add(REPO, "main", commit(999_999), "tokenizer.json", tok);
+        String out = run(0, Map.of(), "inspect", REPO);
+        Path snap = repoDir(REPO).resolve("snapshots").resolve(commit(999_999));
+        assertArrayEquals(tok, Files.readAllBytes(snap.resolve("tokenizer.json")), out);
+        // a revision without one: a note, and the command goes on
+        String step = run(0, Map.of(), "inspect", REPO, "--revision", "step4");
+        assertTrue(step.contains("no tokenizer.json for " + REPO), step);
+        assertFalse(Files.exists(repoDir(REPO).resolve("snapshots").resolve(commit(4)).resolve("tokenizer.json")));
+    }
+
     @Test
     void theDiskCheckRefusesAPythiaBranchThatWouldNotFit() throws Exception {
         String out = run(1, Map.of("HEADSCAN_MIN_FREE_DISK", Long.toString(Long.MAX_VALUE / 2)), "download", REPO, "--revisions", "step*");
@@ -258,6 +272,7 @@ class HubPythiaTest {
         assertEquals(0, count(db, "SELECT count(*) FROM results WHERE tensor LIKE '%attention.bias' OR tensor LIKE '%masked_bias' OR tensor LIKE '%inv_freq'"),
                 "buffers are not weights");
         assertEquals(0, blobs(REPO), "each download removed once its checkpoint was stored");
+        assertTrue(hub.requests.stream().noneMatch(r -> r.path().endsWith("/tokenizer.json")), "a sweep fetches no tokenizer");
         try (Stream<Path> s = Files.list(repoDir(REPO).resolve("snapshots"))) {
             assertEquals(List.of(), s.toList());
         }

@@ -229,7 +229,7 @@ class HubSweepTest {
         String dl = run(0, Map.of(), "download", REPO, "--revision", "sharded");
         assertTrue(dl.contains("model.safetensors.index.json") && dl.contains("model-00002-of-00002.safetensors") && dl.contains("config.json"), dl);
         String none = run(1, Map.of(), "download", REPO, "--revision", "main");
-        assertTrue(none.contains("at revision main has no GPT-2 weights: looked for model.safetensors, model.safetensors.index.json, "
+        assertTrue(none.contains("at revision main has no weights headscan reads: looked for model.safetensors, model.safetensors.index.json, "
                 + "pytorch_model.bin, pytorch_model.bin.index.json"), none);
     }
 
