@@ -6,9 +6,6 @@ import io.headscan.testing.ChildJvm;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -285,17 +282,10 @@ class HubPythiaTest {
     }
 
     private static long count(Path db, String sql) throws Exception {
-        try (Connection c = io.headscan.sweep.DuckDbSink.connect(db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
-        }
+        return HubSweepTest.count(db, sql);
     }
 
     private static List<String> strings(Path db, String sql) throws Exception {
-        List<String> out = new ArrayList<>();
-        try (Connection c = io.headscan.sweep.DuckDbSink.connect(db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
-            while (rs.next()) out.add(rs.getString(1));
-        }
-        return out;
+        return HubSweepTest.strings(db, sql);
     }
 }

@@ -90,14 +90,14 @@ class HubSweepTest {
         return c.output();
     }
 
-    private static long count(Path db, String sql) throws Exception {
+    static long count(Path db, String sql) throws Exception {
         try (Connection c = io.headscan.sweep.DuckDbSink.connect(db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
             rs.next();
             return rs.getLong(1);
         }
     }
 
-    private static List<String> strings(Path db, String sql) throws Exception {
+    static List<String> strings(Path db, String sql) throws Exception {
         List<String> out = new ArrayList<>();
         try (Connection c = io.headscan.sweep.DuckDbSink.connect(db); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
             while (rs.next()) out.add(rs.getString(1));
