@@ -42,6 +42,29 @@ class FiguresTest {
         assertTrue(text.contains(">Layer<") && text.contains(">Head<") && text.contains("&lt;test&gt;"));
     }
 
+    /** Any L x H (a one-head model, Pythia-70m's 6 x 8, Pythia-12b's 36 x 40): a readable image, every layer and head labelled. */
+    @Test
+    void heatmapsOfAnyShape() throws Exception {
+        System.setProperty("java.awt.headless", "true");
+        int lastWidth = 0;
+        for (int[] lh : new int[][] {{1, 1}, {6, 8}, {36, 40}}) {
+            double[][] v = new double[lh[0]][lh[1]];
+            for (int l = 0; l < lh[0]; l++) for (int h = 0; h < lh[1]; h++) v[l][h] = Math.sin(l * 7 + h) / 4;
+            Path png = dir.resolve("h" + lh[0] + "x" + lh[1] + ".png");
+            Figures.heatmap(png, v, lh[0] + " x " + lh[1], "score", true);
+            BufferedImage img = ImageIO.read(png.toFile());
+            assertNotNull(img, png.toString());
+            assertTrue(img.getWidth() >= lastWidth, "wider with more heads");
+            lastWidth = img.getWidth();
+            Path svg = dir.resolve("h" + lh[0] + "x" + lh[1] + ".svg");
+            Figures.heatmap(svg, v, lh[0] + " x " + lh[1], "score", true);
+            DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(svg.toFile());
+            String text = Files.readString(svg);
+            assertTrue(text.contains(">" + (lh[0] - 1) + "<") && text.contains(">" + (lh[1] - 1) + "<"),
+                    "the last layer and head are labelled: " + lh[0] + " x " + lh[1]);
+        }
+    }
+
     @Test
     void divergingColoursAreCentredAtZero() {
         assertEquals(Color.WHITE, Figures.colour(0, -1, 1, true));
