@@ -30,8 +30,9 @@ public final class EmbeddingTable implements AutoCloseable {
     public static final String FORMAT = "headscan-wee-2";
 
     /**
-     * What W_EE depends on besides the weights: the family's block and the config values it reads (the activation,
-     * the norm epsilon, a parallel block). A config-only change (same weights, another flag) is another cache entry.
+     * What W_EE depends on besides the weights: the family's block and the config values it reads (the head count,
+     * which says which rows of a fused projection are V; the activation, the norm epsilon, a parallel block). A
+     * config-only change (same weights, another flag) is another cache entry.
      */
     private static String shortHash(String text) {
         try {
@@ -43,8 +44,8 @@ public final class EmbeddingTable implements AutoCloseable {
     }
 
     static String modelDefinition(Model model) {
-        return model.family().modelType() + "; " + model.activation().configName() + "; eps " + model.eps() + "; "
-                + (model.parallel() ? "parallel" : "sequential") + " block";
+        return model.family().modelType() + "; " + model.dims().heads() + " heads; " + model.activation().configName() + "; eps "
+                + model.eps() + "; " + (model.parallel() ? "parallel" : "sequential") + " block";
     }
 
     private final SafetensorsFile file;
@@ -148,6 +149,8 @@ public final class EmbeddingTable implements AutoCloseable {
         String definition = modelDefinition(model);
         String defKey = shortHash(definition);
         Path cached = cacheRoot.resolve("wee").resolve(sha + "-" + defKey + "-" + variant.id() + ".safetensors");
+        // the name before the definition was part of it (headscan-wee-1): never read again, so not kept either
+        Files.deleteIfExists(cacheRoot.resolve("wee").resolve(sha + "-" + variant.id() + ".safetensors"));
         int v = model.dims().vocab(), d = model.dims().dModel();
         if (Files.isRegularFile(cached)) {
             EmbeddingTable t = open(cached, sha, variant, v, d, true, p -> notes.accept("ignoring cached W_EE: " + p));

@@ -24,7 +24,7 @@ final class ModelOptions {
     @Option(names = "--revision", defaultValue = "main", paramLabel = "REV", description = "Hub revision for a model id (default: ${DEFAULT-VALUE}).")
     String revision;
 
-    @Option(names = "--n-head", paramLabel = "N", description = "Heads per layer when there is no config.json (default: d_model / 64).")
+    @Option(names = "--n-head", paramLabel = "N", description = "Heads per layer when there is no config.json (GPT-2's default: d_model / 64; other families need it).")
     Integer nHead;
 
     /** The local path of MODEL (resolving hub ids); notes go to {@code err}. */

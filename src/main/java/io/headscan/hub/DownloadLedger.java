@@ -58,10 +58,47 @@ public final class DownloadLedger {
             int left = inUse.merge(blob, -1, Integer::sum);
             if (left <= 0) {
                 inUse.remove(blob);
-                if (!keep && fetched.remove(blob) && Files.deleteIfExists(blob)) freed += d.size();
+                // a blob another snapshot still links to stays ours: whoever releases that one removes it
+                if (!keep && fetched.contains(blob) && deleteUnlinked(blob)) {
+                    fetched.remove(blob);
+                    freed += d.size();
+                }
             }
         }
         return freed;
+    }
+
+    /**
+     * Deletes a blob unless a snapshot still links to it. Revisions share blobs (every Pythia step branch has the same
+     * config.json), and a checkpoint being fetched ahead may have linked to this one before it is held here: under the
+     * blob's lock, which the downloader holds while it decides to reuse a blob and links to it, either that link is
+     * seen and the blob stays, or the blob is gone before the downloader looks and it fetches its own.
+     */
+    private static boolean deleteUnlinked(Path blob) throws IOException {
+        Path repoDir = blob.getParent().getParent();
+        Path lockFile = repoDir.getParent().resolve(".locks").resolve(repoDir.getFileName()).resolve(blob.getFileName() + ".lock");
+        try (HubFileLock lock = HubFileLock.acquire(lockFile, java.time.Duration.ofSeconds(30))) {
+            if (linked(repoDir.resolve("snapshots"), blob)) return false;
+            return Files.deleteIfExists(blob);
+        } catch (IOException e) {
+            return false;   // a lock not had in time, or no locking here: the blob stays (a cache entry, not a partial file)
+        }
+    }
+
+    private static boolean linked(Path snapshots, Path blob) throws IOException {
+        if (!Files.isDirectory(snapshots, LinkOption.NOFOLLOW_LINKS)) return false;
+        Path target = blob.toAbsolutePath().normalize();
+        try (java.util.stream.Stream<Path> s = Files.walk(snapshots, 4)) {
+            return s.filter(Files::isSymbolicLink).anyMatch(p -> {
+                try {
+                    return p.getParent().resolve(Files.readSymbolicLink(p)).toAbsolutePath().normalize().equals(target);
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+        } catch (java.io.UncheckedIOException e) {
+            return true;   // a snapshot folder vanished while listed (another removal): keep the blob, to be safe
+        }
     }
 
     private static void removeLinks(Path snapshot, List<HubDownloader.Download> ours) throws IOException {

@@ -115,7 +115,6 @@ public final class ModelResolver {
             if (pinnedCommit != null && !revision.equals(pinnedCommit)) new HubDownloader(env, Progress.NONE, notes).recordRef(repo, revision, first.commit());
             checkKnownIdentity(repo, first.file());
             Path snap = first.file().getParent();
-            fetchTokenizer(repo, first.commit(), snap);
             return new Resolved(snap, Optional.of(repo), "downloaded into " + snap, first.commit(), got);
         } catch (HubException e) {
             if (e.kind() == HubException.Kind.NETWORK) {
@@ -168,6 +167,7 @@ public final class ModelResolver {
                 if (e.kind() != HubException.Kind.ENTRY_NOT_FOUND) throw e;
                 notes.accept("no config.json for " + repo + " (" + e.getMessage() + "); GPT-2's head count falls back to d_model / 64, other families need one");
             }
+            fetchTokenizer(repo, w.commit(), w.file().getParent());
             return out;
         }
         throw new HubException(HubException.Kind.ENTRY_NOT_FOUND, repo + " at revision " + revision + " has no weights headscan reads: looked for "

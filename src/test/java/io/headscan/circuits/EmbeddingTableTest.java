@@ -73,7 +73,7 @@ class EmbeddingTableTest {
             List<String> notes = new ArrayList<>();
             try (EmbeddingTable t = EmbeddingTable.obtain(m2, Variant.FULL, b, cache, Progress.NONE, notes::add)) {
                 assertFalse(t.fromCache(), notes.toString());
-                assertEquals("gpt2; gelu; eps 0.01; sequential block", t.metadata().get("headscan.model"));
+                assertEquals("gpt2; 2 heads; gelu; eps 0.01; sequential block", t.metadata().get("headscan.model"));
                 float[] second = t.matrix().toArray();
                 double diff = 0;
                 for (int i = 0; i < first.length; i++) diff = Math.max(diff, Math.abs(first[i] - second[i]));
@@ -83,6 +83,50 @@ class EmbeddingTableTest {
                 assertTrue(t.fromCache());
                 assertArrayEquals(first, t.matrix().toArray());
             }
+        }
+    }
+
+    /**
+     * The head count is part of W_EE's definition where heads interleave in a fused projection (GPT-NeoX: it decides
+     * which rows are V): the same Pythia weights read as 2 heads instead of 4 are another entry, with other values.
+     */
+    @Test
+    void theSameFusedWeightsUnderAnotherHeadCountAreAnotherEntry() throws IOException {
+        Path cache = dir.resolve("cache");
+        Path fixture = Path.of("src/test/resources/families/pythia");
+        Path other = Files.createDirectories(dir.resolve("pythia-2-heads"));
+        Files.copy(fixture.resolve("model.safetensors"), other.resolve("model.safetensors"));
+        String config = Files.readString(fixture.resolve("config.json"));
+        String changed = config.replaceFirst("\"num_attention_heads\":\\s*4", "\"num_attention_heads\": 2");
+        assertNotEquals(config, changed);
+        Files.writeString(other.resolve("config.json"), changed);
+        try (JavaBackend b = new JavaBackend(2); Model m = Model.open(fixture); Model m2 = Model.open(other)) {
+            assertEquals(2, m2.dims().heads());
+            float[] first;
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, s -> {})) {
+                first = t.matrix().toArray();
+            }
+            try (EmbeddingTable t = EmbeddingTable.obtain(m2, Variant.FULL, b, cache, Progress.NONE, s -> {})) {
+                assertFalse(t.fromCache());
+                float[] second = t.matrix().toArray();
+                double diff = 0;
+                for (int i = 0; i < first.length; i++) diff = Math.max(diff, Math.abs(first[i] - second[i]));
+                assertTrue(diff > 1e-3, "other rows of query_key_value are V: " + diff);
+            }
+        }
+    }
+
+    @Test
+    void aCacheFileNamedTheOldWayIsRemoved() throws IOException {
+        Path cache = dir.resolve("cache");
+        try (Model m = model(); JavaBackend b = new JavaBackend(2)) {
+            String sha = io.headscan.circuits.CheckpointIdentity.sha256(m.file(), cache, Progress.NONE);
+            Path old = Files.createDirectories(cache.resolve("wee")).resolve(sha + "-full.safetensors");
+            Files.writeString(old, "a headscan-wee-1 table");
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, s -> {})) {
+                assertFalse(t.fromCache());
+            }
+            assertFalse(Files.exists(old));
         }
     }
 

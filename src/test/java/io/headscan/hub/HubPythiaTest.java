@@ -188,10 +188,10 @@ class HubPythiaTest {
     void aModelsOwnTokenizerComesWithItsWeights() throws Exception {
         byte[] tok = Files.readAllBytes(Path.of("src/test/resources/tokenizers/bpe/tokenizer.json"));
         hub.add(REPO, "main", commit(999_999), "tokenizer.json", tok);
-        String out = run(0, Map.of(), "inspect", REPO);
+        String out = run(0, Map.of(), "download", REPO);   // the download command itself
         Path snap = repoDir(REPO).resolve("snapshots").resolve(commit(999_999));
         assertArrayEquals(tok, Files.readAllBytes(snap.resolve("tokenizer.json")), out);
-        // a revision without one: a note, and the command goes on
+        // a command given an id not cached yet, at a revision without one: a note, and the command goes on
         String step = run(0, Map.of(), "inspect", REPO, "--revision", "step4");
         assertTrue(step.contains("no tokenizer.json for " + REPO), step);
         assertFalse(Files.exists(repoDir(REPO).resolve("snapshots").resolve(commit(4)).resolve("tokenizer.json")));
