@@ -113,13 +113,13 @@ public final class Checkpoints {
         }
     }
 
+    /** The step a label gives: the label as a number, or its first digits; none for a number past 18 digits (a branch
+     *  name is the Hub's, not ours to trust). */
     private static OptionalLong number(String label) {
-        try {
-            return OptionalLong.of(Long.parseLong(label));
-        } catch (NumberFormatException e) {
-            Matcher m = Pattern.compile("\\d+").matcher(label);
-            return m.find() ? OptionalLong.of(Long.parseLong(m.group())) : OptionalLong.empty();
-        }
+        Matcher m = Pattern.compile("\\d+").matcher(label);
+        if (!m.find()) return OptionalLong.empty();
+        String digits = m.group().replaceFirst("^0+(?=\\d)", "");
+        return digits.length() > 18 ? OptionalLong.empty() : OptionalLong.of(Long.parseLong(digits));
     }
 
     /** The label of a checkpoint named {@code name}, or null. */

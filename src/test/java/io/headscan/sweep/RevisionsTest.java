@@ -129,4 +129,24 @@ class RevisionsTest {
         assertThrows(IllegalArgumentException.class, () -> Checkpoints.stepRange("a-b"));
         assertThrows(IllegalArgumentException.class, () -> Checkpoints.revisions("r", crfm(), List.of("x"), 0, 1, 0, Optional.empty()));
     }
+
+    /**
+     * OLMo's intermediate checkpoints are branches named stepN-tokensMB (OLMo-2: stage1-stepN-tokensMB): the step is the
+     * number after "step", never the token count or the stage, and a branch whose number cannot be a step sorts last.
+     */
+    @Test
+    void olmoBranchesInStepOrder() {
+        List<Ref> refs = new ArrayList<>();
+        long[] steps = {0, 1000, 20000, 3000, 443000, 500};
+        for (long s : steps) refs.add(new Ref("step" + s + "-tokens" + (s * 4) + "B", String.format("%040x", 0xb000000L + s), false));
+        for (long s : new long[] {2000, 10}) refs.add(new Ref("stage1-step" + s + "-tokens" + (s * 4 + 1) + "B", String.format("%040x", 0xc000000L + s), false));
+        refs.add(new Ref("step99999999999999999999999-tokens1B", "d".repeat(40), false));   // no step a long can hold
+        refs.add(new Ref("main", "e".repeat(40), false));
+        refs.sort(java.util.Comparator.comparing(Ref::name));
+        List<Checkpoint> olmo = Checkpoints.revisions("allenai/OLMo-1B-hf", refs, List.of("step*"), Long.MIN_VALUE, Long.MAX_VALUE, 1, Optional.empty());
+        assertEquals(List.of("step0-tokens0B", "step500-tokens2000B", "step1000-tokens4000B", "step3000-tokens12000B", "step20000-tokens80000B",
+                "step443000-tokens1772000B", "step99999999999999999999999-tokens1B"), olmo.stream().map(Checkpoint::revision).toList());
+        List<Checkpoint> stage = Checkpoints.revisions("allenai/OLMo-2-1124-7B", refs, List.of("stage1-*"), 0, 5000, 1, Optional.empty());
+        assertEquals(List.of(10L, 2000L), stage.stream().map(c -> c.step().getAsLong()).toList());
+    }
 }
