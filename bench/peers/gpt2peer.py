@@ -20,8 +20,11 @@ import numpy as np  # noqa: E402
 D_HEAD = 64
 
 
-def load(model_dir):
-    """Memory-maps model.safetensors (no copy): name -> float32 array view."""
+SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2"}   # BF16 as its raw bits: widened where used
+
+
+def mmap_safetensors(model_dir, prefix):
+    """Memory-maps model.safetensors (no copy): name without `prefix` -> array view in the file's dtype; and config.json."""
     path = model_dir + "/model.safetensors"
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
@@ -33,9 +36,15 @@ def load(model_dir):
         if name == "__metadata__":
             continue
         b, e = t["data_offsets"]
-        out[name.removeprefix("transformer.")] = raw[base + b: base + e].view("<f4").reshape(t["shape"])
+        out[name.removeprefix(prefix)] = raw[base + b: base + e].view(SAFETENSORS_DTYPES[t["dtype"]]).reshape(t["shape"])
     with open(model_dir + "/config.json") as f:
         cfg = json.load(f)
+    return out, cfg
+
+
+def load(model_dir):
+    """GPT-2's tensors as float32 views of the mapping (an F32 checkpoint, as synth writes), and its head count."""
+    out, cfg = mmap_safetensors(model_dir, "transformer.")
     return out, cfg["n_head"]
 
 

@@ -15,33 +15,15 @@ The GPT-NeoX definition (docs/science.md §9), in raw tensors:
 
 Usage: python3 neoxpeer.py {numpy|torch} {score|embed|fullvocab} MODEL_DIR [--heads 10.7,11.10] [--out FILE]
 """
-import json
 import math
-import struct
 import sys
 
 import gpt2peer
 from gpt2peer import np, cd, lnpre
 
-DTYPES = {"F32": "<f4", "F16": "<f2", "BF16": "<u2"}
-
-
 def load(model_dir):
     """Memory-maps model.safetensors (no copy): name without the gpt_neox. prefix -> array view in the file's dtype."""
-    path = model_dir + "/model.safetensors"
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    raw = np.memmap(path, dtype=np.uint8, mode="r")
-    base = 8 + n
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = t["data_offsets"]
-        out[name.removeprefix("gpt_neox.")] = raw[base + b: base + e].view(DTYPES[t["dtype"]]).reshape(t["shape"])
-    with open(model_dir + "/config.json") as f:
-        cfg = json.load(f)
+    out, cfg = gpt2peer.mmap_safetensors(model_dir, "gpt_neox.")
     if cfg.get("model_type") != "gpt_neox":
         sys.exit(f"neoxpeer: {model_dir}: model_type {cfg.get('model_type')!r}, not gpt_neox")
     if not cfg.get("use_parallel_residual", True):

@@ -242,4 +242,40 @@ public final class AtomicFiles {
             Files.deleteIfExists(p);
         }
     }
+
+    /**
+     * Unpacks class-path resources ({@code resourceDir + name} for each of {@code names}) into {@code dir} once: into a
+     * temporary folder beside it, marked {@code .complete} with {@code version}, then renamed onto {@code dir} in one
+     * step. Another process unpacking the same folder at the same time is no error (its rename or ours wins, whole); a
+     * {@code dir} left without the mark is named, to be deleted. Returns {@code dir}.
+     */
+    public static Path unpackOnce(Path dir, ClassLoader cl, String resourceDir, List<String> names, String version) throws IOException {
+        if (Files.isRegularFile(dir.resolve(".complete"))) return dir;
+        Files.createDirectories(dir.getParent());
+        Path tmp = tempName(dir);
+        Files.createDirectories(tmp);
+        try {
+            for (String name : names) {
+                try (java.io.InputStream in = cl.getResourceAsStream(resourceDir + name)) {
+                    if (in == null) throw new IOException(resourceDir + name + " is not on the class path");
+                    Files.copy(in, tmp.resolve(name));
+                }
+            }
+            Files.writeString(tmp.resolve(".complete"), version + "\n");
+            try {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+                discard(tmp);   // moved: forget the name
+            } catch (java.nio.file.FileSystemException e) {
+                // another process won the race (rename(2) fails with ENOTEMPTY, which Java reports as a plain
+                // FileSystemException as often as a DirectoryNotEmptyException), or left an incomplete folder behind
+                if (!Files.isRegularFile(dir.resolve(".complete"))) {
+                    if (Files.exists(dir)) throw new IOException(dir + " exists but is incomplete; delete it and retry", e);
+                    throw e;
+                }
+            }
+        } finally {
+            discard(tmp);
+        }
+        return dir;
+    }
 }

@@ -525,17 +525,23 @@ public final class Model implements AutoCloseable {
         (chunks > 8 ? ids.parallel() : ids).forEach(c -> {
             long from = c * WIDEN_CHUNK;
             int len = (int) Math.min(WIDEN_CHUNK, n - from);
-            short[] bits = new short[len];
-            float[] out = new float[len];
-            MemorySegment.copy(src, SafetensorsFile.I16_LE, from * Short.BYTES, bits, 0, len);
-            if (f16) {
-                for (int i = 0; i < len; i++) out[i] = Float.float16ToFloat(bits[i]);
-            } else {   // BF16: the high half of an F32
-                for (int i = 0; i < len; i++) out[i] = Float.intBitsToFloat((bits[i] & 0xffff) << 16);
-            }
-            MemorySegment.copy(out, 0, dst, SafetensorsFile.F32_LE, from * Float.BYTES, len);
+            widen(src, from, dst, from, len, f16, new short[len], new float[len]);
         });
         return dst;
+    }
+
+    /**
+     * {@code len} 16-bit floats from element {@code from} of {@code src} to F32 at element {@code to} of {@code dst},
+     * through the caller's arrays (at least {@code len} long): two bulk copies around a loop the JIT vectorises.
+     */
+    private static void widen(MemorySegment src, long from, MemorySegment dst, long to, int len, boolean f16, short[] bits, float[] out) {
+        MemorySegment.copy(src, SafetensorsFile.I16_LE, from * Short.BYTES, bits, 0, len);
+        if (f16) {
+            for (int i = 0; i < len; i++) out[i] = Float.float16ToFloat(bits[i]);
+        } else {   // BF16: the high half of an F32
+            for (int i = 0; i < len; i++) out[i] = Float.intBitsToFloat((bits[i] & 0xffff) << 16);
+        }
+        MemorySegment.copy(out, 0, dst, SafetensorsFile.F32_LE, to * Float.BYTES, len);
     }
 
     /** A tensor (full name) as a matrix (vectors are 1 x n). */
@@ -626,14 +632,11 @@ public final class Model implements AutoCloseable {
         boolean f16 = t.dtype() == DType.F16;
         Matrix copy = Matrix.allocate(arena, tokens.length, (int) cols);
         short[] bits = new short[(int) cols];
+        float[] out = new float[(int) cols];
         for (int a = 0; a < tokens.length; a++) {
             int r = tokens[a];
             if (r < 0 || r >= rows) throw new IndexOutOfBoundsException("token " + r + " outside [0, " + rows + ") of " + tensor);
-            MemorySegment.copy(src, SafetensorsFile.I16_LE, (long) r * cols * Short.BYTES, bits, 0, (int) cols);
-            for (int j = 0; j < cols; j++) {
-                float v = f16 ? Float.float16ToFloat(bits[j]) : Float.intBitsToFloat((bits[j] & 0xffff) << 16);
-                copy.segment().setAtIndex(SafetensorsFile.F32_LE, (long) a * cols + j, v);
-            }
+            widen(src, (long) r * cols, copy.segment(), (long) a * cols, (int) cols, f16, bits, out);
         }
         return new TokenRows(copy, java.util.stream.IntStream.range(0, tokens.length).toArray());
     }

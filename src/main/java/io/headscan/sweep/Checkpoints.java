@@ -24,6 +24,7 @@ import java.util.stream.Stream;
  */
 public final class Checkpoints {
 
+    private static final Pattern DIGITS = Pattern.compile("\\d+");
     private static final Pattern STEP = Pattern.compile("(?:global_step|checkpoint|step|iter|ckpt)[-_]?(\\d+)", Pattern.CASE_INSENSITIVE);
 
     private Checkpoints() {}
@@ -116,7 +117,7 @@ public final class Checkpoints {
     /** The step a label gives: the label as a number, or its first digits; none for a number past 18 digits (a branch
      *  name is the Hub's, not ours to trust). */
     private static OptionalLong number(String label) {
-        Matcher m = Pattern.compile("\\d+").matcher(label);
+        Matcher m = DIGITS.matcher(label);
         if (!m.find()) return OptionalLong.empty();
         String digits = m.group().replaceFirst("^0+(?=\\d)", "");
         return digits.length() > 18 ? OptionalLong.empty() : OptionalLong.of(Long.parseLong(digits));

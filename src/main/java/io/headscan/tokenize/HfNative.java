@@ -2,9 +2,7 @@ package io.headscan.tokenize;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 import java.util.Properties;
 
@@ -94,33 +92,10 @@ final class HfNative {
                     + "ai.djl.huggingface:tokenizers) is not on the class path; rebuild headscan.jar, or point " + ENV + " at a libtokenizers.so");
         }
         Path dir = io.headscan.CacheFolder.root().resolve("native").resolve("tokenizers-" + version + "-linux-x86_64");
-        Path lib = dir.resolve(LIBRARY);
-        if (Files.isRegularFile(dir.resolve(".complete"))) return lib;
         try {
-            Files.createDirectories(dir.getParent());
-            Path tmp = io.headscan.AtomicFiles.tempName(dir);
-            Files.createDirectories(tmp);
-            try {
-                try (InputStream in = cl.getResourceAsStream(RESOURCE_DIR + LIBRARY)) {
-                    Files.copy(in, tmp.resolve(LIBRARY));
-                }
-                Files.writeString(tmp.resolve(".complete"), version + "\n");
-                try {
-                    Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-                    io.headscan.AtomicFiles.discard(tmp);   // moved: forget the name
-                } catch (java.nio.file.FileSystemException e) {
-                    // another process unpacked it first (rename(2) onto a full folder fails), or left it incomplete
-                    if (!Files.isRegularFile(dir.resolve(".complete"))) {
-                        if (Files.exists(dir)) throw new TokenizerException(dir, "exists but is incomplete; delete it and retry");
-                        throw e;
-                    }
-                }
-            } finally {
-                io.headscan.AtomicFiles.discard(tmp);
-            }
-            return lib;
+            return io.headscan.AtomicFiles.unpackOnce(dir, cl, RESOURCE_DIR, java.util.List.of(LIBRARY), version).resolve(LIBRARY);
         } catch (IOException e) {
-            throw new TokenizerException(dir, "cannot unpack the bundled Hugging Face tokenizers library: " + e, e);
+            throw new TokenizerException(dir, "cannot unpack the bundled Hugging Face tokenizers library: " + e.getMessage(), e);
         }
     }
 }

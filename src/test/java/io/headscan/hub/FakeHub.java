@@ -288,4 +288,18 @@ final class FakeHub implements AutoCloseable {
         hub.stop(0);
         cdn.stop(0);
     }
+
+    /**
+     * headscan in a child JVM (-Xmx256m) against this hub, with its Hugging Face cache and headscan cache under
+     * {@code home}, no token and not offline, plus {@code env}.
+     */
+    io.headscan.testing.ChildJvm headscan(java.nio.file.Path home, Map<String, String> env, String... args) throws IOException {
+        Map<String, String> e = new java.util.HashMap<>();
+        e.put("HF_HOME", home.resolve("hf").toString());
+        e.put("HF_ENDPOINT", endpoint().toString());
+        e.put("HEADSCAN_CACHE", home.resolve("headscan-cache").toString());
+        e.putAll(env);
+        return io.headscan.testing.ChildJvm.start(java.nio.file.Files.createTempFile(home, "child", ".log"), List.of("-Xmx256m"), e,
+                List.of("HF_HUB_OFFLINE", "HF_TOKEN"), args);
+    }
 }

@@ -14,7 +14,6 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -63,12 +62,7 @@ class HubPythiaTest {
     }
 
     private ChildJvm child(Map<String, String> env, String... args) throws IOException {
-        Map<String, String> e = new HashMap<>();
-        e.put("HF_HOME", home.resolve("hf").toString());
-        e.put("HF_ENDPOINT", hub.endpoint().toString());
-        e.put("HEADSCAN_CACHE", home.resolve("headscan-cache").toString());
-        e.putAll(env);
-        return ChildJvm.start(Files.createTempFile(home, "child", ".log"), List.of("-Xmx256m"), e, List.of("HF_HUB_OFFLINE", "HF_TOKEN"), args);
+        return hub.headscan(home, env, args);
     }
 
     private String run(int expectedCode, Map<String, String> env, String... args) throws Exception {

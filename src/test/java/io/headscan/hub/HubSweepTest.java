@@ -2,8 +2,6 @@ package io.headscan.hub;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.headscan.format.MappedCheckpoint;
-import io.headscan.format.PyTorchZipWriter;
 import io.headscan.format.SafetensorsFile;
 import io.headscan.format.TensorInfo;
 import io.headscan.model.Dims;
@@ -75,12 +73,7 @@ class HubSweepTest {
     }
 
     private ChildJvm child(Map<String, String> env, String... args) throws IOException {
-        Map<String, String> e = new java.util.HashMap<>();
-        e.put("HF_HOME", home.resolve("hf").toString());
-        e.put("HF_ENDPOINT", hub.endpoint().toString());
-        e.put("HEADSCAN_CACHE", home.resolve("headscan-cache").toString());
-        e.putAll(env);
-        return ChildJvm.start(Files.createTempFile(home, "child", ".log"), List.of("-Xmx256m"), e, List.of("HF_HUB_OFFLINE", "HF_TOKEN"), args);
+        return hub.headscan(home, env, args);
     }
 
     private String run(int expectedCode, Map<String, String> env, String... args) throws Exception {

@@ -3,13 +3,10 @@ package io.headscan.compute.openblas;
 import io.headscan.bindings.cblas.cblas_h;
 import io.headscan.compute.BackendException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
-import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -163,36 +160,10 @@ public final class OpenBlasLibrary {
                     + ENV_PATH + " at an OpenBLAS shared library");
         }
         Path dir = cacheRoot().resolve("native").resolve("openblas-" + BUNDLED_VERSION + "-linux-x86_64");
-        if (Files.isRegularFile(dir.resolve(".complete"))) return dir;
         try {
-            Files.createDirectories(dir.getParent());
-            Path tmp = io.headscan.AtomicFiles.tempName(dir);
-            Files.createDirectories(tmp);
-            try {
-                for (String f : BUNDLED_FILES) {
-                    try (InputStream in = cl.getResourceAsStream(RESOURCE_DIR + f)) {
-                        if (in == null) throw new BackendException("bundled OpenBLAS is missing " + f);
-                        Files.copy(in, tmp.resolve(f));
-                    }
-                }
-                Files.writeString(tmp.resolve(".complete"), BUNDLED_VERSION + "\n");
-                try {
-                    Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-                    io.headscan.AtomicFiles.discard(tmp);   // moved: forget the name
-                } catch (java.nio.file.FileSystemException e) {
-                    // another process won the race (rename(2) fails with ENOTEMPTY, which Java reports as a plain
-                    // FileSystemException as often as a DirectoryNotEmptyException), or left an incomplete folder behind
-                    if (!Files.isRegularFile(dir.resolve(".complete"))) {
-                        if (Files.exists(dir)) throw new BackendException("cannot unpack OpenBLAS: " + dir + " exists but is incomplete; delete it and retry");
-                        throw e;
-                    }
-                }
-            } finally {
-                io.headscan.AtomicFiles.discard(tmp);
-            }
-            return dir;
+            return io.headscan.AtomicFiles.unpackOnce(dir, cl, RESOURCE_DIR, BUNDLED_FILES, BUNDLED_VERSION);
         } catch (IOException e) {
-            throw new BackendException("cannot unpack the bundled OpenBLAS into " + dir + ": " + e, e);
+            throw new BackendException("cannot unpack the bundled OpenBLAS into " + dir + ": " + e.getMessage(), e);
         }
     }
 
