@@ -58,47 +58,80 @@ public final class DownloadLedger {
             int left = inUse.merge(blob, -1, Integer::sum);
             if (left <= 0) {
                 inUse.remove(blob);
-                // a blob another snapshot still links to stays ours: whoever releases that one removes it
-                if (!keep && fetched.contains(blob) && deleteUnlinked(blob)) {
-                    fetched.remove(blob);
-                    freed += d.size();
-                }
+                // a blob this sweep fetched, or one a sweep (this one, or another process) left to its last user
+                if (!keep && deleteUnlinked(blob, fetched.remove(blob))) freed += d.size();
             }
         }
         return freed;
     }
 
     /**
-     * Deletes a blob unless a snapshot still links to it. Revisions share blobs (every Pythia step branch has the same
-     * config.json), and a checkpoint being fetched ahead may have linked to this one before it is held here: under the
-     * blob's lock, which the downloader holds while it decides to reuse a blob and links to it, either that link is
-     * seen and the blob stays, or the blob is gone before the downloader looks and it fetches its own.
+     * Deletes a blob that a sweep fetched, unless a snapshot still links to it. Revisions share blobs (every Pythia
+     * step branch has the same config.json), and a checkpoint being fetched ahead, here or by another executor, may
+     * have linked to this one. Under the blob's lock, which the downloader holds while it decides to reuse a blob and
+     * links to it, either that link is seen, or the blob is gone before the downloader looks and it fetches its own.
+     * A blob still linked is marked as a sweep's ({@link #sweepOwned}): whoever releases the last link removes it,
+     * whatever its ledger. A blob neither fetched by this sweep nor so marked (the user's cache) is never touched.
+     *
+     * @param fetchedHere whether this ledger fetched the blob's bytes
      */
-    private static boolean deleteUnlinked(Path blob) throws IOException {
-        Path repoDir = blob.getParent().getParent();
-        Path lockFile = repoDir.getParent().resolve(".locks").resolve(repoDir.getFileName()).resolve(blob.getFileName() + ".lock");
+    private static boolean deleteUnlinked(Path blob, boolean fetchedHere) throws IOException {
+        Path lockFile = lockFile(blob);
+        Path mark = sweepOwned(blob);
+        if (!fetchedHere && !Files.exists(mark)) return false;
         try (HubFileLock lock = HubFileLock.acquire(lockFile, java.time.Duration.ofSeconds(30))) {
-            if (linked(repoDir.resolve("snapshots"), blob)) return false;
-            return Files.deleteIfExists(blob);
+            if (!fetchedHere && !Files.exists(mark)) return false;
+            if (linked(blob.getParent().getParent().resolve("snapshots"), blob)) {
+                if (fetchedHere) Files.writeString(mark, "fetched by a headscan sweep: removed when no snapshot links to it\n");
+                return false;
+            }
+            boolean deleted = Files.deleteIfExists(blob);
+            Files.deleteIfExists(mark);
+            return deleted;
         } catch (IOException e) {
             return false;   // a lock not had in time, or no locking here: the blob stays (a cache entry, not a partial file)
         }
     }
 
+    /** The blob's lock file, as {@link HubDownloader} names it. */
+    static Path lockFile(Path blob) {
+        Path repoDir = blob.getParent().getParent();
+        return repoDir.getParent().resolve(".locks").resolve(repoDir.getFileName()).resolve(blob.getFileName() + ".lock");
+    }
+
+    /** Beside the lock: a sweep fetched this blob and left it to the last snapshot linking to it. */
+    static Path sweepOwned(Path blob) {
+        Path lock = lockFile(blob);
+        return lock.resolveSibling(blob.getFileName() + ".sweep-owned");
+    }
+
+    /**
+     * Whether a snapshot links to {@code blob}. Snapshots being removed right now (by another executor: renamed to a
+     * dot-named temporary, then deleted) do not count, nor does one that vanishes while it is read.
+     */
     private static boolean linked(Path snapshots, Path blob) throws IOException {
-        if (!Files.isDirectory(snapshots, LinkOption.NOFOLLOW_LINKS)) return false;
         Path target = blob.toAbsolutePath().normalize();
-        try (java.util.stream.Stream<Path> s = Files.walk(snapshots, 4)) {
-            return s.filter(Files::isSymbolicLink).anyMatch(p -> {
-                try {
-                    return p.getParent().resolve(Files.readSymbolicLink(p)).toAbsolutePath().normalize().equals(target);
-                } catch (IOException e) {
-                    return false;
-                }
-            });
-        } catch (java.io.UncheckedIOException e) {
-            return true;   // a snapshot folder vanished while listed (another removal): keep the blob, to be safe
+        List<Path> folders = new java.util.ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(snapshots)) {
+            for (Path p : ds) if (!p.getFileName().toString().startsWith(".")) folders.add(p);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return false;
         }
+        for (Path folder : folders) {
+            try (java.util.stream.Stream<Path> s = Files.walk(folder, 3)) {
+                boolean hit = s.filter(Files::isSymbolicLink).anyMatch(p -> {
+                    try {
+                        return p.getParent().resolve(Files.readSymbolicLink(p)).toAbsolutePath().normalize().equals(target);
+                    } catch (IOException e) {
+                        return false;   // gone meanwhile
+                    }
+                });
+                if (hit) return true;
+            } catch (java.nio.file.NoSuchFileException | java.io.UncheckedIOException e) {
+                // this snapshot was removed while it was read: it links to nothing any more
+            }
+        }
+        return false;
     }
 
     private static void removeLinks(Path snapshot, List<HubDownloader.Download> ours) throws IOException {

@@ -109,6 +109,7 @@ public final class HubDownloader {
                 if (!(Files.isRegularFile(blob) && Files.size(blob) == meta.size())) {
                     fetchBlob(repo, file, meta, blob);
                     fetched = true;
+                    Files.deleteIfExists(DownloadLedger.sweepOwned(blob));   // fresh bytes: no sweep's to remove
                 }
                 link(pointer, blob);
                 writeRef(repoDir, revision, meta.commit());

@@ -52,6 +52,23 @@ class DownloadLedgerTest {
         }
     }
 
+    /** Two executors (two ledgers, or two processes) share the blob: the one released last removes it. */
+    @Test
+    void aSharedBlobIsRemovedByItsLastUserWhateverItsLedger() throws Exception {
+        DownloadLedger first = new DownloadLedger(), second = new DownloadLedger();
+        List<HubDownloader.Download> a = List.of(linked("c0", "config.json", "cfg", true));
+        List<HubDownloader.Download> b = List.of(linked("c1", "config.json", "cfg", false));
+        first.hold(a);
+        second.hold(b);
+        Path blob = cache.resolve("models--EleutherAI--pythia-tiny").resolve("blobs").resolve("cfg");
+        first.release(a, false);
+        assertTrue(Files.exists(blob), "c1 still links to it");
+        assertTrue(Files.exists(DownloadLedger.sweepOwned(blob)), "left to its last user");
+        second.release(b, false);
+        assertFalse(Files.exists(blob), "the last user removes it");
+        assertFalse(Files.exists(DownloadLedger.sweepOwned(blob)));
+    }
+
     @Test
     void aBlobInTheCacheBeforeTheSweepIsNeverRemoved() throws Exception {
         DownloadLedger ledger = new DownloadLedger();
