@@ -191,6 +191,7 @@ extern "C" __global__ void hs_fold_rows(const float *__restrict__ w, long long l
  *
  * hs_rows_affine_dev: for r in [0, rows), x_r = x[index ? index[r] : r] (leading dimension ldx):
  *   v = x_r * pre_scale + pre_bias;  norm 1: v -= mean(v);  norm 2: v = (v - mean(v)) / sqrt(mean((v - mean)^2) + 1e-5)
+ *   norm 3: v = v / sqrt(mean(v^2) + 1e-5)   (RMSNorm)
  *   y[r] = v * scale + bias + add[r]           (every vector optional: NULL skips it)
  * One block of HS_ROW_THREADS threads per row (grid-strided over rows). Mean and sum of squares accumulate in double
  * (per thread, then a tree in shared memory); the mean is applied as a float, as on the CPU. x, add and y may be the
@@ -226,7 +227,14 @@ extern "C" __global__ void hs_rows_affine_dev(const float *x, long long ldx, con
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
         const float *xr = x + (index ? index[r] : r) * ldx;
         float m = 0.0f, inv = 1.0f;
-        if (norm != 0) {
+        if (norm == 3) {
+            double q = 0.0;
+            for (long long j = threadIdx.x; j < cols; j += HS_ROW_THREADS) {
+                float c = hs_pre(xr, pre_scale, pre_bias, j);
+                q += (double) c * c;
+            }
+            inv = (float) (1.0 / sqrt(hs_block_sum(q, red) / (double) cols + 1e-5));
+        } else if (norm != 0) {
             double s = 0.0;
             for (long long j = threadIdx.x; j < cols; j += HS_ROW_THREADS) s += hs_pre(xr, pre_scale, pre_bias, j);
             m = (float) (hs_block_sum(s, red) / (double) cols);
@@ -241,8 +249,8 @@ extern "C" __global__ void hs_rows_affine_dev(const float *x, long long ldx, con
         }
         for (long long j = threadIdx.x; j < cols; j += HS_ROW_THREADS) {
             float t = hs_pre(xr, pre_scale, pre_bias, j);
-            if (norm != 0) t -= m;
-            if (norm == 2) t *= inv;
+            if (norm == 1 || norm == 2) t -= m;
+            if (norm >= 2) t *= inv;
             if (scale) t *= scale[j];
             if (bias) t += bias[j];
             if (add) t += add[r * ldadd + j];

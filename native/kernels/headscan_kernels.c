@@ -236,6 +236,7 @@ int hs_bias_gelu_new(float *x, int64_t rows, int64_t cols, int64_t ld, const flo
  * residual adds) in one pass per row. For r in [0, rows), with x_r = x[index ? index[r] : r] (leading dimension ldx):
  *   v = x_r * pre_scale + pre_bias                  (each vector optional: NULL skips it)
  *   norm 1: v = v - mean(v)        norm 2: v = lnpre(v) = cd(v) / sqrt(mean(cd(v)^2) + 1e-5)
+ *   norm 3: v = rms(v) = v / sqrt(mean(v^2) + 1e-5)   (RMSNorm: nothing centred)
  *   v = v * scale + bias                            (optional)
  *   y[r] = v + add[r]                               (add optional, leading dimension ldadd)
  * Means and the sum of squares accumulate in double (eight partial sums); the mean is applied as a float, as
@@ -253,7 +254,18 @@ static void hs_affine_row(const hs_ufloat *restrict x, int64_t cols, const float
         if (pre_bias) t += pre_bias[j];
         v[j] = t;
     }
-    if (norm != 0) {
+    if (norm == 3) {
+        double qv[8] = {0};
+        int64_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            for (int k = 0; k < 8; k++) qv[k] += (double) v[j + k] * v[j + k];
+        }
+        double q = 0;
+        for (int k = 0; k < 8; k++) q += qv[k];
+        for (; j < cols; j++) q += (double) v[j] * v[j];
+        float inv = (float) (1.0 / sqrt(q / (double) cols + 1e-5));
+        for (j = 0; j < cols; j++) v[j] *= inv;
+    } else if (norm != 0) {
         double sv[8] = {0};
         int64_t j = 0;
         for (; j + 8 <= cols; j += 8) {
@@ -288,7 +300,7 @@ static void hs_affine_row(const hs_ufloat *restrict x, int64_t cols, const float
 int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t rows, int64_t cols,
                    const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias,
                    const float *add, int64_t ldadd, float *y, int64_t ldy) {
-    if (rows < 0 || cols <= 0 || ldx < cols || ldy < cols || (add && ldadd < cols) || norm < 0 || norm > 2) return -1;
+    if (rows < 0 || cols <= 0 || ldx < cols || ldy < cols || (add && ldadd < cols) || norm < 0 || norm > 3) return -1;
     if (index) {
         for (int64_t r = 0; r < rows; r++) {
             if (index[r] < 0) return -1;
@@ -304,8 +316,46 @@ int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t ro
     return 0;
 }
 
+/*
+ * hs_gated: the gated MLP's product (SwiGLU, GeGLU), in place: g[r][j] = act(g[r][j]) * u[r][j] for r in [0, rows),
+ * j in [0, cols). act: 0 tanh GELU (gelu_new), 1 erf GELU, 2 ReLU, 3 SiLU x / (1 + exp(-x)); computed in double.
+ * Returns 0, or -1 on a bad argument (nothing written).
+ */
+static double hs_act(int32_t act, double x) {
+    switch (act) {
+        case 0: return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+        case 1: return 0.5 * x * (1.0 + erf(x * 0.7071067811865476));
+        case 2: return x > 0 ? x : 0;
+        default: return x / (1.0 + exp(-x));
+    }
+}
+
+int hs_gated(float *g, int64_t ldg, const float *u, int64_t ldu, int64_t rows, int64_t cols, int32_t act) {
+    if (rows < 0 || cols <= 0 || ldg < cols || ldu < cols || act < 0 || act > 3) return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        float *gr = g + r * ldg;
+        const float *ur = u + r * ldu;
+        for (int64_t j = 0; j < cols; j++) gr[j] = (float) (hs_act(act, gr[j]) * ur[j]);
+    }
+    return 0;
+}
+
+/*
+ * hs_softcap: attention-logit soft-capping in place, x = cap * tanh(x / cap) (docs/science.md §9, Gemma-2), rows of
+ * cols values with leading dimension ld; tanh in double. Returns 0, or -1 on a bad argument.
+ */
+int hs_softcap(float *x, int64_t rows, int64_t cols, int64_t ld, float cap) {
+    if (rows < 0 || cols <= 0 || ld < cols || !(cap > 0)) return -1;
+    double c = cap;
+    for (int64_t r = 0; r < rows; r++) {
+        float *xr = x + r * ld;
+        for (int64_t j = 0; j < cols; j++) xr[j] = (float) (c * tanh(xr[j] / c));
+    }
+    return 0;
+}
+
 /** Version of this kernel library's interface, checked by the loader. */
 int hs_kernels_version(void) {
-    return 4;
+    return 5;
 }
 #endif /* HS_PART_ROWS */

@@ -15,6 +15,10 @@ int hs_rows_affine(const float *x, int64_t ldx, const int64_t *index, int64_t ro
                    const float *pre_scale, const float *pre_bias, int32_t norm, const float *scale, const float *bias,
                    const float *add, int64_t ldadd, float *y, int64_t ldy);
 
+int hs_gated(float *g, int64_t ldg, const float *u, int64_t ldu, int64_t rows, int64_t cols, int32_t act);
+
+int hs_softcap(float *x, int64_t rows, int64_t cols, int64_t ld, float cap);
+
 int hs_kernels_version(void);
 
 #endif

@@ -296,6 +296,136 @@ public class headscan_kernels_h extends headscan_kernels_h$shared {
         }
     }
 
+    private static class hs_gated {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            headscan_kernels_h.C_INT,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("hs_gated");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int hs_gated(float *g, int64_t ldg, const float *u, int64_t ldu, int64_t rows, int64_t cols, int32_t act)
+     * }
+     */
+    public static FunctionDescriptor hs_gated$descriptor() {
+        return hs_gated.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int hs_gated(float *g, int64_t ldg, const float *u, int64_t ldu, int64_t rows, int64_t cols, int32_t act)
+     * }
+     */
+    public static MethodHandle hs_gated$handle() {
+        return hs_gated.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int hs_gated(float *g, int64_t ldg, const float *u, int64_t ldu, int64_t rows, int64_t cols, int32_t act)
+     * }
+     */
+    public static MemorySegment hs_gated$address() {
+        return hs_gated.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int hs_gated(float *g, int64_t ldg, const float *u, int64_t ldu, int64_t rows, int64_t cols, int32_t act)
+     * }
+     */
+    public static int hs_gated(MemorySegment g, long ldg, MemorySegment u, long ldu, long rows, long cols, int act) {
+        var mh$ = hs_gated.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("hs_gated", g, ldg, u, ldu, rows, cols, act);
+            }
+            return (int)mh$.invokeExact(g, ldg, u, ldu, rows, cols, act);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class hs_softcap {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            headscan_kernels_h.C_INT,
+            headscan_kernels_h.C_POINTER,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_LONG,
+            headscan_kernels_h.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("hs_softcap");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int hs_softcap(float *x, int64_t rows, int64_t cols, int64_t ld, float cap)
+     * }
+     */
+    public static FunctionDescriptor hs_softcap$descriptor() {
+        return hs_softcap.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int hs_softcap(float *x, int64_t rows, int64_t cols, int64_t ld, float cap)
+     * }
+     */
+    public static MethodHandle hs_softcap$handle() {
+        return hs_softcap.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int hs_softcap(float *x, int64_t rows, int64_t cols, int64_t ld, float cap)
+     * }
+     */
+    public static MemorySegment hs_softcap$address() {
+        return hs_softcap.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int hs_softcap(float *x, int64_t rows, int64_t cols, int64_t ld, float cap)
+     * }
+     */
+    public static int hs_softcap(MemorySegment x, long rows, long cols, long ld, float cap) {
+        var mh$ = hs_softcap.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("hs_softcap", x, rows, cols, ld, cap);
+            }
+            return (int)mh$.invokeExact(x, rows, cols, ld, cap);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class hs_kernels_version {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             headscan_kernels_h.C_INT    );

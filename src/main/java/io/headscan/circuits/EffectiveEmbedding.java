@@ -37,10 +37,16 @@ public final class EffectiveEmbedding {
     private final Variant variant;
     private final int d;
     private final int dMlp;
-    private final float[] g1, g2, b2, bfc, bpr;
+    private final float[] g1, g2, b2, bfc, bpr, postAttention, postMlp;
     private final double eps;
     private final boolean parallel;
     private final io.headscan.model.Activation activation;
+    /** LNPRE (LayerNorm families) or RMS. */
+    private final Norm norm;
+    /** What writing to the residual does: CENTER in LayerNorm families (center_writing_weights), else nothing. */
+    private final RowAffine write;
+    /** Gemma's sqrt(d) on the embedding (1 elsewhere). */
+    private final float embedScale;
 
     public EffectiveEmbedding(Model model, Backend backend, Variant variant) {
         this.model = model;
@@ -56,7 +62,21 @@ public final class EffectiveEmbedding {
         this.eps = model.eps();
         this.parallel = model.parallel();
         this.activation = model.activation();
+        this.postAttention = model.postAttentionNormWeight(0);
+        this.postMlp = model.postMlpNormWeight(0);
+        this.norm = model.centredWriting() ? Norm.LNPRE : Norm.RMS;
+        this.embedScale = model.embeddingScale();
+        float[] pre = null;
+        if (embedScale != 1f) {
+            pre = new float[d];
+            java.util.Arrays.fill(pre, embedScale);
+        }
+        this.write = RowAffine.normed(model.centredWriting() ? Norm.CENTER : Norm.NONE, null, null);
+        this.embedWrite = new RowAffine(pre, null, write.norm(), null, null);
     }
+
+    /** The residual's input from E: write(E[t] · embedScale). */
+    private final RowAffine embedWrite;
 
     private final java.util.concurrent.atomic.AtomicLong gemmNanos = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong gemmFlops = new java.util.concurrent.atomic.AtomicLong();
@@ -110,12 +130,14 @@ public final class EffectiveEmbedding {
         int tile = Math.min(ws.preferredTileRows(), tokens.length);
         Weights w = new Weights(ws, e.matrix());
         Tensor x = ws.allocate(tile, d), v = ws.allocate(tile, Math.max(1, w.valueColumns())), r = ws.allocate(tile, d), h = ws.allocate(tile, dMlp);
+        Tensor hg = w.gate == null ? null : ws.allocate(tile, dMlp);
         Tensor outTile = ws.onHost() ? null : ws.allocate(tile, d);
         for (int t0 = 0; t0 < tokens.length; t0 += tile) {
             int n = Math.min(tile, tokens.length - t0);
             Matrix dst = out.rows(t0, n);
             Tensor o = outTile == null ? ws.target(dst) : outTile.rows(0, n);
-            tileRows(ws, w, java.util.Arrays.copyOfRange(tokens, t0, t0 + n), x.rows(0, n), v.rows(0, n), r.rows(0, n), h.rows(0, n), o);
+            tileRows(ws, w, java.util.Arrays.copyOfRange(tokens, t0, t0 + n), x.rows(0, n), v.rows(0, n), r.rows(0, n), h.rows(0, n),
+                    hg == null ? null : hg.rows(0, n), o);
             ws.store(o, dst);
             progress.advance(n);
         }
@@ -129,9 +151,9 @@ public final class EffectiveEmbedding {
 
     /** The checkpoint tensors W_EE reads, as tensors of one workspace (on the CPU: the mapping itself, views in place). */
     private final class Weights {
-        final Tensor e, wv, wo, wfc, wpr;
+        final Tensor e, wv, wo, wfc, wpr, wgate;
         final Model.HeadColumns v;
-        final Weight o, in, out;
+        final Weight o, in, out, gate;
 
         Weights(Workspace ws, Matrix embedding) {
             e = ws.load(embedding);
@@ -143,6 +165,8 @@ public final class EffectiveEmbedding {
             out = model.mlpOut(0);
             wfc = ws.load(in.stored());
             wpr = ws.load(out.stored());
+            gate = model.mlpGate(0);
+            wgate = gate == null ? null : ws.load(gate.stored());
         }
 
         /** Columns of x @ W_V (all heads' values, and for a fused layout the rest of the projection). */
@@ -151,42 +175,53 @@ public final class EffectiveEmbedding {
         }
     }
 
-    private static final RowAffine CENTER = RowAffine.normed(Norm.CENTER, null, null);
-
-    private void tileRows(Workspace ws, Weights w, int[] rows, Tensor x, Tensor v, Tensor r, Tensor h, Tensor out) {
-        // r <- cd(E[t])
-        ws.rows(CENTER, w.e, rows, null, r);
+    private void tileRows(Workspace ws, Weights w, int[] rows, Tensor x, Tensor v, Tensor r, Tensor h, Tensor hg, Tensor out) {
+        // r <- the residual's input: E[t] (Gemma: × sqrt(d)), centred over d in LayerNorm families
+        ws.rows(embedWrite, w.e, rows, null, r);
         if (variant != Variant.NOATTN) {
-            // x <- lnpre(E[t]) * g1_0 ; v <- x @ W_V (every head's values)
-            ws.rows(RowAffine.layerNorm(eps, d, 1f, g1, null), w.e, rows, null, x);
+            // x <- norm1(input) * g1_0 ; v <- x @ W_V (every key/value head's values)
+            ws.rows(RowAffine.normalize(norm, eps, d, embedScale, g1, null), w.e, rows, null, x);
             int dh = model.dims().dHead(), heads = model.dims().heads();
             boolean vt = w.v.weight().transposed();
-            if (w.v.packed(dh) && w.v.base() == 0 && v.cols() == d) {
+            if (!model.dims().grouped() && w.v.packed(dh) && w.v.base() == 0 && v.cols() == model.dims().qWidth()) {
                 gemm(ws, x, Transpose.NO, w.wv, Transpose.of(vt), 0f, v);
                 gemm(ws, v, Transpose.NO, w.wo, Transpose.of(w.o.transposed()), 0f, x);   // @ W_O, heads summed
             } else {
-                // heads apart in the projection (GPT-NeoX's query_key_value, by head): each head's values alone (its
-                // block of W_V: stored rows when transposed, else columns), packed in v, then through its rows of W_O, summed
-                for (int j = 0; j < heads; j++) {
+                // heads apart in the projection (GPT-NeoX's query_key_value, by head), or shared (grouped-query
+                // attention): each key/value head's values alone (its block of W_V: stored rows when transposed, else
+                // columns), packed in v, then each query head's through its rows of W_O, summed
+                int kvHeads = model.dims().kvHeads();
+                for (int j = 0; j < kvHeads; j++) {
                     int c0 = w.v.base() + j * w.v.stride();
                     Tensor wvh = vt ? w.wv.block(c0, 0, dh, w.wv.cols()) : w.wv.block(0, c0, w.wv.rows(), dh);
                     gemm(ws, x, Transpose.NO, wvh, Transpose.of(vt), 0f, v.block(0, j * dh, v.rows(), dh));
                 }
                 for (int j = 0; j < heads; j++) {
-                    Tensor vh = v.block(0, j * dh, v.rows(), dh);
+                    Tensor vh = v.block(0, model.dims().kvHead(j) * dh, v.rows(), dh);
                     Tensor oh = w.o.transposed() ? w.wo.block(0, j * dh, d, dh) : w.wo.block(j * dh, 0, dh, d);
                     gemm(ws, vh, Transpose.NO, oh, Transpose.of(w.o.transposed()), j == 0 ? 0f : 1f, x);
                 }
             }
-            ws.rows(CENTER, x, null, r, r);   // r <- cd(attention) + r
+            // Gemma-2: the attention output goes through post_attention_layernorm before the residual add
+            if (postAttention != null) ws.rows(RowAffine.normalize(norm, eps, d, 1f, postAttention, null), x, null, null, x);
+            ws.rows(write, x, null, r, r);   // r <- write(attention) + r
         }
-        // x <- lnpre(input) * g2 + b2: the MLP reads the residual after attention, or in a parallel block its input
-        if (parallel) ws.rows(RowAffine.layerNorm(eps, d, 1f, g2, b2), w.e, rows, null, x);
-        else ws.rows(RowAffine.layerNorm(eps, d, 1f, g2, b2), r, null, null, x);
+        // x <- norm2(input) * g2 + b2: the MLP reads the residual after attention, or in a parallel block its input
+        if (parallel) ws.rows(RowAffine.normalize(norm, eps, d, embedScale, g2, b2), w.e, rows, null, x);
+        else ws.rows(RowAffine.normalize(norm, eps, d, 1f, g2, b2), r, null, null, x);
         gemm(ws, x, Transpose.NO, w.wfc, Transpose.of(w.in.transposed()), 0f, h);
-        ws.biasActivation(h, bfc, activation);
-        gemm(ws, h, Transpose.NO, w.wpr, Transpose.of(w.out.transposed()), 0f, x);
-        // out <- cd(x + bpr), plus the residual r except in the hackathon variant
-        ws.rows(new RowAffine(null, bpr, Norm.CENTER, null, null), x, null, variant == Variant.HACKATHON ? null : r, out);
+        Tensor act = h;
+        if (w.gate != null) {   // gated: act(x @ W_gate) ⊙ (x @ W_up)
+            gemm(ws, x, Transpose.NO, w.wgate, Transpose.of(w.gate.transposed()), 0f, hg);
+            ws.gated(hg, h, activation);
+            act = hg;
+        } else {
+            ws.biasActivation(h, bfc, activation);
+        }
+        gemm(ws, act, Transpose.NO, w.wpr, Transpose.of(w.out.transposed()), 0f, x);
+        // Gemma-2: the MLP output goes through post_feedforward_layernorm
+        if (postMlp != null) ws.rows(RowAffine.normalize(norm, eps, d, 1f, postMlp, null), x, null, null, x);
+        // out <- write(x + bpr), plus the residual r except in the hackathon variant
+        ws.rows(new RowAffine(null, bpr, write.norm(), null, null), x, null, variant == Variant.HACKATHON ? null : r, out);
     }
 }

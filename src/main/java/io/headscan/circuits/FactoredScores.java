@@ -176,13 +176,24 @@ final class FactoredScores {
      * holding the diagonal goes first, giving each row its reference value S[t, t].
      */
     static RowResults reduce(Backend backend, Matrix a, Matrix b, float scale, Progress progress, RowReducer reducer, Timing timing, Buffers buffers) {
+        return reduce(backend, a, b, scale, 0f, progress, reducer, timing, buffers);
+    }
+
+    /**
+     * As above with attention-logit soft-capping (cap > 0: S ↦ cap·tanh(S / cap), docs/science.md §9): the softmax is
+     * over the capped scores, the ranks are counted on the scores before capping (tanh is strictly increasing, so they
+     * are the same in exact arithmetic, and float rounding near saturation cannot make ties). Capped layers reduce on
+     * the host: the fused device kernels do not cap.
+     */
+    static RowResults reduce(Backend backend, Matrix a, Matrix b, float scale, float cap, Progress progress, RowReducer reducer, Timing timing,
+                             Buffers buffers) {
         int v = a.rows();
         if (b.rows() != v || a.cols() != b.cols()) throw new IllegalArgumentException("factors must both be [V, r]");
         requireFinite(a, "first factor");
         requireFinite(b, "second factor");
         double[] diag = new double[v];
         int[] greater = new int[v], less = new int[v];
-        if (backend instanceof io.headscan.compute.FusedReduction f && f.fusedReductionAvailable()) {
+        if (cap == 0 && backend instanceof io.headscan.compute.FusedReduction f && f.fusedReductionAvailable()) {
             double[] sum = new double[v];
             long[] gr = new long[v], le = new long[v];
             long t = System.nanoTime();
@@ -198,8 +209,9 @@ final class FactoredScores {
         try {
             IntStream.range(0, workers).parallel().forEach(w -> {
                 Matrix buf = buffers.block(w, rowTile, block);
-                float[] ref = new float[rowTile];
-                double[] sum = new double[rowTile];
+                float[] ref = new float[rowTile], capRef = cap > 0 ? new float[rowTile] : null;
+                double[] sum = new double[rowTile], unused = cap > 0 ? new double[rowTile] : null;
+                long[] unusedCounts = cap > 0 ? new long[rowTile] : null;
                 long[] gr = new long[rowTile], le = new long[rowTile];
                 long gemmNanos = 0, reduceNanos = 0;
                 for (int t0; (t0 = next.getAndAdd(rowTile)) < v; ) {
@@ -217,7 +229,15 @@ final class FactoredScores {
                         backend.gemm(scale, a.rows(t0, n), Transpose.NO, b.rows(c0, m), Transpose.YES, 0f, s);
                         long g1 = System.nanoTime();
                         if (c == 0) for (int i = 0; i < n; i++) ref[i] = s.get(i, t0 + i - c0);
-                        reducer.reduceBlock(s.segment(), s.offset(), n, m, s.ld(), ref, sum, gr, le);
+                        if (cap > 0) {
+                            // counts on the scores as they are, the softmax sum on the capped ones
+                            reducer.reduceBlock(s.segment(), s.offset(), n, m, s.ld(), ref, unused, gr, le);
+                            io.headscan.compute.kernels.Elementwise.softcap(s, cap);
+                            if (c == 0) for (int i = 0; i < n; i++) capRef[i] = s.get(i, t0 + i - c0);
+                            reducer.reduceBlock(s.segment(), s.offset(), n, m, s.ld(), capRef, sum, unusedCounts, unusedCounts);
+                        } else {
+                            reducer.reduceBlock(s.segment(), s.offset(), n, m, s.ld(), ref, sum, gr, le);
+                        }
                         gemmNanos += g1 - g0;
                         reduceNanos += System.nanoTime() - g1;
                     }

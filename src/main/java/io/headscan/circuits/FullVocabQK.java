@@ -63,7 +63,8 @@ public final class FullVocabQK implements AutoCloseable {
     public HeadStats head(HeadId h, Progress progress) {
         h.checkIn(model.dims());
         int v = model.dims().vocab(), dh = model.dims().dHead();
-        if (FactoredScores.factorsOnDevice(backend)) {   // a GPU forms Q and K itself: only per-row results come back
+        float cap = (float) model.attentionSoftcap();
+        if (cap == 0 && FactoredScores.factorsOnDevice(backend)) {   // a GPU forms Q and K itself: only per-row results come back
             HeadFactors.DeviceOperand q = factors.deviceOperand(h.layer(), model.wq(h), Transpose.NO, 0);
             HeadFactors.DeviceOperand k = factors.deviceOperand(h.layer(), model.wk(h), Transpose.NO, 1);
             FactoredScores.RowResults rows = FactoredScores.reduceFactored(backend, factors.uInWorkspace(), q.g(), q.w(), q.t(), factors.inWorkspace(wee), k.g(),
@@ -79,7 +80,7 @@ public final class FullVocabQK implements AutoCloseable {
         timing.factorNanos.addAndGet(System.nanoTime() - f0);
         Backend.Transfers b1 = backend.transfers();
         timing.addFactorBytes(b1.minus(b0));
-        FactoredScores.RowResults rows = FactoredScores.reduce(backend, q, k, (float) model.attentionScale(h.layer()), progress, reducer, timing, buffers);
+        FactoredScores.RowResults rows = FactoredScores.reduce(backend, q, k, (float) model.attentionScale(h.layer()), cap, progress, reducer, timing, buffers);
         timing.addScoreBytes(backend.transfers().minus(b1));
         return stats(h, rows);
     }

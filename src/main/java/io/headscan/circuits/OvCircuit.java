@@ -210,8 +210,10 @@ public final class OvCircuit implements AutoCloseable {
             backend.gemm(1f, weeNames, Transpose.NO, wv.stored(), Transpose.of(wv.transposed()), 0f, zv);
             Matrix o = Matrix.allocate(arena, 2 * n, d);
             backend.gemm(1f, zv, Transpose.NO, wo.stored(), Transpose.of(wo.transposed()), 0f, o.rows(0, n));
-            RowAffine.layerNorm(model.eps(), d, -1f, null, null).apply(o.rows(0, n), null, o.rows(n, n));
-            RowAffine.layerNorm(model.eps(), d, 1f, null, null).apply(o.rows(0, n), null, o.rows(0, n));
+            // the final norm without its weight (folded into U): lnpre, or rms in RMSNorm families
+            RowAffine.Norm fn = model.centredWriting() ? RowAffine.Norm.LNPRE : RowAffine.Norm.RMS;
+            RowAffine.normalize(fn, model.eps(), d, -1f, null, null).apply(o.rows(0, n), null, o.rows(n, n));
+            RowAffine.normalize(fn, model.eps(), d, 1f, null, null).apply(o.rows(0, n), null, o.rows(0, n));
             // logits [V, 2n] = Uᵀ @ lnpre(±o)ᵀ + b_U, in tiles over the vocabulary; each name's own logit from the same
             // product as the entries it is compared with
             float[] bu = unembeddingBias();
@@ -255,12 +257,13 @@ public final class OvCircuit implements AutoCloseable {
         float[] bf = model.finalNormBias();
         float[] b = model.unembeddingBias();
         float[] out = new float[v];
+        if (bf == null && b == null) return out;   // RMSNorm families: no bias to fold, nothing to centre
         Matrix e = model.unembedding();
         IntStream.range(0, v).parallel().forEach(t -> {
             float[] row = new float[d];
             Rows.read(e, t, row);
             double s = 0;
-            for (int i = 0; i < d; i++) s += (double) row[i] * bf[i];
+            if (bf != null) for (int i = 0; i < d; i++) s += (double) row[i] * bf[i];
             out[t] = (float) (b == null ? s : s + b[t]);
         });
         double mean = 0;

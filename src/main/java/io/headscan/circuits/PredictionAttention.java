@@ -177,8 +177,8 @@ public final class PredictionAttention {
                 scaleColumns(u, g1, xq);
                 scaleColumns(wee, g1, xk);
                 Model.HeadColumns qc = model.columns(l, Model.Kind.Q), kc = model.columns(l, Model.Kind.K);
-                project(xq, qc, heads, dh, q);
-                project(xk, kc, heads, dh, k);
+                project(xq, qc, heads, dh, q, h -> h);
+                project(xk, kc, heads, dh, k, dims::kvHead);   // grouped-query attention: head h's keys are its kv head's
                 float scale = (float) model.attentionScale(l);
                 long p1 = System.nanoTime();
                 projMs += (p1 - p0) / 1e6;
@@ -187,8 +187,9 @@ public final class PredictionAttention {
                 backend.setThreads(1);
                 double[][] perBag = new double[nb][];
                 try {
-                    IntStream.range(0, nb).parallel().forEach(b -> perBag[b] = bagScores(q, k, rows[b], qb[b], kb[b], s[b], diagCol, reducer,
-                            heads, bagSize, dh, scale));
+                    float cap = (float) model.attentionSoftcap();
+                IntStream.range(0, nb).parallel().forEach(b -> perBag[b] = bagScores(q, k, rows[b], qb[b], kb[b], s[b], diagCol, reducer,
+                            heads, bagSize, dh, scale, cap));
                 } finally {
                     backend.setThreads(blasThreads);
                 }
@@ -241,6 +242,7 @@ public final class PredictionAttention {
             backend.gemm(1f, wee, Transpose.NO, wk.stored(), Transpose.of(wk.transposed()), 0f, k);
             Matrix s = Matrix.allocate(arena, n, n);
             backend.gemm((float) model.attentionScale(head.layer()), q, Transpose.NO, k, Transpose.YES, 0f, s);
+            if (model.attentionSoftcap() > 0) io.headscan.compute.kernels.Elementwise.softcap(s, (float) model.attentionSoftcap());
             double[][] p = new double[n][n];
             for (int t = 0; t < n; t++) {
                 double max = Double.NEGATIVE_INFINITY;
@@ -255,13 +257,14 @@ public final class PredictionAttention {
 
     /** One bag, all heads of a layer: mean over the bag of the softmax diagonal, per head. */
     private double[] bagScores(Matrix q, Matrix k, int[] rows, Matrix qb, Matrix kb,
-                               MemorySegment s, long[] diagCol, RowReducer reducer, int heads, int bagSize, int dh, float scale) {
+                               MemorySegment s, long[] diagCol, RowReducer reducer, int heads, int bagSize, int dh, float scale, float cap) {
         gather(q, rows, qb);
         gather(k, rows, kb);
         backend.sgemmStridedBatched(Transpose.NO, Transpose.YES, bagSize, bagSize, dh, scale,
                 qb.segment(), 0, qb.ld(), dh, kb.segment(), 0, kb.ld(), dh, 0f, s, 0, bagSize,
                 (long) bagSize * bagSize, heads);
         int n = heads * bagSize;
+        if (cap > 0) io.headscan.compute.kernels.Elementwise.softcap(Matrix.dense(s, n, bagSize), cap);   // S = c·tanh(S / c)
         float[] rowMax = new float[n];
         double[] rowSum = new double[n];
         long[] above = new long[n], below = new long[n];
@@ -282,16 +285,18 @@ public final class PredictionAttention {
     /**
      * {@code out} [n, heads·dh] = x @ every head's block of a projection, heads side by side: one GEMM over the heads'
      * columns when they are packed (GPT-2's thirds of c_attn), one per head when other projections lie between them
-     * (GPT-NeoX's fused query_key_value, ordered by head): only the columns the score reads are computed.
+     * (GPT-NeoX's fused query_key_value, ordered by head) or where heads share a block (keys under grouped-query
+     * attention: {@code block} maps a query head to its key/value head): only the columns the score reads are computed.
      */
-    private void project(Matrix x, Model.HeadColumns c, int heads, int dh, Matrix out) {
-        if (c.packed(dh)) {
+    private void project(Matrix x, Model.HeadColumns c, int heads, int dh, Matrix out, java.util.function.IntUnaryOperator block) {
+        boolean identity = IntStream.range(0, heads).allMatch(h -> block.applyAsInt(h) == h);
+        if (c.packed(dh) && identity) {
             Weight w = c.weight().columnBlock(c.base(), heads * dh);
             backend.gemm(1f, x, Transpose.NO, w.stored(), Transpose.of(w.transposed()), 0f, out);
             return;
         }
         for (int h = 0; h < heads; h++) {
-            Weight w = c.weight().columnBlock(c.base() + h * c.stride(), dh);
+            Weight w = c.weight().columnBlock(c.base() + block.applyAsInt(h) * c.stride(), dh);
             backend.gemm(1f, x, Transpose.NO, w.stored(), Transpose.of(w.transposed()), 0f, out.block(0, h * dh, out.rows(), dh));
         }
     }

@@ -6,9 +6,10 @@ import io.headscan.compute.Backend;
 import io.headscan.compute.kernels.RowAffine;
 
 /**
- * The TL-processed unembedding U (docs/science.md §1), the query side of every score:
- * {@code U = gf[:, None] * E.T}, then centred over d per column (fold_ln), then the mean over the
- * vocabulary is removed per row (center_unembed, which does change bias-free query scores).
+ * The TL-processed unembedding U (docs/science.md §1, §9), the query side of every score:
+ * {@code U = gf[:, None] * E.T}, then centred over d per column (fold_ln; LayerNorm families only: RMSNorm is not
+ * invariant to a shift), then the mean over the vocabulary is removed per row (center_unembed, which does change
+ * bias-free query scores; skipped where the final logits are soft-capped).
  * U is never materialised: the vocabulary mean is computed once (one pass over E) and columns are
  * produced on demand, as rows {@code U[:, t]ᵀ}.
  */
@@ -19,6 +20,7 @@ public final class Unembedding {
     private final float[] gf;
     private final float[] vocabMean;
     private final int d;
+    private final boolean centred;
 
     /**
      * The vocabulary mean: mean over V of gf ⊙ E[t] − mean_i(gf ⊙ E[t]) = gf ⊙ colmean(E) − mean_i(gf ⊙ colmean(E)),
@@ -28,13 +30,18 @@ public final class Unembedding {
         this.model = model;
         this.gf = model.finalNormWeight();
         this.d = model.dims().dModel();
+        this.centred = model.centredWriting();
+        if (!model.centredUnembed()) {
+            this.vocabMean = new float[d];
+            return;
+        }
         float[] m = VocabMean.of(model);
         double s = 0;
         for (int i = 0; i < d; i++) {
             m[i] *= gf[i];
             s += m[i];
         }
-        float mean = (float) (s / d);
+        float mean = centred ? (float) (s / d) : 0f;
         for (int i = 0; i < d; i++) m[i] -= mean;
         this.vocabMean = m;
     }
@@ -77,7 +84,8 @@ public final class Unembedding {
     /**
      * Logits of every token for each row of {@code x} [m, d], without forming U: {@code consumer} receives, tile by
      * tile, {@code out[i, c] = U[:, t0 + i] · x[c]}. With U[:, t] = cd(gf ⊙ E[t]) − μ (μ the vocabulary mean),
-     * {@code U[:, t] · x = E[t] · (gf ⊙ (x − mean(x))) − μ · x}: one GEMM over E itself (the mapped tensor, which a GPU
+     * {@code U[:, t] · x = E[t] · (gf ⊙ (x − mean(x))) − μ · x} (RMSNorm families: x itself, not centred): one GEMM
+     * over E itself (the mapped tensor, which a GPU
      * keeps on the device) against a [d, m] matrix, instead of building U's rows on the host.
      */
     public void logits(Backend backend, Matrix x, TileConsumer consumer) {
@@ -92,7 +100,7 @@ public final class Unembedding {
                 Rows.read(x, c, row);
                 double mean = 0, mu = 0;
                 for (int i = 0; i < d; i++) mean += row[i];
-                mean /= d;
+                mean = centred ? mean / d : 0;
                 for (int i = 0; i < d; i++) {
                     w.set(i, c, (float) (gf[i] * (row[i] - mean)));
                     mu += (double) vocabMean[i] * row[i];
@@ -126,7 +134,7 @@ public final class Unembedding {
     private RowAffine affine(float[] g) {
         float[] bias = new float[d];
         for (int i = 0; i < d; i++) bias[i] = -(g == null ? vocabMean[i] : vocabMean[i] * g[i]);
-        return new RowAffine(gf, null, RowAffine.Norm.CENTER, g, bias);
+        return new RowAffine(gf, null, centred ? RowAffine.Norm.CENTER : RowAffine.Norm.NONE, g, bias);
     }
 
     /** The per-row vocabulary mean removed by center_unembed. */

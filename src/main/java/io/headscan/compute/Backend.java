@@ -99,6 +99,14 @@ public interface Backend extends AutoCloseable {
     /** Ends {@link #retain}: the backend's copy is freed (the host memory may change or go away after this). */
     default void release(MemorySegment s) {}
 
+    /**
+     * Row steps that ran on the host although this backend computes elsewhere (no device kernel for them yet), in the
+     * order first seen: what {@code --profile} reports as "where each step ran". Empty for CPU backends.
+     */
+    default java.util.List<String> hostSteps() {
+        return java.util.List.of();
+    }
+
     /** Bytes this backend has moved between host and device memory so far (none for CPU backends). */
     default Transfers transfers() {
         return Transfers.NONE;

@@ -92,6 +92,11 @@ final class HostWorkspace extends Workspace {
     }
 
     @Override
+    protected void gatedChecked(Tensor g, Tensor u, io.headscan.model.Activation act) {
+        io.headscan.compute.kernels.Elementwise.gated(g.host(), u.host(), act);
+    }
+
+    @Override
     protected void free() {
         arena.close();
     }

@@ -124,9 +124,11 @@ public abstract class Workspace implements AutoCloseable {
 
     /**
      * {@code h = act(h + bias)} row by row, in place: the MLP's non-linearity. GPT-2's tanh GELU runs in the row kernels
-     * ({@link #biasGelu}); the others run on the host (a device workspace moves the tile there and back).
+     * ({@link #biasGelu}); the others run on the host (a device workspace moves the tile there and back). A null bias
+     * is none.
      */
     public final synchronized void biasActivation(Tensor h, float[] bias, io.headscan.model.Activation act) {
+        if (bias == null) bias = new float[h.cols()];
         if (act == io.headscan.model.Activation.GELU_TANH) {
             biasGelu(h, bias);
             return;
@@ -136,6 +138,21 @@ public abstract class Workspace implements AutoCloseable {
         if (bias.length < h.cols()) throw new IllegalArgumentException("biasActivation: bias has " + bias.length + " entries for " + h.cols() + " columns");
         if (h.rows() == 0) return;
         biasActivationChecked(h, bias, act);
+    }
+
+    /**
+     * {@code g = act(g) ⊙ u} row by row, in place over g: a gated MLP's product (SwiGLU, GeGLU; docs/science.md §9). On
+     * the host it runs in the row kernels; a device workspace without its kernel moves the tiles to the host and back.
+     */
+    public final synchronized void gated(Tensor g, Tensor u, io.headscan.model.Activation act) {
+        ensureOpen();
+        own(g, "g");
+        own(u, "u");
+        if (g.rows() != u.rows() || g.cols() != u.cols()) {
+            throw new IllegalArgumentException("gated: g is " + g.rows() + "x" + g.cols() + ", u " + u.rows() + "x" + u.cols());
+        }
+        if (g.rows() == 0) return;
+        gatedChecked(g, u, act);
     }
 
     /** {@code h = act(h + bias)} in place over a host matrix, in double, rows split across the cores where the memory allows. */
@@ -197,6 +214,8 @@ public abstract class Workspace implements AutoCloseable {
     protected abstract void biasGeluChecked(Tensor h, float[] bias);
 
     protected abstract void biasActivationChecked(Tensor h, float[] bias, io.headscan.model.Activation act);
+
+    protected abstract void gatedChecked(Tensor g, Tensor u, io.headscan.model.Activation act);
 
     protected abstract void free();
 }

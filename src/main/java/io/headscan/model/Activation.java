@@ -12,7 +12,9 @@ public enum Activation {
     /** 0.5·x·(1 + erf(x / sqrt 2)): the exact GELU, {@code gelu} (GPT-NeoX). */
     GELU_ERF("gelu"),
     /** max(x, 0): OPT. */
-    RELU("relu");
+    RELU("relu"),
+    /** x · sigmoid(x): {@code silu} (also {@code swish}), the gate of SwiGLU (Llama, Mistral, Qwen2, OLMo). */
+    SILU("silu");
 
     private final String configName;
 
@@ -31,6 +33,7 @@ public enum Activation {
             case "gelu_new", "gelu_pytorch_tanh", "gelu_fast" -> GELU_TANH;
             case "gelu" -> GELU_ERF;
             case "relu" -> RELU;
+            case "silu", "swish" -> SILU;
             default -> null;
         };
     }
@@ -41,6 +44,7 @@ public enum Activation {
             case GELU_TANH -> 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
             case GELU_ERF -> 0.5 * x * (1 + erf(x / Math.sqrt(2)));
             case RELU -> x > 0 ? x : 0;
+            case SILU -> x / (1 + Math.exp(-x));
         };
     }
 

@@ -3,21 +3,51 @@ package io.headscan.model;
 /**
  * Dimensions of a checkpoint, read from tensor shapes (and the head count from config.json, a flag, or d_head = 64;
  * docs/science.md §0). {@code nCtx} is the context length where the model has one (a position table, or the config's
- * maximum), else 0.
+ * maximum), else 0. {@code kvHeads} is the number of key/value heads (grouped-query attention: fewer than
+ * {@code heads}, which it divides); {@code dHead} the width of one head, d_model / heads unless the config says
+ * otherwise (Gemma: 256 whatever d_model).
  */
-public record Dims(int vocab, int dModel, int layers, int heads, int dMlp, int nCtx) {
+public record Dims(int vocab, int dModel, int layers, int heads, int dMlp, int nCtx, int kvHeads, int dHead) {
 
     public Dims {
-        if (vocab <= 0 || dModel <= 0 || layers <= 0 || heads <= 0 || dMlp <= 0 || nCtx < 0) {
-            throw new IllegalArgumentException("all dimensions must be positive: " + vocab + "," + dModel + "," + layers + "," + heads + "," + dMlp + "," + nCtx);
+        if (vocab <= 0 || dModel <= 0 || layers <= 0 || heads <= 0 || dMlp <= 0 || nCtx < 0 || kvHeads <= 0 || dHead <= 0) {
+            throw new IllegalArgumentException("all dimensions must be positive: " + vocab + "," + dModel + "," + layers + "," + heads + "," + dMlp
+                    + "," + nCtx + "," + kvHeads + "," + dHead);
         }
-        if (dModel % heads != 0) throw new IllegalArgumentException("d_model " + dModel + " is not divisible by " + heads + " heads");
+        if (heads % kvHeads != 0) throw new IllegalArgumentException(kvHeads + " key/value heads do not divide " + heads + " heads");
+        if ((long) heads * dHead > Integer.MAX_VALUE) throw new IllegalArgumentException(heads + " heads of width " + dHead + " are too wide");
+    }
+
+    /** Multi-head attention with d_head = d_model / heads. */
+    public Dims(int vocab, int dModel, int layers, int heads, int dMlp, int nCtx) {
+        this(vocab, dModel, layers, heads, dMlp, nCtx, heads, checkedHeadWidth(dModel, heads));
+    }
+
+    private static int checkedHeadWidth(int dModel, int heads) {
+        if (heads <= 0 || dModel % heads != 0) throw new IllegalArgumentException("d_model " + dModel + " is not divisible by " + heads + " heads");
+        return dModel / heads;
     }
 
     public static final Dims GPT2_SMALL = new Dims(50257, 768, 12, 12, 3072, 1024);
 
-    public int dHead() {
-        return dModel / heads;
+    /** The key/value head that query head {@code head} reads: head / (heads / kvHeads) (docs/science.md §9). */
+    public int kvHead(int head) {
+        return head / (heads / kvHeads);
+    }
+
+    /** Whether some query heads share a key/value head. */
+    public boolean grouped() {
+        return kvHeads != heads;
+    }
+
+    /** Width of all query heads side by side: heads · d_head (d_model for most families). */
+    public int qWidth() {
+        return heads * dHead;
+    }
+
+    /** Width of all key/value heads side by side. */
+    public int kvWidth() {
+        return kvHeads * dHead;
     }
 
     public int headCount() {

@@ -78,7 +78,12 @@ public final class Model implements AutoCloseable {
     private final double[] scales;
     private final List<String> notes;
     private final String headsSource;
+    private final boolean tied;
+    private final double attnSoftcap;
+    private final boolean centredUnembed;
     private final Arena widened = Arena.ofShared();
+    /** Norm weights that are not a tensor as stored (Gemma's 1 + w, OLMo's parameter-free 1), made once each. */
+    private final Map<String, MemorySegment> effectiveNorms = new ConcurrentHashMap<>();
     /** Per tensor, its widened copy once made: made outside the map's locks, once, by the first thread that asks. */
     private final Map<String, Widened> widenedTensors = new ConcurrentHashMap<>();
 
@@ -96,7 +101,11 @@ public final class Model implements AutoCloseable {
     }
 
     private Model(MappedCheckpoint file, Path configPath, Family family, String prefix, Dims dims, HeadCountSource source,
-                  double eps, Activation activation, boolean parallel, double[] scales, List<String> notes, String headsKey) {
+                  double eps, Activation activation, boolean parallel, double[] scales, List<String> notes, String headsKey,
+                  boolean tied, double attnSoftcap, boolean centredUnembed) {
+        this.tied = tied;
+        this.attnSoftcap = attnSoftcap;
+        this.centredUnembed = centredUnembed;
         this.file = file;
         this.configPath = configPath;
         this.family = family;
@@ -160,11 +169,19 @@ public final class Model implements AutoCloseable {
         if (c != null) refusals(c, family);   // before any shape: a model headscan does not compute is named as such
         String prefix = family.prefixes().stream().filter(p -> f.has(p + family.embed())).findFirst().orElse(null);
         if (prefix == null) throw missing(path, family, family.prefix() + family.embed());
-        Shapes s = new Shapes(f, family, prefix);
+        Shapes s = new Shapes(f, family, prefix, family.tied());   // the unembedding is checked later, tied or not known here
         TensorInfo embed = s.require(family.embed(), 2);
         int vocab = s.dim(embed, 0), d = s.dim(embed, 1);
         int layers = layerCount(f, prefix, family);
-        if (layers == 0) throw missing(path, family, prefix + Family.at(family.ln1Weight(), 0));
+        if (layers == 0) throw missing(path, family, prefix + Family.at(family.q(), 0));
+        Family.More more = family.more();
+        boolean tied = family.tied();
+        if (more.tiedByConfig()) {
+            tied = c != null ? c.bool(keys.tied()).orElse(false) : !f.has(family.unembed());
+            if (c != null && !c.has(keys.tied()) && !f.has(family.unembed()) && f.has(prefix + family.embed())) {
+                throw missing(path, family, family.unembed() + " (config.json does not set " + keys.tied() + ", which is false by default)");
+            }
+        }
         TensorInfo mlpIn = s.require(Family.at(family.mlpIn(), 0), 2);
         int dMlp = s.dim(mlpIn, family.mlpLinear() ? 0 : 1);
         int nCtx = 0;
@@ -211,13 +228,31 @@ public final class Model implements AutoCloseable {
             heads = d / 64;
             source = HeadCountSource.DEFAULT_D_HEAD_64;
         }
-        if (heads <= 0 || d % heads != 0) {
+        int kvHeads = heads, dHead;
+        OptionalInt headDim = c == null || more.headDim() == null ? OptionalInt.empty() : c.dimension(List.of(more.headDim()));
+        if (headDim.isEmpty() && c != null && more.headDim() != null && !c.has(more.headDim()) && more.defaults().containsKey(more.headDim())) {
+            headDim = OptionalInt.of(more.defaults().get(more.headDim()).intValue());
+        }
+        if (heads <= 0 || (headDim.isEmpty() && d % heads != 0)) {
             if (source == HeadCountSource.CONFIG) throw c.contradiction(keys.heads().getFirst() + " is " + heads + ", which does not divide the weights' d_model " + d);
             throw new ModelException(path, "head count " + heads + " (" + source.label() + ") does not divide d_model " + d);
         }
-        Dims dims = new Dims(vocab, d, layers, heads, dMlp, nCtx);
+        dHead = headDim.orElse(d / heads);
+        if (c != null && !more.kvHeads().isEmpty()) {
+            OptionalInt kv = c.dimension(more.kvHeads());
+            if (kv.isPresent()) {
+                kvHeads = kv.getAsInt();
+                if (kvHeads <= 0 || heads % kvHeads != 0) {
+                    throw c.contradiction(more.kvHeads().getFirst() + " is " + kvHeads + ", which does not divide " + keys.heads().getFirst() + " " + heads);
+                }
+            }
+        }
+        if (family.qkv() != Family.Qkv.SEPARATE && (kvHeads != heads || (long) heads * dHead != d)) {
+            throw new ModelException(path, family.label() + " stores Q, K and V fused: grouped-query attention or head_dim other than d_model / heads is not read");
+        }
+        Dims dims = new Dims(vocab, d, layers, heads, dMlp, nCtx, kvHeads, dHead);
 
-        double eps = Family.defaultEps();
+        double eps = more.defaultEps();
         Activation act = keys.defaultActivation();
         boolean parallel = family.parallel();
         boolean scaleWeights = true, inverseLayer = false;
@@ -225,10 +260,10 @@ public final class Model implements AutoCloseable {
             eps = c.positive(keys.eps()).orElse(eps);
             Optional<String> a = c.string(keys.activation());
             if (a.isPresent()) {
-                act = Activation.byConfigName(a.get());
+                act = more.activationAliases().containsKey(a.get()) ? more.activationAliases().get(a.get()) : Activation.byConfigName(a.get());
                 if (act == null) {
                     String key = keys.activation().stream().filter(c::has).findFirst().orElseThrow();
-                    throw c.unsupported(key, "headscan computes the MLP with gelu_new (gelu_pytorch_tanh, gelu_fast), gelu or relu");
+                    throw c.unsupported(key, "headscan computes the MLP with gelu_new (gelu_pytorch_tanh, gelu_fast), gelu, relu or silu");
                 }
             }
             if (keys.parallel() != null) parallel = c.bool(keys.parallel()).orElse(parallel);
@@ -237,14 +272,45 @@ public final class Model implements AutoCloseable {
         }
         double[] scales = new double[layers];
         double base = family.attentionScale() == Family.BaseScale.ONE || !scaleWeights ? 1 : 1 / Math.sqrt(dims.dHead());
+        if (more.queryPreAttnScalar() != null) {
+            double scalar = positiveOrDefault(c, more, more.queryPreAttnScalar(), false);
+            base = 1 / Math.sqrt(scalar);
+            if (base != 1 / Math.sqrt(dims.dHead())) notes.add(String.format(java.util.Locale.ROOT, "attention scale query_pre_attn_scalar^(-1/2) = %.6g", base));
+        }
         for (int l = 0; l < layers; l++) scales[l] = inverseLayer ? base / (l + 1) : base;
+        double attnCap = more.attnSoftcap() == null ? 0 : positiveOrDefault(c, more, more.attnSoftcap(), true);
+        if (attnCap > 0) notes.add(String.format(java.util.Locale.ROOT, "attention logits soft-capped: %.6g * tanh(S / %.6g)", attnCap, attnCap));
+        double finalCap = more.finalSoftcap() == null ? 0 : positiveOrDefault(c, more, more.finalSoftcap(), true);
+        if (finalCap > 0) notes.add("U not centred over the vocabulary: the final logits are soft-capped (final_logit_softcapping), as TransformerLens does");
+        if (more.embedScaled()) notes.add("embedding x sqrt(d_model) on the input side");
+        if (c != null) {
+            for (var e : more.notApplied().entrySet()) {
+                if (c.has(e.getKey()) && !c.isNull(e.getKey())) notes.add(e.getValue() + ": " + e.getKey() + " " + c.shown(e.getKey()));
+            }
+        }
         if (family.attentionScale() == Family.BaseScale.ONE) notes.add("no attention scaling (" + family.label() + ")");
         if (!scaleWeights) notes.add("scale_attn_weights false: no 1/sqrt(d_head)");
         if (inverseLayer) notes.add("scale_attn_by_inverse_layer_idx: layer l's logits divided by l + 1");
 
-        s.checkLayers(dims);
+        new Shapes(f, family, prefix, tied).checkLayers(dims);
         String headsKey = c == null ? null : keys.heads().stream().filter(c::has).findFirst().orElse(null);
-        return new Model(f, configFile, family, prefix, dims, source, eps, act, parallel, scales, List.copyOf(notes), headsKey);
+        return new Model(f, configFile, family, prefix, dims, source, eps, act, parallel, scales, List.copyOf(notes), headsKey,
+                tied, attnCap, finalCap == 0);
+    }
+
+    /**
+     * A positive number from config.json, or transformers' default for the key when it is not written; with
+     * {@code nullMeansNone}, an explicit null gives 0 (no soft-capping).
+     */
+    private static double positiveOrDefault(ModelConfig c, Family.More more, String key, boolean nullMeansNone) {
+        if (c != null && c.has(key)) {
+            if (c.isNull(key)) {
+                if (nullMeansNone) return 0;
+                throw c.unsupported(key, "is null; it must be a positive number");
+            }
+            return c.positive(List.of(key)).orElseThrow();
+        }
+        return more.defaults().getOrDefault(key, 0.0);
     }
 
     /**
@@ -252,7 +318,7 @@ public final class Model implements AutoCloseable {
      * missing is named as missing by the shape checks, not taken for the end of the model).
      */
     private static int layerCount(MappedCheckpoint f, String prefix, Family family) {
-        String pattern = family.ln1Weight();
+        String pattern = family.q();
         String head = prefix + pattern.substring(0, pattern.indexOf("{L}"));
         int max = -1;
         for (TensorInfo t : f.tensors()) {
@@ -284,7 +350,7 @@ public final class Model implements AutoCloseable {
             }
         }
         Family.Keys keys = family.keys();
-        if (keys.tied() != null) {
+        if (keys.tied() != null && !family.more().tiedByConfig()) {
             Optional<Boolean> tied = c.bool(keys.tied());
             if (tied.isPresent() && tied.get() != family.tied()) {
                 throw c.unsupported(keys.tied(), family.label() + " is read with its " + (family.tied() ? "tied" : "untied")
@@ -306,6 +372,7 @@ public final class Model implements AutoCloseable {
             }
         }
         for (Family fam : Family.ALL) {
+            if (fam.ln1Weight() == null) continue;   // nothing tells it apart without its config
             String w = Family.at(fam.ln1Weight(), 0), q = Family.at(fam.q(), 0);
             if (fam.prefixes().stream().anyMatch(p -> f.has(p + w) && f.has(p + q))) return fam;
         }
@@ -326,7 +393,7 @@ public final class Model implements AutoCloseable {
     }
 
     /** Shape checks of a family's tensors, each refusal naming the tensor. */
-    private record Shapes(MappedCheckpoint f, Family family, String prefix) {
+    private record Shapes(MappedCheckpoint f, Family family, String prefix, boolean tied) {
 
         TensorInfo require(String name, int rank) {
             String full = prefix + name;
@@ -370,8 +437,10 @@ public final class Model implements AutoCloseable {
             long d = dims.dModel(), m = dims.dMlp(), v = dims.vocab();
             expect(family.finalNormWeight(), -1, d);
             expect(family.finalNormBias(), -1, d);
-            expect(family.unembed(), -1, v, d);
+            if (!tied) expect(family.unembed(), -1, v, d);
             expect(family.unembedBias(), -1, v);
+            long hq = dims.qWidth(), hkv = dims.kvWidth();
+            Family.More more = family.more();
             for (int l = 0; l < dims.layers(); l++) {
                 expect(family.ln1Weight(), l, d);
                 expect(family.ln1Bias(), l, d);
@@ -381,12 +450,15 @@ public final class Model implements AutoCloseable {
                     case FUSED_THIRDS -> expect(family.q(), l, d, 3 * d);
                     case FUSED_BY_HEAD -> expect(family.q(), l, 3 * d, d);
                     case SEPARATE -> {
-                        expect(family.q(), l, d, d);
-                        expect(family.k(), l, d, d);
-                        expect(family.v(), l, d, d);
+                        expect(family.q(), l, hq, d);
+                        expect(family.k(), l, hkv, d);
+                        expect(family.v(), l, hkv, d);
                     }
                 }
-                expect(family.o(), l, d, d);
+                expect(family.o(), l, family.oLinear() ? new long[] {d, hq} : new long[] {hq, d});
+                expect(more.mlpGate(), l, family.mlpLinear() ? new long[] {m, d} : new long[] {d, m});
+                expect(more.postAttentionNorm(), l, d);
+                expect(more.postMlpNorm(), l, d);
                 expect(family.mlpIn(), l, family.mlpLinear() ? new long[] {m, d} : new long[] {d, m});
                 expect(family.mlpInBias(), l, m);
                 expect(family.mlpOut(), l, family.mlpLinear() ? new long[] {d, m} : new long[] {m, d});
@@ -469,6 +541,10 @@ public final class Model implements AutoCloseable {
     public Optional<String> definitionLine() {
         List<String> parts = new ArrayList<>();
         if (family != Family.GPT2) parts.add(family.label() + (parallel ? " (parallel block)" : ""));
+        if (family.more() != Family.More.LAYER_NORM) {
+            parts.add(family.more().norm().label() + (family.gated() ? ", gated MLP (" + activation.configName() + ")" : ""));
+        }
+        if (dims.grouped()) parts.add("grouped-query attention: " + dims.heads() + " query heads, " + dims.kvHeads() + " key/value heads");
         if (rotary()) parts.add("rotary: relative offset 0");
         parts.addAll(notes);
         return parts.isEmpty() ? Optional.empty() : Optional.of("model: " + String.join("; ", parts));
@@ -495,7 +571,7 @@ public final class Model implements AutoCloseable {
     public long parameterCount() {
         long n = 0;
         for (TensorInfo t : file.tensors()) {
-            if (buffer(t) || (family.tied() && t.name().equals("lm_head.weight"))) continue;
+            if (buffer(t) || (tied && t.name().equals("lm_head.weight"))) continue;
             n += t.elementCount();
         }
         return n;
@@ -560,35 +636,44 @@ public final class Model implements AutoCloseable {
     /** What a tensor is for: the names {@link #name} resolves. */
     public enum Role {
         EMBED, UNEMBED, UNEMBED_BIAS, FINAL_NORM_WEIGHT, FINAL_NORM_BIAS, LN1_WEIGHT, LN1_BIAS, LN2_WEIGHT, LN2_BIAS,
-        Q, K, V, O, MLP_IN, MLP_IN_BIAS, MLP_OUT, MLP_OUT_BIAS
+        Q, K, V, O, MLP_IN, MLP_IN_BIAS, MLP_OUT, MLP_OUT_BIAS, MLP_GATE, POST_ATTENTION_NORM, POST_MLP_NORM
     }
 
     /**
      * The full name of the tensor playing {@code role} in layer {@code layer} (ignored for whole-model roles), or null
-     * when the family has none (an untied bias it lacks). Fused layouts give the fused tensor for Q, K and V; a block
-     * with one norm gives it for both; a tied unembedding is the embedding.
+     * when the family has none (an untied bias it lacks, a norm without parameters). Fused layouts give the fused
+     * tensor for Q, K and V; a block with one norm gives it for both; a tied unembedding is the embedding.
      */
     public String name(Role role, int layer) {
-        String p = prefix;
+        Family.More more = family.more();
+        boolean oneNorm = family.ln2Weight() == null && more.norm() != Family.NormKind.LAYER_NORM_NO_PARAMETERS;
         return switch (role) {
-            case EMBED -> p + family.embed();
-            case UNEMBED -> family.tied() ? p + family.embed() : family.unembed();
+            case EMBED -> at(family.embed(), layer);
+            case UNEMBED -> tied ? at(family.embed(), layer) : family.unembed();
             case UNEMBED_BIAS -> family.unembedBias();
-            case FINAL_NORM_WEIGHT -> p + family.finalNormWeight();
-            case FINAL_NORM_BIAS -> p + family.finalNormBias();
-            case LN1_WEIGHT -> p + Family.at(family.ln1Weight(), layer);
-            case LN1_BIAS -> p + Family.at(family.ln1Bias(), layer);
-            case LN2_WEIGHT -> p + Family.at(family.ln2Weight() == null ? family.ln1Weight() : family.ln2Weight(), layer);
-            case LN2_BIAS -> p + Family.at(family.ln2Weight() == null ? family.ln1Bias() : family.ln2Bias(), layer);
-            case Q -> p + Family.at(family.q(), layer);
-            case K -> p + Family.at(family.qkv() == Family.Qkv.SEPARATE ? family.k() : family.q(), layer);
-            case V -> p + Family.at(family.qkv() == Family.Qkv.SEPARATE ? family.v() : family.q(), layer);
-            case O -> p + Family.at(family.o(), layer);
-            case MLP_IN -> p + Family.at(family.mlpIn(), layer);
-            case MLP_IN_BIAS -> p + Family.at(family.mlpInBias(), layer);
-            case MLP_OUT -> p + Family.at(family.mlpOut(), layer);
-            case MLP_OUT_BIAS -> p + Family.at(family.mlpOutBias(), layer);
+            case FINAL_NORM_WEIGHT -> at(family.finalNormWeight(), layer);
+            case FINAL_NORM_BIAS -> at(family.finalNormBias(), layer);
+            case LN1_WEIGHT -> at(family.ln1Weight(), layer);
+            case LN1_BIAS -> at(family.ln1Bias(), layer);
+            case LN2_WEIGHT -> at(oneNorm ? family.ln1Weight() : family.ln2Weight(), layer);
+            case LN2_BIAS -> at(oneNorm ? family.ln1Bias() : family.ln2Bias(), layer);
+            case Q -> at(family.q(), layer);
+            case K -> at(family.qkv() == Family.Qkv.SEPARATE ? family.k() : family.q(), layer);
+            case V -> at(family.qkv() == Family.Qkv.SEPARATE ? family.v() : family.q(), layer);
+            case O -> at(family.o(), layer);
+            case MLP_IN -> at(family.mlpIn(), layer);
+            case MLP_IN_BIAS -> at(family.mlpInBias(), layer);
+            case MLP_OUT -> at(family.mlpOut(), layer);
+            case MLP_OUT_BIAS -> at(family.mlpOutBias(), layer);
+            case MLP_GATE -> at(more.mlpGate(), layer);
+            case POST_ATTENTION_NORM -> at(more.postAttentionNorm(), layer);
+            case POST_MLP_NORM -> at(more.postMlpNorm(), layer);
         };
+    }
+
+    /** A pattern of the base model at a layer, with this file's prefix; null for none. */
+    private String at(String pattern, int layer) {
+        return pattern == null ? null : prefix + Family.at(pattern, layer);
     }
 
     /** The roles a tensor plays in layer {@code layer} (several when fused, tied or shared). */
@@ -641,40 +726,130 @@ public final class Model implements AutoCloseable {
         return new TokenRows(copy, java.util.stream.IntStream.range(0, tokens.length).toArray());
     }
 
+    /** Whether the unembedding is the embedding (tied). */
+    public boolean tied() {
+        return tied;
+    }
+
+    /** The kind of every norm of this model. */
+    public Family.NormKind normKind() {
+        return family.more().norm();
+    }
+
+    /** The factor of the embedding on the residual's input side: sqrt(d_model) for Gemma, else 1. */
+    public float embeddingScale() {
+        return family.more().embedScaled() ? (float) Math.sqrt(dims.dModel()) : 1f;
+    }
+
+    /** The attention-logit soft-cap c (S ↦ c·tanh(S / c)), or 0 for none (docs/science.md §9). */
+    public double attentionSoftcap() {
+        return attnSoftcap;
+    }
+
+    /** Whether U is centred over the vocabulary (center_unembed): not where the final logits are soft-capped. */
+    public boolean centredUnembed() {
+        return centredUnembed;
+    }
+
+    /** Whether writing weights (W_E, attention and MLP outputs) are centred over d: in LayerNorm families only. */
+    public boolean centredWriting() {
+        return normKind().centred();
+    }
+
+    /**
+     * A norm weight as it acts (docs/science.md §9): the tensor as stored, Gemma's 1 + w, or 1 for a norm without
+     * parameters; null when the family has no such norm.
+     */
+    private Matrix normWeight(Role role, int layer) {
+        Family.NormKind kind = normKind();
+        if ((role == Role.POST_ATTENTION_NORM || role == Role.POST_MLP_NORM) && name(role, layer) == null) return null;
+        if (kind == Family.NormKind.LAYER_NORM_NO_PARAMETERS) {
+            return Matrix.dense(effectiveNorms.computeIfAbsent("ones", k -> ones()), 1, dims.dModel());
+        }
+        String n = name(role, layer);
+        if (n == null) return null;
+        if (kind != Family.NormKind.RMS_NORM_PLUS_ONE) return matrix(n);
+        MemorySegment seg = effectiveNorms.computeIfAbsent(n, k -> {
+            float[] w = matrix(k).toArray();
+            for (int i = 0; i < w.length; i++) w[i] = (float) (1.0 + w[i]);
+            return widened.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, w);
+        });
+        return Matrix.dense(seg, 1, dims.dModel());
+    }
+
+    private MemorySegment ones() {
+        float[] w = new float[dims.dModel()];
+        Arrays.fill(w, 1f);
+        return widened.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, w);
+    }
+
+    private float[] normVector(Role role, int layer) {
+        Matrix m = normWeight(role, layer);
+        return m == null ? null : m.toArray();
+    }
+
+    /** A norm bias, or null where the family's norms have none (RMSNorm, OLMo's). */
+    private float[] optionalVector(Role role, int layer) {
+        String n = name(role, layer);
+        return n == null ? null : vector(n);
+    }
+
     /** The unembedding's bias [V] (GPT-J's lm_head), or null. */
     public float[] unembeddingBias() {
         String n = name(Role.UNEMBED_BIAS, 0);
         return n == null ? null : vector(n);
     }
 
+    /** The final norm's weight as it acts (Gemma: 1 + w; no parameters: 1). */
     public float[] finalNormWeight() {
-        return vector(name(Role.FINAL_NORM_WEIGHT, 0));
+        return normVector(Role.FINAL_NORM_WEIGHT, 0);
     }
 
+    /** The final norm's bias, or null (RMSNorm families, OLMo). */
     public float[] finalNormBias() {
-        return vector(name(Role.FINAL_NORM_BIAS, 0));
+        return optionalVector(Role.FINAL_NORM_BIAS, 0);
     }
 
-    /** Layer l's pre-attention norm weight g1 (folded into its W_Q, W_K, W_V). */
+    /** Layer l's pre-attention norm weight g1 as it acts (folded into its W_Q, W_K, W_V). */
     public float[] preAttentionNormWeight(int layer) {
         checkLayer(layer);
-        return vector(name(Role.LN1_WEIGHT, layer));
+        return normVector(Role.LN1_WEIGHT, layer);
     }
 
-    /** The same as a 1 × d view of the checkpoint (for backends that fold it in themselves). */
+    /** The same as a 1 × d matrix (a view of the checkpoint where stored as is; for backends that fold it in themselves). */
     public Matrix preAttentionNormWeightMatrix(int layer) {
         checkLayer(layer);
-        return matrix(name(Role.LN1_WEIGHT, layer));
+        return normWeight(Role.LN1_WEIGHT, layer);
     }
 
     public float[] preMlpNormWeight(int layer) {
         checkLayer(layer);
-        return vector(name(Role.LN2_WEIGHT, layer));
+        return normVector(Role.LN2_WEIGHT, layer);
     }
 
+    /** The pre-MLP norm's bias, or null. */
     public float[] preMlpNormBias(int layer) {
         checkLayer(layer);
-        return vector(name(Role.LN2_BIAS, layer));
+        return optionalVector(Role.LN2_BIAS, layer);
+    }
+
+    /** The norm on the attention output before the residual add (Gemma-2), as it acts, or null. */
+    public float[] postAttentionNormWeight(int layer) {
+        checkLayer(layer);
+        return normVector(Role.POST_ATTENTION_NORM, layer);
+    }
+
+    /** The norm on the MLP output (Gemma-2), as it acts, or null. */
+    public float[] postMlpNormWeight(int layer) {
+        checkLayer(layer);
+        return normVector(Role.POST_MLP_NORM, layer);
+    }
+
+    /** The gate projection of a gated MLP [d, d_mlp] in x @ W form, or null. */
+    public Weight mlpGate(int layer) {
+        checkLayer(layer);
+        String n = name(Role.MLP_GATE, layer);
+        return n == null ? null : weight(n, family.mlpLinear());
     }
 
     /** The MLP's input weight [d, d_mlp] in x @ W form. */
@@ -685,7 +860,7 @@ public final class Model implements AutoCloseable {
 
     public float[] mlpInBias(int layer) {
         checkLayer(layer);
-        return vector(name(Role.MLP_IN_BIAS, layer));
+        return optionalVector(Role.MLP_IN_BIAS, layer);
     }
 
     /** The MLP's output weight [d_mlp, d] in x @ W form. */
@@ -696,7 +871,7 @@ public final class Model implements AutoCloseable {
 
     public float[] mlpOutBias(int layer) {
         checkLayer(layer);
-        return vector(name(Role.MLP_OUT_BIAS, layer));
+        return optionalVector(Role.MLP_OUT_BIAS, layer);
     }
 
     private Weight weight(String tensor, boolean linear) {
@@ -729,13 +904,15 @@ public final class Model implements AutoCloseable {
         return headBlock(h, Kind.V);
     }
 
+    /** Query head h's block; K and V: the block of the key/value head it reads (grouped-query attention). */
     private Weight headBlock(HeadId h, Kind kind) {
         h.checkIn(dims);
         HeadColumns c = columns(h.layer(), kind);
-        return c.weight().columnBlock(c.base() + h.head() * c.stride(), dims.dHead());
+        int j = kind == Kind.Q ? h.head() : dims.kvHead(h.head());
+        return c.weight().columnBlock(c.base() + j * c.stride(), dims.dHead());
     }
 
-    /** The attention output weight of a layer, all heads: [d, d], canonical rows h·d_h .. belong to head h. */
+    /** The attention output weight of a layer, all heads: [H·d_h, d], canonical rows h·d_h .. belong to head h. */
     public Weight out(int layer) {
         checkLayer(layer);
         return weight(name(Role.O, layer), family.oLinear());

@@ -84,7 +84,11 @@ class FamilyHostileTest {
         refused(variant("opt", "\"word_embed_proj_dim\": 16", null), "config.json", "word_embed_proj_dim is 16", "project_in/out");
         refused(variant("pythia", "\"hidden_act\": \"gelu_10\"", null), "config.json", "hidden_act is gelu_10");
         refused(variant("pythia", "\"tie_word_embeddings\": true", null), "config.json", "tie_word_embeddings is true");
-        refused(variant("pythia", "\"model_type\": \"llama\"", null), "config.json", "model_type is llama");
+        refused(variant("pythia", "\"model_type\": \"mixtral\"", null), "config.json", "model_type is mixtral");
+        refused(variant("llama", "\"mlp_bias\": true", null), "config.json", "mlp_bias is true");
+        refused(variant("gemma", "\"tie_word_embeddings\": false", null), "config.json", "tie_word_embeddings is false");
+        refused(variant("llama", "\"num_key_value_heads\": 3", null), "config.json", "num_key_value_heads is 3");
+        refused(variant("gemma2", "\"query_pre_attn_scalar\": null", null), "config.json", "query_pre_attn_scalar");
     }
 
     @Test

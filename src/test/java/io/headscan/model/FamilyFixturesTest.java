@@ -89,6 +89,7 @@ class FamilyFixturesTest {
             assertEquals(x.get("model_type").asText(), m.family().modelType());
             assertEquals(List.of(dims.get("vocab").asInt(), dims.get("d_model").asInt(), dims.get("layers").asInt(), dims.get("heads").asInt(),
                     dims.get("d_mlp").asInt()), List.of(d.vocab(), d.dModel(), d.layers(), d.heads(), d.dMlp()), form + " dims");
+            if (dims.has("kv_heads")) assertEquals(List.of(dims.get("kv_heads").asInt(), dims.get("d_head").asInt()), List.of(d.kvHeads(), d.dHead()), form + " kv heads, d_head");
             for (int l = 0; l < d.layers(); l++) close(x.get("scales").get(l).asDouble(), m.attentionScale(l), form + " scale of layer " + l);
             int v = d.vocab(), dm = d.dModel();
 

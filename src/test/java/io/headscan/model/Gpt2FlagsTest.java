@@ -126,7 +126,7 @@ class Gpt2FlagsTest {
 
     @Test
     void valuesHeadscanDoesNotComputeWithAreRefusedByName() throws IOException {
-        refused("\"activation_function\": \"swish\"", "activation_function is swish");
+        refused("\"activation_function\": \"gelu_10\"", "activation_function is gelu_10");
         refused("\"add_cross_attention\": true", "add_cross_attention is true");
         refused("\"tie_word_embeddings\": false", "tie_word_embeddings is false");
         refused("\"layer_norm_epsilon\": -1", "layer_norm_epsilon is -1");
@@ -135,10 +135,13 @@ class Gpt2FlagsTest {
 
     @Test
     void modelTypesHeadscanDoesNotReadAreRefusedByName() throws IOException {
-        ConfigJsonException e = refusedType("llama", "model_type is llama", "RMSNorm");
+        ConfigJsonException e = refusedType("mixtral", "model_type is mixtral", "mixture-of-experts");
         assertEquals(UNSUPPORTED, e.kind());
         refusedType("bloom", "model_type is bloom", "ALiBi");
         refusedType("qwen3", "model_type is qwen3", "query/key norms");
+        refusedType("olmo2", "model_type is olmo2", "query/key norms");
+        refusedType("gemma3", "model_type is gemma3", "query/key norms");
+        refusedType("mpt", "model_type is mpt", "ALiBi");
         refusedType("bert", "model_type is bert", "encoder");
         refusedType("frobnicator", "model_type is frobnicator", "gpt2, gpt_neox, gpt_neo, opt, gptj");
     }

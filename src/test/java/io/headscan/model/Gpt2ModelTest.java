@@ -124,7 +124,7 @@ class Gpt2ModelTest {
         Path p = dir.resolve("other.safetensors");
         new SafetensorsWriter().addF32("weight", new long[] {2}, new float[] {1, 2}).write(p);
         ModelException e = assertThrows(ModelException.class, () -> Model.open(p));
-        assertTrue(e.getMessage().contains("not a checkpoint of a family headscan reads (gpt2, gpt_neox, gpt_neo, opt, gptj)"), e.getMessage());
+        assertTrue(e.getMessage().contains("not a checkpoint of a family headscan reads (gpt2, gpt_neox, gpt_neo, opt, gptj, llama, mistral, qwen2, gemma, gemma2, olmo)"), e.getMessage());
     }
 
     @Test

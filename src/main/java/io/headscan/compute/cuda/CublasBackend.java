@@ -206,6 +206,19 @@ public final class CublasBackend extends AbstractBackend implements FusedReducti
         return "cublas";
     }
 
+    private final java.util.Set<String> hostSteps = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final java.util.List<String> hostStepOrder = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** Notes a row step that ran on the host for want of a device kernel (see {@link #hostSteps}). */
+    void ranOnHost(String step) {
+        if (hostSteps.add(step)) hostStepOrder.add(step);
+    }
+
+    @Override
+    public java.util.List<String> hostSteps() {
+        return java.util.List.copyOf(hostStepOrder);
+    }
+
     @Override
     public String describe() {
         return description;

@@ -177,13 +177,32 @@ final class DeviceWorkspace extends Workspace {
             Matrix host = Matrix.allocate(arena, h.rows(), h.cols());
             storeChecked(h, host);
             activateOnHost(host, bias, act);
-            backend.bind();
-            long rowBytes = (long) h.cols() * Float.BYTES;
-            if (h.ld() == h.cols()) {
-                backend.upload(host.segment().asSlice(0, h.rows() * rowBytes), at(h, 0), false);
-            } else {
-                for (int r = 0; r < h.rows(); r++) backend.upload(host.segment().asSlice(r * rowBytes, rowBytes), at(h, r), false);
-            }
+            uploadInto(host, h);
+        }
+        backend.ranOnHost("activation " + act.configName());
+    }
+
+    /** No device kernel for the gated product yet: both tiles cross to the host, g comes back. */
+    @Override
+    protected void gatedChecked(Tensor g, Tensor u, io.headscan.model.Activation act) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            Matrix hg = Matrix.allocate(arena, g.rows(), g.cols()), hu = Matrix.allocate(arena, u.rows(), u.cols());
+            storeChecked(g, hg);
+            storeChecked(u, hu);
+            io.headscan.compute.kernels.Elementwise.gated(hg, hu, act);
+            uploadInto(hg, g);
+        }
+        backend.ranOnHost("gated MLP product (" + act.configName() + ")");
+    }
+
+    /** A dense host matrix of t's shape back into t. */
+    private void uploadInto(Matrix host, Tensor t) {
+        backend.bind();
+        long rowBytes = (long) t.cols() * Float.BYTES;
+        if (t.ld() == t.cols()) {
+            backend.upload(host.segment().asSlice(0, t.rows() * rowBytes), at(t, 0), false);
+        } else {
+            for (int r = 0; r < t.rows(); r++) backend.upload(host.segment().asSlice(r * rowBytes, rowBytes), at(t, r), false);
         }
     }
 

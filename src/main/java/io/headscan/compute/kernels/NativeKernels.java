@@ -49,8 +49,8 @@ public final class NativeKernels implements RowReducer {
             }
             System.load(lib.toString());
             int v = headscan_kernels_h.hs_kernels_version();
-            if (v != 4) {
-                loadError = lib + " has interface version " + v + ", expected 4";
+            if (v != 5) {
+                loadError = lib + " has interface version " + v + ", expected 5";
                 return loaded;
             }
             loaded = Optional.of(new NativeKernels());
@@ -71,6 +71,8 @@ public final class NativeKernels implements RowReducer {
             new RowAffine(null, null, RowAffine.Norm.LNPRE, null, null).apply(io.headscan.model.Matrix.dense(x, 1, 8), null,
                     io.headscan.model.Matrix.dense(x, 1, 8));
             biasGeluNew(x, 0, 1, 8, 8, new float[8]);
+            gated(x, 0, 8, x, 0, 8, 1, 8, 3);
+            softcap(x, 0, 1, 8, 8, 1f);
             reduce(x, 0, 1, 8, 8, new long[1], new float[1], new double[1], new long[1], new long[1]);
             reduceBlock(x, 0, 1, 8, 8, new float[1], new double[1], new long[1], new long[1]);
         }
@@ -87,6 +89,24 @@ public final class NativeKernels implements RowReducer {
     }
 
     /** gelu_new(x + bias) in place on a tile of rows × cols floats (leading dimension ld), in C. */
+    /** {@code g = act(g) ⊙ u} over rows × cols tiles (offsets and leading dimensions in floats); see hs_gated. */
+    public void gated(MemorySegment g, long gOffset, int ldg, MemorySegment u, long uOffset, int ldu, int rows, int cols, int act) {
+        if (rows == 0) return;
+        if ((gOffset + (long) (rows - 1) * ldg + cols) * Float.BYTES > g.byteSize() || (uOffset + (long) (rows - 1) * ldu + cols) * Float.BYTES > u.byteSize()) {
+            throw new IllegalArgumentException("tiles too small for " + rows + "x" + cols);
+        }
+        int rc = headscan_kernels_h.hs_gated(g.asSlice(gOffset * Float.BYTES), ldg, u.asSlice(uOffset * Float.BYTES), ldu, rows, cols, act);
+        if (rc != 0) throw new IllegalStateException("hs_gated rejected its arguments");
+    }
+
+    /** {@code x = cap · tanh(x / cap)} over a rows × cols tile; see hs_softcap. */
+    public void softcap(MemorySegment x, long offset, int rows, int cols, int ld, float cap) {
+        if (rows == 0) return;
+        if ((offset + (long) (rows - 1) * ld + cols) * Float.BYTES > x.byteSize()) throw new IllegalArgumentException("tile too small for " + rows + "x" + cols);
+        int rc = headscan_kernels_h.hs_softcap(x.asSlice(offset * Float.BYTES), rows, cols, ld, cap);
+        if (rc != 0) throw new IllegalStateException("hs_softcap rejected its arguments");
+    }
+
     public void biasGeluNew(MemorySegment tile, long offset, int rows, int cols, int ld, float[] bias) {
         if (rows == 0) return;
         if ((offset + (long) (rows - 1) * ld + cols) * Float.BYTES > tile.byteSize() || bias.length < cols) {

@@ -11,7 +11,7 @@ import java.util.stream.IntStream;
 /**
  * One row-wise step of docs/science.md §0–§2, applied to every row of a matrix in a single pass:
  * <pre>
- *   v = x[row] * preScale + preBias;   v = cd(v) or lnpre(v) or v;   y[row] = v * scale + bias + add[row]
+ *   v = x[row] * preScale + preBias;   v = cd(v) or lnpre(v) or rms(v) or v;   y[row] = v * scale + bias + add[row]
  * </pre>
  * (each vector optional). Runs in C ({@code hs_rows_affine}) when the native kernels load, else in Java;
  * rows are split across the cores either way. Means and sums of squares accumulate in double.
@@ -20,7 +20,9 @@ public record RowAffine(float[] preScale, float[] preBias, Norm norm, float[] sc
 
     /** What happens between the two affine maps. */
     public enum Norm {
-        NONE, CENTER, LNPRE
+        NONE, CENTER, LNPRE,
+        /** v / sqrt(mean(v²) + 1e-5): RMSNorm, nothing centred. */
+        RMS
     }
 
     private static final int MIN_ROWS_PER_TASK = 32;
@@ -48,14 +50,24 @@ public record RowAffine(float[] preScale, float[] preBias, Norm norm, float[] sc
      * centred values scale by s, their root mean square by s·sqrt(mean + e)), so every kernel serves every epsilon.
      */
     public static RowAffine layerNorm(double eps, int cols, float sign, float[] g, float[] b) {
+        return normalize(Norm.LNPRE, eps, cols, sign, g, b);
+    }
+
+    /**
+     * y = norm_eps(s · x) * g + b for {@code norm} LNPRE or RMS, any epsilon (folded into the pre-scale as in {@link
+     * #layerNorm}: rms_e(v) = rms_{1e-5}(t·v) with t = sqrt(1e-5 / e) as well). {@code s} scales the input first (the
+     * sign of ±o, Gemma's sqrt(d) on the embedding).
+     */
+    public static RowAffine normalize(Norm norm, double eps, int cols, float s, float[] g, float[] b) {
+        if (norm != Norm.LNPRE && norm != Norm.RMS) throw new IllegalArgumentException(norm + " has no epsilon");
         if (!(eps > 0)) throw new IllegalArgumentException("epsilon " + eps + " is not positive");
-        float s = (float) (sign * Math.sqrt(LNPRE_EPS / eps));
+        float t = (float) (s * Math.sqrt(LNPRE_EPS / eps));
         float[] pre = null;
-        if (s != 1f) {
+        if (t != 1f) {
             pre = new float[cols];
-            java.util.Arrays.fill(pre, s);
+            java.util.Arrays.fill(pre, t);
         }
-        return new RowAffine(pre, null, Norm.LNPRE, g, b);
+        return new RowAffine(pre, null, norm, g, b);
     }
 
     /** Rows of {@code x} in order: y[r] = f(x[r]) + add[r]. */
@@ -143,7 +155,12 @@ public record RowAffine(float[] preScale, float[] preBias, Norm norm, float[] sc
         MemorySegment.copy(x.segment(), SafetensorsFile.F32_LE, (x.offset() + (long) xr * x.ld()) * Float.BYTES, v, 0, n);
         if (preScale != null) for (int j = 0; j < n; j++) v[j] *= preScale[j];
         if (preBias != null) for (int j = 0; j < n; j++) v[j] += preBias[j];
-        if (norm != Norm.NONE) {
+        if (norm == Norm.RMS) {
+            double q = 0;
+            for (int j = 0; j < n; j++) q += (double) v[j] * v[j];
+            float inv = (float) (1.0 / Math.sqrt(q / n + LNPRE_EPS));
+            for (int j = 0; j < n; j++) v[j] *= inv;
+        } else if (norm != Norm.NONE) {
             double s = 0;
             for (int j = 0; j < n; j++) s += v[j];
             float m = (float) (s / n);
