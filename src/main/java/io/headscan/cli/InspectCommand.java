@@ -176,9 +176,14 @@ final class InspectCommand implements Callable<Integer> {
         final Model model = gpt2;
         m.put("mask_buffers", file.tensors().stream().filter(model::buffer).count());
         m.put("block", gpt2.parallel() ? "parallel (the MLP reads the block's input)" : "sequential");
-        m.put("mlp", "Linear, " + gpt2.activation().configName());
-        m.put("norm", "LayerNorm, eps " + gpt2.eps());
-        m.put("unembedding", gpt2.family().tied() ? "tied to the embedding" : gpt2.name(Model.Role.UNEMBED, 0)
+        m.put("mlp", (gpt2.family().gated() ? "gated: down(" + gpt2.activation().configName() + "(gate(x)) * up(x))" : "Linear, " + gpt2.activation().configName()));
+        m.put("norm", gpt2.normKind().label() + ", eps " + gpt2.eps());
+        m.put("kv_heads", d.kvHeads());
+        m.put("attention", d.grouped() ? "grouped-query: " + d.heads() + " query heads / " + d.kvHeads() + " key/value heads (head h reads kv head h / "
+                + d.heads() / d.kvHeads() + ")" : "multi-head: " + d.heads() + " heads");
+        if (gpt2.embeddingScale() != 1f) m.put("embedding_scale", gpt2.embeddingScale());
+        if (gpt2.attentionSoftcap() > 0) m.put("attention_softcap", gpt2.attentionSoftcap());
+        m.put("unembedding", gpt2.tied() ? "tied to the embedding" : gpt2.name(Model.Role.UNEMBED, 0)
                 + (gpt2.family().unembedBias() != null ? " (with bias)" : ""));
         m.put("positions", gpt2.rotary() ? "rotary: relative offset 0" : "learned, left out (docs/science.md §2)");
         ArrayNode scales = m.putArray("attention_scale");
@@ -301,8 +306,9 @@ final class InspectCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "block       %s; MLP %s; %s; unembedding %s%n", m.get("block").asText(), m.get("mlp").asText(),
                     m.get("norm").asText(), m.get("unembedding").asText());
             out.printf(Locale.ROOT, "positions   %s%n", m.get("positions").asText());
-            out.printf(Locale.ROOT, "attention   scale %s%s%n", scaleText(m.get("attention_scale")),
-                    m.get("notes").isEmpty() ? "" : " (" + String.join("; ", m.get("notes").valueStream().map(x -> x.asText()).toList()) + ")");
+            out.printf(Locale.ROOT, "attention   scale %s%s; %s%n", scaleText(m.get("attention_scale")),
+                    m.get("notes").isEmpty() ? "" : " (" + String.join("; ", m.get("notes").valueStream().map(x -> x.asText()).toList()) + ")",
+                    m.get("attention").asText());
         }
         if (table) {
             out.println();

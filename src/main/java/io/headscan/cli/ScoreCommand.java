@@ -166,7 +166,7 @@ final class ScoreCommand implements Callable<Integer> {
                 double[][] centered = r.centered(marked);
                 List<HeadId> ranking = r.ranking(marked);
                 m.definitionLine().ifPresent(out::println);   // not through Reports: its JSON mapper costs start-up
-                printTable(out, r, centered, ranking, src, unreliable);
+                printTable(out, r, centered, ranking, src, unreliable, m.dims());
                 Map<String, Double> timings = new LinkedHashMap<>();
                 timings.put("open_model", (opened - start) / 1e6);
                 timings.put("nonfinite_check", (checked - opened) / 1e6);
@@ -201,10 +201,11 @@ final class ScoreCommand implements Callable<Integer> {
     }
 
     private void printTable(PrintWriter out, PredictionAttention.Result r, double[][] centered, List<HeadId> ranking, Bags.Source src,
-                            java.util.Set<HeadId> unreliable) {
+                            java.util.Set<HeadId> unreliable, io.headscan.model.Dims dims) {
         out.printf(Locale.ROOT, "Prediction-Attention score, W_EE %s, %d %s bag%s of %d tokens; uniform baseline 1/%d = %.5f%n",
                 r.variant().id(), src.count(), src.kind(), src.count() == 1 ? "" : "s", src.size(), src.size(), r.uniformBaseline());
-        out.printf(Locale.ROOT, "%5s  %-6s  %9s  %9s  %8s  %8s%n", "rank", "head", "score", "centered", "std/bag", "x uniform");
+        boolean kv = dims.grouped();   // grouped-query attention: name the key/value head each query head reads
+        out.printf(Locale.ROOT, "%5s  %-6s  %9s  %9s  %8s  %8s%s%n", "rank", "head", "score", "centered", "std/bag", "x uniform", kv ? "  kv head" : "");
         int n = top <= 0 ? ranking.size() : Math.min(top, ranking.size());
         for (int i = 0; i < n; i++) {
             HeadId h = ranking.get(i);
@@ -213,8 +214,8 @@ final class ScoreCommand implements Callable<Integer> {
                 out.printf(Locale.ROOT, "%5s  %-6s  %9s  %9s  %8s  %8s  non-finite weights%n", "-", h, fmt(s), "-", "-", "-");
                 continue;
             }
-            out.printf(Locale.ROOT, "%5d  %-6s  %9.5f  %+9.5f  %8.5f  %8.2f%n", i + 1, h, s, centered[h.layer()][h.head()],
-                    r.perBagStd()[h.layer()][h.head()], s / r.uniformBaseline());
+            out.printf(Locale.ROOT, "%5d  %-6s  %9.5f  %+9.5f  %8.5f  %8.2f%s%n", i + 1, h, s, centered[h.layer()][h.head()],
+                    r.perBagStd()[h.layer()][h.head()], s / r.uniformBaseline(), kv ? "  " + h.layer() + ".kv" + dims.kvHead(h.head()) : "");
         }
         if (n < ranking.size()) out.printf(Locale.ROOT, "(%d more heads; --top 0 lists all)%n", ranking.size() - n);
         if (!unreliable.isEmpty()) {
