@@ -74,8 +74,16 @@ class WorkspaceTest {
                     mean /= cols;
                     for (int j = 0; j < cols; j++) sq += (v[j] - mean) * (v[j] - mean);
                     double inv = 1 / Math.sqrt(sq / cols + 1e-5);
+                    double rq = 0;
+                    for (int j = 0; j < cols; j++) rq += v[j] * v[j];
+                    double rinv = 1 / Math.sqrt(rq / cols + 1e-5);   // RMSNorm: nothing centred
                     for (int j = 0; j < cols; j++) {
-                        double n = norm == RowAffine.Norm.NONE ? v[j] : norm == RowAffine.Norm.CENTER ? v[j] - mean : (v[j] - mean) * inv;
+                        double n = switch (norm) {
+                            case NONE -> v[j];
+                            case CENTER -> v[j] - mean;
+                            case LNPRE -> (v[j] - mean) * inv;
+                            case RMS -> v[j] * rinv;
+                        };
                         double want = n * sc[j] + bi[j] + add.get(r, j);
                         assertEquals(want, got.get(r, j), 2e-5 * (1 + Math.abs(want)), name + " " + norm + " row " + r + " col " + j);
                     }
