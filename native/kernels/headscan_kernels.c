@@ -254,18 +254,7 @@ static void hs_affine_row(const hs_ufloat *restrict x, int64_t cols, const float
         if (pre_bias) t += pre_bias[j];
         v[j] = t;
     }
-    if (norm == 3) {
-        double qv[8] = {0};
-        int64_t j = 0;
-        for (; j + 8 <= cols; j += 8) {
-            for (int k = 0; k < 8; k++) qv[k] += (double) v[j + k] * v[j + k];
-        }
-        double q = 0;
-        for (int k = 0; k < 8; k++) q += qv[k];
-        for (; j < cols; j++) q += (double) v[j] * v[j];
-        float inv = (float) (1.0 / sqrt(q / (double) cols + 1e-5));
-        for (j = 0; j < cols; j++) v[j] *= inv;
-    } else if (norm != 0) {
+    if (norm == 1 || norm == 2) {   /* centre */
         double sv[8] = {0};
         int64_t j = 0;
         for (; j + 8 <= cols; j += 8) {
@@ -276,17 +265,18 @@ static void hs_affine_row(const hs_ufloat *restrict x, int64_t cols, const float
         for (; j < cols; j++) s += v[j];
         float m = (float) (s / (double) cols);
         for (j = 0; j < cols; j++) v[j] -= m;
-        if (norm == 2) {
-            double qv[8] = {0};
-            for (j = 0; j + 8 <= cols; j += 8) {
-                for (int k = 0; k < 8; k++) qv[k] += (double) v[j + k] * v[j + k];
-            }
-            double q = 0;
-            for (int k = 0; k < 8; k++) q += qv[k];
-            for (; j < cols; j++) q += (double) v[j] * v[j];
-            float inv = (float) (1.0 / sqrt(q / (double) cols + 1e-5));
-            for (j = 0; j < cols; j++) v[j] *= inv;
+    }
+    if (norm == 2 || norm == 3) {   /* divide by the root mean square (of the centred values for lnpre) */
+        double qv[8] = {0};
+        int64_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            for (int k = 0; k < 8; k++) qv[k] += (double) v[j + k] * v[j + k];
         }
+        double q = 0;
+        for (int k = 0; k < 8; k++) q += qv[k];
+        for (; j < cols; j++) q += (double) v[j] * v[j];
+        float inv = (float) (1.0 / sqrt(q / (double) cols + 1e-5));
+        for (j = 0; j < cols; j++) v[j] *= inv;
     }
     for (int64_t j = 0; j < cols; j++) {
         float t = v[j];

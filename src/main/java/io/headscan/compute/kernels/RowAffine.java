@@ -155,22 +155,17 @@ public record RowAffine(float[] preScale, float[] preBias, Norm norm, float[] sc
         MemorySegment.copy(x.segment(), SafetensorsFile.F32_LE, (x.offset() + (long) xr * x.ld()) * Float.BYTES, v, 0, n);
         if (preScale != null) for (int j = 0; j < n; j++) v[j] *= preScale[j];
         if (preBias != null) for (int j = 0; j < n; j++) v[j] += preBias[j];
-        if (norm == Norm.RMS) {
-            double q = 0;
-            for (int j = 0; j < n; j++) q += (double) v[j] * v[j];
-            float inv = (float) (1.0 / Math.sqrt(q / n + LNPRE_EPS));
-            for (int j = 0; j < n; j++) v[j] *= inv;
-        } else if (norm != Norm.NONE) {
+        if (norm == Norm.CENTER || norm == Norm.LNPRE) {
             double s = 0;
             for (int j = 0; j < n; j++) s += v[j];
             float m = (float) (s / n);
             for (int j = 0; j < n; j++) v[j] -= m;
-            if (norm == Norm.LNPRE) {
-                double q = 0;
-                for (int j = 0; j < n; j++) q += (double) v[j] * v[j];
-                float inv = (float) (1.0 / Math.sqrt(q / n + LNPRE_EPS));
-                for (int j = 0; j < n; j++) v[j] *= inv;
-            }
+        }
+        if (norm == Norm.LNPRE || norm == Norm.RMS) {   // the root mean square, of the centred values for lnpre
+            double q = 0;
+            for (int j = 0; j < n; j++) q += (double) v[j] * v[j];
+            float inv = (float) (1.0 / Math.sqrt(q / n + LNPRE_EPS));
+            for (int j = 0; j < n; j++) v[j] *= inv;
         }
         if (scale != null) for (int j = 0; j < n; j++) v[j] *= scale[j];
         if (bias != null) for (int j = 0; j < n; j++) v[j] += bias[j];
