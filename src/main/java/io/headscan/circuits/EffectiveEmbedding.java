@@ -118,12 +118,21 @@ public final class EffectiveEmbedding {
             throw new IllegalArgumentException("output is " + out.rows() + "x" + out.cols() + ", expected " + tokens.length + "x" + d);
         }
         if (tokens.length == 0) return;
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
-            // E's rows for these tokens: the table in place, or (F16/BF16, few tokens) a widened copy of just them
-            Model.TokenRows e = model.tokenRows(Model.Role.EMBED, tokens, arena);
-            compute(ws, e, out, progress);
+        // E's rows for these tokens: the table in place, or (F16/BF16) a widened copy of just them, a chunk of rows at
+        // a time, so that the whole vocabulary never holds a widened E
+        int chunk = model.tableInPlace(Model.Role.EMBED) ? tokens.length : Math.max(1, (int) Math.min(tokens.length, WIDENED_ROWS_BYTES / (4L * d)));
+        for (int c0 = 0; c0 < tokens.length; c0 += chunk) {
+            int n = Math.min(chunk, tokens.length - c0);
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
+                int[] part = n == tokens.length ? tokens : java.util.Arrays.copyOfRange(tokens, c0, c0 + n);
+                Model.TokenRows e = model.tokenRows(Model.Role.EMBED, part, arena);
+                compute(ws, e, n == tokens.length ? out : out.rows(c0, n), progress);
+            }
         }
     }
+
+    /** Bytes of widened embedding rows held at once when E is F16/BF16. */
+    private static final long WIDENED_ROWS_BYTES = 64L << 20;
 
     private void compute(Workspace ws, Model.TokenRows e, Matrix out, Progress progress) {
         int[] tokens = e.index();

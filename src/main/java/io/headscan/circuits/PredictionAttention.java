@@ -120,8 +120,13 @@ public final class PredictionAttention {
     /** Warms, in the background, the pages of every weight {@link #score} reads except E (see {@link Model#prefetch}). */
     public static void prefetch(Model model) {
         Dims dims = model.dims();
-        List<String> names = new java.util.ArrayList<>(List.of(model.name(Model.Role.MLP_IN, 0), model.name(Model.Role.MLP_OUT, 0)));
-        for (int l = 0; l < dims.layers(); l++) names.addAll(model.attentionTensors(l));
+        List<String> names = new java.util.ArrayList<>(java.util.Arrays.asList(model.name(Model.Role.MLP_IN, 0), model.name(Model.Role.MLP_OUT, 0),
+                model.name(Model.Role.MLP_GATE, 0)));
+        names.addAll(model.attentionTensors(0));   // W_EE's attention term
+        for (int l = 1; l < dims.layers(); l++) {
+            names.add(model.name(Model.Role.Q, l));   // the rest: queries and keys only (fused layouts: the one tensor)
+            names.add(model.name(Model.Role.K, l));
+        }
         model.prefetch(names);
     }
 

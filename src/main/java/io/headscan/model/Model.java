@@ -29,8 +29,8 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>Views are zero-copy: GPT-2's head blocks are column blocks of {@code c_attn}, a Linear [out, in] block is handed on
  * with its transpose flag ({@link Weight}), and GPT-NeoX's interleaved heads are row blocks of the fused tensor.
- * F32 checkpoints are used in place; F16/BF16 tensors are widened once into an off-heap F32 copy owned by this object
- * ({@link #zeroCopy()}). Every dimension comes from tensor shapes; the head count from {@code config.json}, else an
+ * F32 checkpoints are used in place; F16/BF16 tensors are widened into off-heap F32 copies owned by this object, a
+ * layer at a time ({@link #data}, {@link #zeroCopy()}). Every dimension comes from tensor shapes; the head count from {@code config.json}, else an
  * explicit override, else d_head = 64, and {@link #headCountSource()} says which.
  */
 public final class Model implements AutoCloseable {
@@ -84,19 +84,45 @@ public final class Model implements AutoCloseable {
     private final Arena widened = Arena.ofShared();
     /** Norm weights that are not a tensor as stored (Gemma's 1 + w, OLMo's parameter-free 1), made once each. */
     private final Map<String, MemorySegment> effectiveNorms = new ConcurrentHashMap<>();
-    /** Per tensor, its widened copy once made: made outside the map's locks, once, by the first thread that asks. */
+    /**
+     * Per tensor, its widened copy while it lives: made outside the map's locks, once, by the first thread that asks.
+     * A layer's tensors live until a tensor of another layer is widened (see {@link #data}); whole-model tensors (the
+     * embedding, the unembedding, the final norm) live as long as the model.
+     */
     private final Map<String, Widened> widenedTensors = new ConcurrentHashMap<>();
+    /** Every per-layer tensor's layer (full names), made on first use. */
+    private volatile Map<String, Integer> layerOfTensor;
+    /** The layer whose widened tensors are alive, or −1. */
+    private int widenedLayer = -1;
+    private final java.util.concurrent.atomic.AtomicLong widenedBytes = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong widenedPeak = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong widenings = new java.util.concurrent.atomic.AtomicLong();
 
     private final class Widened {
+        private final Arena arena = Arena.ofShared();
         private MemorySegment data;
+        private boolean freed;
 
         synchronized MemorySegment get(TensorInfo t) {
-            if (data == null) data = widen(t);
+            if (freed) return null;
+            if (data == null) {
+                data = widen(t, arena);
+                long now = widenedBytes.addAndGet(data.byteSize());
+                widenedPeak.accumulateAndGet(now, Math::max);
+                widenings.incrementAndGet();
+            }
             return data;
         }
 
         synchronized boolean done() {
             return data != null;
+        }
+
+        synchronized void free() {
+            if (freed) return;
+            freed = true;
+            if (data != null) widenedBytes.addAndGet(-data.byteSize());
+            arena.close();
         }
     }
 
@@ -581,20 +607,79 @@ public final class Model implements AutoCloseable {
         return file.tensors();
     }
 
-    /** The F32 data of a tensor (its full name): the mapped bytes, or a widened copy. */
+    /**
+     * The F32 data of a tensor (its full name): the mapped bytes, or a widened copy.
+     *
+     * <p>Half-precision weights are widened a layer at a time: asking for a tensor of layer l frees the widened copies
+     * of every other layer's tensors, so a command's off-heap memory is one layer's working set (plus the whole-model
+     * tables it asks for), not the model's size. A caller finishes with a layer's views before it asks for another
+     * layer's; a view of a freed copy fails on its next use ({@link IllegalStateException}), it is never read after
+     * its memory is gone. Going back to a layer widens it again.
+     */
     public MemorySegment data(String tensor) {
         TensorInfo t = file.info(tensor);
         if (t.dtype() == DType.F32) return file.segment(t);
-        return widenedTensors.computeIfAbsent(t.name(), n -> new Widened()).get(t);
+        Integer layer = layerOf(t.name());
+        if (layer != null) enterLayer(layer);
+        while (true) {
+            Widened w = widenedTensors.computeIfAbsent(t.name(), n -> new Widened());
+            MemorySegment data = w.get(t);
+            if (data != null) return data;
+            widenedTensors.remove(t.name(), w);   // another thread moved to another layer in between: widen afresh
+        }
+    }
+
+    /** Frees the widened copies of every layer but {@code layer}. */
+    private synchronized void enterLayer(int layer) {
+        if (widenedLayer == layer) return;
+        Map<String, Integer> layers = layerOfTensor;
+        for (var e : widenedTensors.entrySet()) {
+            Integer l = layers.get(e.getKey());
+            if (l != null && l != layer && widenedTensors.remove(e.getKey(), e.getValue())) e.getValue().free();
+        }
+        widenedLayer = layer;
+    }
+
+    /** The layer a tensor (full name) belongs to, or null for a whole-model tensor. */
+    private Integer layerOf(String tensor) {
+        Map<String, Integer> m = layerOfTensor;
+        if (m == null) {
+            Map<String, Integer> built = new java.util.HashMap<>();
+            Set<String> whole = new java.util.HashSet<>();
+            for (Role r : List.of(Role.EMBED, Role.UNEMBED, Role.UNEMBED_BIAS, Role.FINAL_NORM_WEIGHT, Role.FINAL_NORM_BIAS)) whole.add(name(r, 0));
+            for (int l = 0; l < dims.layers(); l++) {
+                for (Role r : Role.values()) {
+                    String n = name(r, l);
+                    if (n != null && !whole.contains(n)) built.putIfAbsent(n, l);
+                }
+            }
+            layerOfTensor = m = Map.copyOf(built);
+        }
+        return m.get(tensor);
+    }
+
+    /** Off-heap bytes of widened copies alive now. */
+    public long widenedBytes() {
+        return widenedBytes.get();
+    }
+
+    /** The most off-heap bytes of widened copies alive at once since the model was opened. */
+    public long widenedPeakBytes() {
+        return widenedPeak.get();
+    }
+
+    /** How many tensors have been widened (a layer revisited counts again). */
+    public long widenings() {
+        return widenings.get();
     }
 
     /** Elements per chunk of {@link #widen}: bulk-copied through two small arrays, chunks split across the cores. */
     private static final int WIDEN_CHUNK = 1 << 16;
 
-    private MemorySegment widen(TensorInfo t) {
+    private MemorySegment widen(TensorInfo t, Arena arena) {
         MemorySegment src = file.segment(t);
         long n = t.elementCount();
-        MemorySegment dst = io.headscan.OffHeap.allocate(widened, n * Float.BYTES);   // huge pages: 4 KiB faults cost more than the widening
+        MemorySegment dst = io.headscan.OffHeap.allocate(arena, n * Float.BYTES);   // huge pages: 4 KiB faults cost more than the widening
         boolean f16 = t.dtype() == DType.F16;
         long chunks = (n + WIDEN_CHUNK - 1) / WIDEN_CHUNK;
         java.util.stream.LongStream ids = java.util.stream.LongStream.range(0, chunks);
@@ -696,9 +781,9 @@ public final class Model implements AutoCloseable {
     /**
      * The rows of a [V, d] table (the embedding or the unembedding) that some tokens need, ready for a gather:
      * {@code matrix} row {@code index[a]} is the table's row {@code tokens[a]}.
-     * @param matrix the whole table when it is used in place (F32, or already widened) or most of it is needed;
-     *               otherwise an F32 copy of just those rows, so that a few thousand tokens of an F16 vocabulary never
-     *               widen all of it
+     * @param matrix the whole table when it is used in place (F32, or already widened); otherwise an F32 copy of
+     *               just those rows, so that the tokens of an F16/BF16 vocabulary never widen all of it (callers that
+     *               need every row take them a chunk at a time: {@link #tableInPlace})
      * @param index  {@code tokens} itself, or 0 .. n − 1 for the copy
      */
     public record TokenRows(Matrix matrix, int[] index) {}
@@ -710,7 +795,7 @@ public final class Model implements AutoCloseable {
         TensorInfo t = file.info(tensor);
         long rows = t.shape()[0], cols = t.shape()[1];
         Widened w = widenedTensors.get(t.name());
-        if (t.dtype() == DType.F32 || (w != null && w.done()) || (long) tokens.length * 4 > rows) {
+        if (t.dtype() == DType.F32 || (w != null && w.done())) {
             return new TokenRows(matrix(tensor), tokens);
         }
         MemorySegment src = file.segment(t);
@@ -724,6 +809,13 @@ public final class Model implements AutoCloseable {
             widen(src, (long) r * cols, copy.segment(), (long) a * cols, (int) cols, f16, bits, out);
         }
         return new TokenRows(copy, java.util.stream.IntStream.range(0, tokens.length).toArray());
+    }
+
+    /** Whether the table {@code role} (EMBED or UNEMBED) is read in place: F32, or already widened whole. */
+    public boolean tableInPlace(Role role) {
+        TensorInfo t = file.info(name(role, 0));
+        Widened w = widenedTensors.get(t.name());
+        return t.dtype() == DType.F32 || (w != null && w.done());
     }
 
     /** Whether the unembedding is the embedding (tied). */
@@ -939,8 +1031,8 @@ public final class Model implements AutoCloseable {
      */
     public void prefetch(List<String> tensors) {
         List<MemorySegment> parts = new ArrayList<>();
-        for (String n : tensors) {
-            if (n != null && file.has(n) && file.info(n).dtype() == DType.F32) parts.add(file.segment(file.info(n)));
+        for (String n : new LinkedHashSet<>(tensors)) {   // each once
+            if (n != null && file.has(n)) parts.add(file.segment(file.info(n)));   // half precision too: widening reads it
         }
         Thread.ofPlatform().daemon().name("headscan-prefetch").start(() -> {
             try {
@@ -967,6 +1059,8 @@ public final class Model implements AutoCloseable {
         if (file.isOpen()) {
             file.close();
             widened.close();
+            for (Widened w : widenedTensors.values()) w.free();
+            widenedTensors.clear();
         }
     }
 }
