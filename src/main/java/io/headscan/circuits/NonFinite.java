@@ -88,8 +88,11 @@ public final class NonFinite {
                 for (Model.Role r : roles) {
                     switch (r) {
                         case EMBED, UNEMBED, UNEMBED_BIAS, FINAL_NORM_WEIGHT, FINAL_NORM_BIAS -> addAll(heads, 0, layers, h);   // U or W_EE
-                        case LN2_WEIGHT, LN2_BIAS, MLP_IN, MLP_IN_BIAS, MLP_OUT, MLP_OUT_BIAS -> {
+                        case LN2_WEIGHT, LN2_BIAS, MLP_IN, MLP_IN_BIAS, MLP_OUT, MLP_OUT_BIAS, MLP_GATE, POST_MLP_NORM -> {
                             if (layer == 0) addAll(heads, 0, layers, h);                                   // W_EE's MLP
+                        }
+                        case POST_ATTENTION_NORM -> {
+                            if (layer == 0 && attention0) addAll(heads, 0, layers, h);                     // W_EE's attention term
                         }
                         case LN1_WEIGHT -> {
                             if (layer == 0 && attention0) addAll(heads, 0, layers, h);
@@ -148,10 +151,10 @@ public final class NonFinite {
             n.add(model.name(Model.Role.UNEMBED_BIAS, 0));
         }
         if (readsAttention0(circuit, variant)) {
-            for (Model.Role r : List.of(Model.Role.LN1_WEIGHT, Model.Role.V, Model.Role.O)) n.add(model.name(r, 0));
+            for (Model.Role r : List.of(Model.Role.LN1_WEIGHT, Model.Role.V, Model.Role.O, Model.Role.POST_ATTENTION_NORM)) n.add(model.name(r, 0));
         }
         for (Model.Role r : List.of(Model.Role.LN2_WEIGHT, Model.Role.LN2_BIAS, Model.Role.MLP_IN, Model.Role.MLP_IN_BIAS,
-                Model.Role.MLP_OUT, Model.Role.MLP_OUT_BIAS)) n.add(model.name(r, 0));
+                Model.Role.MLP_OUT, Model.Role.MLP_OUT_BIAS, Model.Role.MLP_GATE, Model.Role.POST_MLP_NORM)) n.add(model.name(r, 0));
         for (int l = 0; l < (circuit == Circuit.EMBED ? 0 : dims.layers()); l++) {
             n.add(model.name(Model.Role.LN1_WEIGHT, l));
             List<Model.Role> heads = circuit == Circuit.OV ? List.of(Model.Role.V, Model.Role.O) : List.of(Model.Role.Q, Model.Role.K);

@@ -31,6 +31,22 @@ final class BackendOptions {
     @Option(names = "--profile", description = "Print per-phase timings on stderr, and the backend's whole account (libraries, why others were skipped).")
     boolean profile;
 
+    /**
+     * With --profile, what a computing command adds after its timings: where each step ran (a GPU backend's row steps
+     * without a device kernel ran on the host) and the widened weights' peak (half-precision checkpoints).
+     */
+    void profileFooter(java.io.PrintWriter err, io.headscan.model.Model m, io.headscan.compute.Backend backend) {
+        if (!profile) return;
+        java.util.List<String> host = backend.hostSteps();
+        if (!host.isEmpty()) err.println("profile: where each step ran: on the host (no device kernel yet): " + String.join(", ", host) + "; every other step on the device");
+        if (m.zeroCopy()) {
+            err.println("profile: weights: F32, used in place (nothing widened)");
+        } else {
+            err.printf(java.util.Locale.ROOT, "profile: weights: widened to F32 a layer at a time: peak %.1f MiB of widened copies, %d tensors widened%n",
+                    m.widenedPeakBytes() / 1048576.0, m.widenings());
+        }
+    }
+
     /** Usage errors in these options, found before any work starts. */
     void check() {
         kind();

@@ -66,6 +66,7 @@ final class EmbedCommand implements Callable<Integer> {
                     double[] g = EmbeddingTable.lastGemm;
                     err.printf(Locale.ROOT, "profile: total %.0f ms; GEMMs %.0f ms for %.1f GFLOP = %.1f GFLOP/s; the rest %.0f ms%n",
                             (System.nanoTime() - t0) / 1e6, g[0], g[1], g[1] / (g[0] / 1e3), (System.nanoTime() - t0) / 1e6 - g[0]);
+                    backendOptions.profileFooter(err, m, backend);
                 }
             }
         }

@@ -104,6 +104,7 @@ final class FullVocabCommand implements Callable<Integer> {
                     var bytes = qk.phaseBytes();
                     err.println("profile: transfers: Q/K factors " + bytes[0].describe() + "; scores " + bytes[1].describe()
                             + "; whole run " + backend.transfers().describe());
+                    backendOptions.profileFooter(err, m, backend);
                 }
                 root.put("variant", variant.id());
                 root.put("definition", "docs/science.md §4: S[t, s] = ((U[:, t] * g1) @ Wq) · ((W_EE[s] * g1) @ Wk) / sqrt(d_head); "

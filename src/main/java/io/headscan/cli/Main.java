@@ -120,8 +120,30 @@ public final class Main {
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         debug = false;
         io.headscan.AtomicFiles.removeStaleUnder(io.headscan.CacheFolder.root());   // leftovers of killed runs
+        long cap;
         try {
-            return commandLine(out, err, args).execute(args);
+            cap = memoryCap(System.getenv("HEADSCAN_MEMORY_CAP_MB"));
+        } catch (IllegalArgumentException e) {
+            err.println("headscan: " + e.getMessage());
+            return 2;
+        }
+        boolean profile = java.util.Arrays.asList(args).contains("--profile");
+        var watch = profile || cap > 0 ? io.headscan.MemoryUse.watch(10) : java.util.Optional.<io.headscan.MemoryUse.Watch>empty();
+        try {
+            int code = commandLine(out, err, args).execute(args);
+            if (watch.isEmpty()) return code;
+            long peak = watch.get().peakBytes();
+            if (profile) {
+                err.printf(java.util.Locale.ROOT, "profile: memory: peak %.0f MiB anonymous (Java heap, the JVM, every off-heap buffer; not the "
+                        + "mapped checkpoint), %.0f MiB at start, sampled every %d ms%n", peak / 1048576.0, watch.get().startBytes() / 1048576.0,
+                        watch.get().periodMillis());
+            }
+            if (cap > 0 && peak > cap) {
+                err.printf(java.util.Locale.ROOT, "headscan: memory cap exceeded: peak %.0f MiB anonymous memory > HEADSCAN_MEMORY_CAP_MB=%d%n",
+                        peak / 1048576.0, cap >> 20);
+                return code == 0 ? 1 : code;
+            }
+            return code;
         } catch (OutOfMemoryError | StackOverflowError e) {   // picocli hands on Errors: one line here too
             // (opening a checkpoint turns these into a named refusal of the file, a CheckpointFormatException: what
             // reaches here ran out while computing, where more heap is the answer)
@@ -130,7 +152,24 @@ public final class Main {
             else if (isUnexpected(e)) err.println("headscan: (run with --debug for the stack trace)");
             err.flush();
             return 1;
+        } finally {
+            watch.ifPresent(io.headscan.MemoryUse.Watch::close);
         }
+    }
+
+    /**
+     * HEADSCAN_MEMORY_CAP_MB in bytes (0 when unset): a command whose anonymous memory ({@link io.headscan.MemoryUse})
+     * peaks above it fails with one line saying so, after it has run (the memory tests set it).
+     */
+    static long memoryCap(String value) {
+        if (value == null || value.isBlank()) return 0;
+        try {
+            long mb = Long.parseLong(value.strip());
+            if (mb > 0 && mb < (1L << 40)) return mb << 20;
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new IllegalArgumentException("HEADSCAN_MEMORY_CAP_MB=" + value + ": expected a positive number of MiB");
     }
 
     /** The command line for these arguments: all subcommands, or only the one named first (faster start-up). */

@@ -139,6 +139,7 @@ final class OvCommand implements Callable<Integer> {
                         var bytes = ov.phaseBytes();
                         err.println("profile: transfers: factors " + bytes[0].describe() + "; logits " + bytes[1].describe()
                                 + "; whole run " + backend.transfers().describe());
+                        backendOptions.profileFooter(err, m, backend);
                     }
                     root.put("variant", variant.id());
                     root.put("definition", "docs/science.md §5: M[s, j] = ((W_EE[s] * g1) @ Wv @ Wo) · U[:, j]; negative rank #{j : M[s, j] < M[s, s]}, "

@@ -191,6 +191,7 @@ final class ScoreCommand implements Callable<Integer> {
                     timings.forEach((k, v) -> sb.append(String.format(Locale.ROOT, " %s %.1f ms;", k, v)));
                     err.println(sb);
                     err.println("profile: transfers: " + backend.transfers().describe());
+                    backendOptions.profileFooter(err, m, backend);
                 }
                 if (json != null) Reports.writeJson(json, json(m, CheckpointIdentity.known(m.path(), CacheFolder.root()).orElse(null), r, centered, ranking, src, bags, backend.describe(), timings));
                 if (csv != null) Reports.write(csv, csv(r, centered, ranking));
