@@ -10,6 +10,7 @@ import io.headscan.format.TensorInfo;
 import io.headscan.model.Model;
 import io.headscan.model.Matrix;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -18,8 +19,10 @@ import java.util.function.Consumer;
 
 /**
  * The full-vocabulary effective embedding W_EE [V, d] (docs/science.md §2) as a safetensors file
- * (tensor {@code W_EE}, F32) whose metadata names the variant and the source checkpoint's SHA-256,
- * and carries a CRC32C of the data. Full-vocabulary commands reuse it from the cache
+ * (tensor {@code W_EE}) whose metadata names the variant and the source checkpoint's SHA-256,
+ * and carries a CRC32C of the data. The tensor is F32, or F16/BF16 when the checkpoint's embedding is (computed in F32,
+ * rounded once when stored: half the disk of a 7B model's 0.5 GB table, no precision the weights had is lost); a half
+ * table is widened to F32 off-heap when opened, so every reader sees F32 rows. Full-vocabulary commands reuse it from the cache
  * ({@code <cache>/wee/<sha256>-<variant>.safetensors}); a cache file whose metadata does not match, or
  * whose data fails its checksum, is reported, deleted and recomputed — never trusted.
  */
@@ -50,6 +53,8 @@ public final class EmbeddingTable implements AutoCloseable {
 
     private final SafetensorsFile file;
     private final Matrix wee;
+    /** The widened copy of a half-precision table. */
+    private final java.lang.foreign.Arena widened = java.lang.foreign.Arena.ofShared();
     private final boolean fromCache;
     /** A table computed outside the cache (the cache was not writable): its folder, removed on close. */
     private Path scratch;
@@ -57,7 +62,13 @@ public final class EmbeddingTable implements AutoCloseable {
     private EmbeddingTable(SafetensorsFile file, boolean fromCache) {
         this.file = file;
         TensorInfo t = file.info(TENSOR);
-        this.wee = Matrix.dense(file.segment(t), (int) t.dim(0), (int) t.dim(1));
+        MemorySegment data = file.segment(t);
+        if (t.dtype() != DType.F32) {
+            MemorySegment f32 = io.headscan.OffHeap.allocate(widened, t.elementCount() * Float.BYTES);
+            io.headscan.format.HalfFloats.widenAll(data, f32, t.elementCount(), t.dtype() == DType.F16);
+            data = f32;
+        }
+        this.wee = Matrix.dense(data, (int) t.dim(0), (int) t.dim(1));
         this.fromCache = fromCache;
     }
 
@@ -71,6 +82,22 @@ public final class EmbeddingTable implements AutoCloseable {
 
     public boolean fromCache() {
         return fromCache;
+    }
+
+    /** How the table is stored: F32, or the checkpoint's F16/BF16. */
+    public DType storedType() {
+        return file.info(TENSOR).dtype();
+    }
+
+    /** The type W_EE of this model is stored in: the embedding's F16/BF16, else F32. */
+    public static DType storedType(Model model) {
+        DType e = model.file().info(model.name(Model.Role.EMBED, 0)).dtype();
+        return e == DType.F16 || e == DType.BF16 ? e : DType.F32;
+    }
+
+    /** Bytes of the W_EE file of this model (header aside). */
+    public static long dataBytes(Model model) {
+        return Math.multiplyExact(Math.multiplyExact((long) model.dims().vocab(), model.dims().dModel()), storedType(model).bytes());
     }
 
     public Map<String, String> metadata() {
@@ -95,10 +122,30 @@ public final class EmbeddingTable implements AutoCloseable {
                 .metadata("headscan.source_file", model.path().toString())
                 .dataChecksum("headscan.data_crc32c");
         progress.start("W_EE " + variant.id(), v, "tokens");
-        w.add(TENSOR, DType.F32, new long[] {v, d}, seg -> ee.computeAll(Matrix.dense(seg, v, d), progress));
+        DType type = storedType(model);
+        w.add(TENSOR, type, new long[] {v, d}, seg -> {
+            if (type == DType.F32) ee.computeAll(Matrix.dense(seg, v, d), progress);
+            else computeNarrowed(ee, seg, v, d, type == DType.F16, progress);
+        });
         w.write(out);
         progress.done();
         lastGemm = new double[] {ee.gemmMs(), ee.gemmGflop()};
+    }
+
+    /** Rows of W_EE computed in F32 a chunk at a time (64 MB of them), each rounded into the half-precision table. */
+    private static void computeNarrowed(EffectiveEmbedding ee, MemorySegment seg, int v, int d, boolean f16, Progress progress) {
+        int chunk = (int) Math.max(1, Math.min(v, (64L << 20) / (4L * d)));
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            Matrix tile = Matrix.allocate(arena, chunk, d);
+            float[] in = new float[d];
+            short[] bits = new short[d];
+            for (int t0 = 0; t0 < v; t0 += chunk) {
+                int n = Math.min(chunk, v - t0);
+                int[] tokens = java.util.stream.IntStream.range(t0, t0 + n).toArray();
+                ee.compute(tokens, tile.rows(0, n), progress);
+                for (int r = 0; r < n; r++) io.headscan.format.HalfFloats.narrow(tile.segment(), (long) r * d, seg, (long) (t0 + r) * d, d, f16, in, bits);
+            }
+        }
     }
 
     /**
@@ -106,7 +153,7 @@ public final class EmbeddingTable implements AutoCloseable {
      * against the CRC32C in its metadata: a file written moments ago by this process is not read back a second
      * time); null with a reason if it does not match.
      */
-    public static EmbeddingTable open(Path file, String sourceSha256, Variant variant, int vocab, int dModel, boolean fromCache,
+    public static EmbeddingTable open(Path file, String sourceSha256, Variant variant, int vocab, int dModel, DType stored, boolean fromCache,
                                       Consumer<String> problems) {
         SafetensorsFile f;
         try {
@@ -115,7 +162,7 @@ public final class EmbeddingTable implements AutoCloseable {
             problems.accept(e.getMessage());
             return null;
         }
-        String problem = check(f, sourceSha256, variant, vocab, dModel, fromCache);
+        String problem = check(f, sourceSha256, variant, vocab, dModel, fromCache, stored);
         if (problem != null) {
             f.close();
             problems.accept(file + ": " + problem);
@@ -124,15 +171,15 @@ public final class EmbeddingTable implements AutoCloseable {
         return new EmbeddingTable(f, fromCache);
     }
 
-    private static String check(SafetensorsFile f, String sha, Variant variant, int vocab, int dModel, boolean checkData) {
+    private static String check(SafetensorsFile f, String sha, Variant variant, int vocab, int dModel, boolean checkData, DType stored) {
         Map<String, String> md = f.metadata();
         if (!FORMAT.equals(md.get("headscan.format"))) return "not a " + FORMAT + " file (format " + md.get("headscan.format") + ")";
         if (!variant.id().equals(md.get("headscan.variant"))) return "holds variant " + md.get("headscan.variant") + ", not " + variant.id();
         if (sha != null && !sha.equals(md.get("headscan.source_sha256"))) return "was computed from another checkpoint (" + md.get("headscan.source_sha256") + ")";
         if (!f.has(TENSOR)) return "has no " + TENSOR + " tensor";
         TensorInfo t = f.info(TENSOR);
-        if (t.dtype() != DType.F32 || !Arrays.equals(t.shape(), new long[] {vocab, dModel})) {
-            return TENSOR + " is " + t.dtype() + " " + t.shapeString() + ", expected F32 [" + vocab + ", " + dModel + "]";
+        if (t.dtype() != stored || !Arrays.equals(t.shape(), new long[] {vocab, dModel})) {
+            return TENSOR + " is " + t.dtype() + " " + t.shapeString() + ", expected " + stored + " [" + vocab + ", " + dModel + "]";
         }
         String crc = md.get("headscan.data_crc32c");
         if (crc == null || (checkData && !crc.equals(f.dataCrc32c()))) return "data checksum mismatch (corrupted)";
@@ -153,7 +200,7 @@ public final class EmbeddingTable implements AutoCloseable {
         Files.deleteIfExists(cacheRoot.resolve("wee").resolve(sha + "-" + variant.id() + ".safetensors"));
         int v = model.dims().vocab(), d = model.dims().dModel();
         if (Files.isRegularFile(cached)) {
-            EmbeddingTable t = open(cached, sha, variant, v, d, true, p -> notes.accept("ignoring cached W_EE: " + p));
+            EmbeddingTable t = open(cached, sha, variant, v, d, storedType(model), true, p -> notes.accept("ignoring cached W_EE: " + p));
             if (t != null && !definition.equals(t.metadata().get("headscan.model"))) {
                 notes.accept("ignoring cached W_EE: " + cached + ": computed for " + t.metadata().get("headscan.model") + ", not " + definition);
                 t.close();
@@ -167,19 +214,25 @@ public final class EmbeddingTable implements AutoCloseable {
         }
         Path target = cached;
         Path scratch = null;
+        long bytes = dataBytes(model);
         try {
             Files.createDirectories(cached.getParent());
             io.headscan.AtomicFiles.checkWritable(cached, null);
+            checkSpace(cached.getParent(), bytes);
         } catch (IOException e) {
             scratch = Files.createTempDirectory("headscan-wee");
             target = scratch.resolve(cached.getFileName());
             notes.accept("cache folder " + cached.getParent() + " is not writable (" + e.getMessage() + "); computing into " + target
                     + " for this run only");
         }
+        if (scratch != null) checkSpace(scratch, bytes);
+        DType type = storedType(model);
+        notes.accept(String.format(java.util.Locale.ROOT, "W_EE (%s) will take %.1f MB on disk at %s: %s%s", variant.id(), bytes / 1e6, target, type,
+                type == DType.F32 ? "" : " (the checkpoint's precision; computed in F32, rounded once when stored)"));
         try {
             write(model, sha, variant, backend, target, progress);
             if (scratch == null) notes.accept("W_EE (" + variant.id() + ") computed and cached at " + target);
-            EmbeddingTable t = open(target, sha, variant, v, d, false, notes::accept);
+            EmbeddingTable t = open(target, sha, variant, v, d, storedType(model), false, notes::accept);
             if (t == null) throw new IOException("the W_EE file just written at " + target + " does not check out");
             t.scratch = scratch;
             scratch = null;
@@ -189,8 +242,18 @@ public final class EmbeddingTable implements AutoCloseable {
         }
     }
 
+    /** Refuses, naming the folder, to write {@code bytes} where fewer are free (with 64 MB to spare). */
+    static void checkSpace(Path dir, long bytes) throws IOException {
+        long usable = Files.getFileStore(dir).getUsableSpace();
+        if (usable < bytes + (64L << 20)) {
+            throw new IOException(String.format(java.util.Locale.ROOT, "not enough free space for W_EE in %s: it needs %.1f MB, %.1f MB are free",
+                    dir, bytes / 1e6, usable / 1e6));
+        }
+    }
+
     @Override
     public void close() {
+        widened.close();
         file.close();
         if (scratch != null) deleteScratch(scratch);
     }

@@ -58,7 +58,7 @@ final class EmbedCommand implements Callable<Integer> {
                     written = out;
                 }
                 var md = table.metadata();
-                o.printf(Locale.ROOT, "W_EE %s [%d, %d] F32 -> %s%n", variant.id(), m.dims().vocab(), m.dims().dModel(), written);
+                o.printf(Locale.ROOT, "W_EE %s [%d, %d] %s -> %s%n", variant.id(), m.dims().vocab(), m.dims().dModel(), table.storedType(), written);
                 o.printf(Locale.ROOT, "variant: %s%nsource sha256: %s%ndata crc32c: %s%n%s in %.1f s%n", variant.definition(),
                         md.get("headscan.source_sha256"), md.get("headscan.data_crc32c"),
                         table.fromCache() ? "reused from the cache" : "computed", (System.nanoTime() - t0) / 1e9);

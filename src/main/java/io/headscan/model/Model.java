@@ -673,36 +673,11 @@ public final class Model implements AutoCloseable {
         return widenings.get();
     }
 
-    /** Elements per chunk of {@link #widen}: bulk-copied through two small arrays, chunks split across the cores. */
-    private static final int WIDEN_CHUNK = 1 << 16;
-
     private MemorySegment widen(TensorInfo t, Arena arena) {
-        MemorySegment src = file.segment(t);
         long n = t.elementCount();
         MemorySegment dst = io.headscan.OffHeap.allocate(arena, n * Float.BYTES);   // huge pages: 4 KiB faults cost more than the widening
-        boolean f16 = t.dtype() == DType.F16;
-        long chunks = (n + WIDEN_CHUNK - 1) / WIDEN_CHUNK;
-        java.util.stream.LongStream ids = java.util.stream.LongStream.range(0, chunks);
-        (chunks > 8 ? ids.parallel() : ids).forEach(c -> {
-            long from = c * WIDEN_CHUNK;
-            int len = (int) Math.min(WIDEN_CHUNK, n - from);
-            widen(src, from, dst, from, len, f16, new short[len], new float[len]);
-        });
+        io.headscan.format.HalfFloats.widenAll(file.segment(t), dst, n, t.dtype() == DType.F16);
         return dst;
-    }
-
-    /**
-     * {@code len} 16-bit floats from element {@code from} of {@code src} to F32 at element {@code to} of {@code dst},
-     * through the caller's arrays (at least {@code len} long): two bulk copies around a loop the JIT vectorises.
-     */
-    private static void widen(MemorySegment src, long from, MemorySegment dst, long to, int len, boolean f16, short[] bits, float[] out) {
-        MemorySegment.copy(src, SafetensorsFile.I16_LE, from * Short.BYTES, bits, 0, len);
-        if (f16) {
-            for (int i = 0; i < len; i++) out[i] = Float.float16ToFloat(bits[i]);
-        } else {   // BF16: the high half of an F32
-            for (int i = 0; i < len; i++) out[i] = Float.intBitsToFloat((bits[i] & 0xffff) << 16);
-        }
-        MemorySegment.copy(out, 0, dst, SafetensorsFile.F32_LE, to * Float.BYTES, len);
     }
 
     /** A tensor (full name) as a matrix (vectors are 1 x n). */
@@ -806,7 +781,7 @@ public final class Model implements AutoCloseable {
         for (int a = 0; a < tokens.length; a++) {
             int r = tokens[a];
             if (r < 0 || r >= rows) throw new IndexOutOfBoundsException("token " + r + " outside [0, " + rows + ") of " + tensor);
-            widen(src, (long) r * cols, copy.segment(), (long) a * cols, (int) cols, f16, bits, out);
+            io.headscan.format.HalfFloats.widen(src, (long) r * cols, copy.segment(), (long) a * cols, (int) cols, f16, bits, out);
         }
         return new TokenRows(copy, java.util.stream.IntStream.range(0, tokens.length).toArray());
     }

@@ -176,13 +176,49 @@ class EmbeddingTableTest {
                 sha = t.metadata().get("headscan.source_sha256");
             }
             List<String> problems = new ArrayList<>();
-            assertNull(EmbeddingTable.open(full, sha, Variant.NOATTN, 200, 32, true, problems::add));
-            assertNull(EmbeddingTable.open(full, "0".repeat(64), Variant.FULL, 200, 32, true, problems::add));
-            assertNull(EmbeddingTable.open(full, sha, Variant.FULL, 201, 32, true, problems::add));
+            assertNull(EmbeddingTable.open(full, sha, Variant.NOATTN, 200, 32, io.headscan.format.DType.F32, true, problems::add));
+            assertNull(EmbeddingTable.open(full, "0".repeat(64), Variant.FULL, 200, 32, io.headscan.format.DType.F32, true, problems::add));
+            assertNull(EmbeddingTable.open(full, sha, Variant.FULL, 201, 32, io.headscan.format.DType.F32, true, problems::add));
             assertTrue(problems.get(0).contains("holds variant full, not noattn"), problems.toString());
             assertTrue(problems.get(1).contains("another checkpoint"), problems.toString());
             assertTrue(problems.get(2).contains("expected F32 [201, 32]"), problems.toString());
             Files.delete(full);
+        }
+    }
+
+    /**
+     * A BF16 checkpoint's table is stored in BF16: its size is stated before it is written, it holds the F32 computation
+     * rounded once, reads back widened to F32, and a cached copy is reused.
+     */
+    @Test
+    void aHalfPrecisionCheckpointsTableIsStoredInItsPrecision() throws IOException {
+        Path cache = dir.resolve("cache-bf16");
+        try (Model m = Model.open(Path.of("src/test/resources/families/llama/bf16")); JavaBackend b = new JavaBackend(2); Arena arena = Arena.ofShared()) {
+            int v = m.dims().vocab(), d = m.dims().dModel();
+            List<String> notes = new ArrayList<>();
+            Matrix fresh = Matrix.allocate(arena, v, d);
+            new EffectiveEmbedding(m, b, Variant.FULL).computeAll(fresh, Progress.NONE);
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, notes::add)) {
+                assertEquals(io.headscan.format.DType.BF16, t.storedType());
+                try (var f = io.headscan.format.SafetensorsFile.open(t.path())) {
+                    var info = f.info(EmbeddingTable.TENSOR);
+                    assertEquals((long) v * d * 2, info.end() - info.begin());
+                }
+                String size = String.format(java.util.Locale.ROOT, "will take %.1f MB on disk", v * d * 2 / 1e6);
+                assertTrue(notes.stream().anyMatch(n -> n.contains(size) && n.contains("BF16 (the checkpoint's precision")), notes.toString());
+                int mismatches = 0;
+                for (int r = 0; r < v; r++) {
+                    for (int c = 0; c < d; c++) {
+                        float want = Float.intBitsToFloat((io.headscan.format.HalfFloats.toBfloat16(fresh.get(r, c)) & 0xffff) << 16);
+                        if (want != t.matrix().get(r, c)) mismatches++;
+                    }
+                }
+                assertEquals(0, mismatches, "each element is the F32 value rounded to BF16 once");
+            }
+            try (EmbeddingTable t = EmbeddingTable.obtain(m, Variant.FULL, b, cache, Progress.NONE, notes::add)) {
+                assertTrue(t.fromCache(), notes.toString());
+                assertEquals(io.headscan.format.DType.BF16, t.storedType());
+            }
         }
     }
 }
