@@ -302,7 +302,7 @@ final class InspectCommand implements Callable<Integer> {
                     m.get("family").asText(), m.get("architecture").asText(), m.get("layers").asInt(), m.get("heads").asInt(), m.get("heads_source").asText(),
                     m.get("d_model").asInt(), m.get("d_head").asInt(), m.get("d_mlp").asInt(), m.get("vocab").asInt(), m.get("n_ctx").asInt());
             out.printf(Locale.ROOT, "parameters  %,d (+ %d mask buffers)%s%n", m.get("parameters").asLong(), m.get("mask_buffers").asLong(),
-                    m.get("zero_copy").asBoolean() ? "; weights used in place (F32, zero-copy)" : "; F16/BF16 weights are widened to F32 off-heap");
+                    m.get("zero_copy").asBoolean() ? "; weights used in place (F32, zero-copy)" : "; F16/BF16 weights are widened to F32 off-heap a layer at a time");
             out.printf(Locale.ROOT, "block       %s; MLP %s; %s; unembedding %s%n", m.get("block").asText(), m.get("mlp").asText(),
                     m.get("norm").asText(), m.get("unembedding").asText());
             out.printf(Locale.ROOT, "positions   %s%n", m.get("positions").asText());

@@ -42,7 +42,7 @@ final class ModelOptions {
         if (!m.zeroCopy()) {
             java.util.TreeSet<String> types = new java.util.TreeSet<>();
             for (var t : m.tensors()) if (t.dtype() != io.headscan.format.DType.F32) types.add(t.dtype().name());
-            err.println("note: " + String.join("/", types) + " weights: each tensor is widened to F32 off-heap when first used (up to twice the file's size)");
+            err.println("note: " + String.join("/", types) + " weights: widened to F32 off-heap a layer at a time as the computation reaches it");
             err.flush();
         }
         if (m.headCountSource() == Model.HeadCountSource.DEFAULT_D_HEAD_64) {

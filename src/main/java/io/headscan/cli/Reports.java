@@ -40,7 +40,7 @@ final class Reports {
         n.put("d_head", d.dHead());
         n.put("d_mlp", d.dMlp());
         n.put("vocab", d.vocab());
-        n.put("weights", m.zeroCopy() ? "F32, used in place" : "widened to F32 off-heap");
+        n.put("weights", m.zeroCopy() ? "F32, used in place" : "widened to F32 off-heap, a layer at a time");
         if (m.rotary()) n.put("positions", "rotary: relative offset 0");
         if (!m.plainScale() || !m.notes().isEmpty()) {
             var scales = n.putArray("attention_scale");
