@@ -38,6 +38,16 @@ final class Reports {
         n.put("heads_source", m.headsSource());
         n.put("d_model", d.dModel());
         n.put("d_head", d.dHead());
+        n.put("kv_heads", d.kvHeads());
+        if (d.grouped()) {
+            var kv = n.putArray("kv_head_of_head");   // query head h reads key/value head h / (H / H_kv)
+            for (int h = 0; h < d.heads(); h++) kv.add(d.kvHead(h));
+        }
+        n.put("norm", m.normKind().label());
+        n.put("mlp", (m.family().gated() ? "gated, " : "") + m.activation().configName());
+        n.put("embedding_scale", m.embeddingScale());
+        if (m.attentionSoftcap() > 0) n.put("attention_softcap", m.attentionSoftcap());
+        n.put("tied_unembedding", m.tied());
         n.put("d_mlp", d.dMlp());
         n.put("vocab", d.vocab());
         n.put("weights", m.zeroCopy() ? "F32, used in place" : "widened to F32 off-heap, a layer at a time");

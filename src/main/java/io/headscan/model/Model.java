@@ -255,7 +255,7 @@ public final class Model implements AutoCloseable {
             source = HeadCountSource.DEFAULT_D_HEAD_64;
         }
         int kvHeads = heads, dHead;
-        OptionalInt headDim = c == null || more.headDim() == null ? OptionalInt.empty() : c.dimension(List.of(more.headDim()));
+        OptionalInt headDim = c == null || more.headDim() == null ? OptionalInt.empty() : c.optionalDimension(List.of(more.headDim()));
         if (headDim.isEmpty() && c != null && more.headDim() != null && !c.has(more.headDim()) && more.defaults().containsKey(more.headDim())) {
             headDim = OptionalInt.of(more.defaults().get(more.headDim()).intValue());
         }
@@ -265,7 +265,7 @@ public final class Model implements AutoCloseable {
         }
         dHead = headDim.orElse(d / heads);
         if (c != null && !more.kvHeads().isEmpty()) {
-            OptionalInt kv = c.dimension(more.kvHeads());
+            OptionalInt kv = c.optionalDimension(more.kvHeads());
             if (kv.isPresent()) {
                 kvHeads = kv.getAsInt();
                 if (kvHeads <= 0 || heads % kvHeads != 0) {
@@ -334,7 +334,10 @@ public final class Model implements AutoCloseable {
                 if (nullMeansNone) return 0;
                 throw c.unsupported(key, "is null; it must be a positive number");
             }
-            return c.positive(List.of(key)).orElseThrow();
+            double v = c.positive(List.of(key)).orElseThrow();
+            // used in float arithmetic (c·tanh(S / c), 1/sqrt(s)): outside the normal floats it would give inf or NaN
+            if (v < Float.MIN_NORMAL || v > Float.MAX_VALUE) throw c.unsupported(key, "is " + c.shown(key) + ", outside the range of a float32");
+            return v;
         }
         return more.defaults().getOrDefault(key, 0.0);
     }
@@ -400,7 +403,14 @@ public final class Model implements AutoCloseable {
         for (Family fam : Family.ALL) {
             if (fam.ln1Weight() == null) continue;   // nothing tells it apart without its config
             String w = Family.at(fam.ln1Weight(), 0), q = Family.at(fam.q(), 0);
-            if (fam.prefixes().stream().anyMatch(p -> f.has(p + w) && f.has(p + q))) return fam;
+            if (fam.prefixes().stream().noneMatch(p -> f.has(p + w) && f.has(p + q))) continue;
+            if (fam.more() != Family.More.LAYER_NORM) {
+                // Llama, Mistral, Qwen2, Gemma and Gemma-2 store the same names and compute differently (Gemma's norms
+                // act as 1 + w, its embedding is scaled): only the config says which
+                throw new ModelException(f.path(), "a Llama-layout checkpoint without config.json: Llama, Mistral, Qwen2, Gemma and Gemma-2 "
+                        + "store these tensor names but compute differently; put its config.json beside the weights");
+            }
+            return fam;
         }
         throw new ModelException(f.path(), "not a checkpoint of a family headscan reads (" + Family.readTypes()
                 + "): none of their layer-0 tensors is there, and no config.json names a model_type");

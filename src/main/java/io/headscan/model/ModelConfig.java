@@ -150,6 +150,14 @@ public final class ModelConfig {
     }
 
     /**
+     * As {@link #dimension}, for a key transformers lets be null meaning "the default" (head_dim: d_model / heads;
+     * num_key_value_heads: the head count): written as null, it is not set.
+     */
+    public OptionalInt optionalDimension(List<String> keys) {
+        return keys.stream().allMatch(k -> !has(k) || isNull(k)) ? OptionalInt.empty() : dimension(keys.stream().filter(k -> !isNull(k)).toList());
+    }
+
+    /**
      * A dimension under any of its names (a family's own key and transformers' generic one): a positive integer that
      * fits an int. Two names that are both written must agree.
      */

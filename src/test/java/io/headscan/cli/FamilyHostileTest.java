@@ -164,4 +164,32 @@ class FamilyHostileTest {
         CliRun crfm = CliRun.of("inspect", FIXTURES.resolve("gpt2-crfm").toString());
         assertTrue(crfm.out().contains("per layer: 0=0.353553 1=0.176777"), crfm.out());
     }
+
+    /** Llama, Mistral, Qwen2 and Gemma share tensor names and compute differently: without a config, none is guessed. */
+    @Test
+    void aLlamaLayoutWithoutAConfigIsRefusedNotGuessed() throws IOException {
+        for (String fixture : new String[] {"llama", "gemma"}) {
+            Path m = variant(fixture, null, null);
+            Files.delete(m.resolve("config.json"));
+            CliRun r = CliRun.of("score", m.toString(), "--n-head", "4", "--bag-count", "2", "--bag-size", "8");
+            assertEquals(1, r.code(), r.err());
+            assertTrue(r.err().contains("a Llama-layout checkpoint without config.json") && r.err().contains("put its config.json beside"), r.err());
+        }
+    }
+
+    /** transformers lets head_dim and num_key_value_heads be null, meaning d_model / heads and the head count. */
+    @Test
+    void nullHeadDimAndKeyValueHeadsMeanTheirDefaults() throws IOException {
+        Path m = variant("mistral", "\"head_dim\": null, \"num_key_value_heads\": null", null);   // 4 heads of 8, no grouping
+        CliRun ok = CliRun.of("inspect", m.toString());
+        assertEquals(0, ok.code(), ok.err());
+        // the llama fixture's k_proj has 2 kv heads: null means 4, which its shape contradicts
+        refused(variant("llama", "\"num_key_value_heads\": null", null), "k_proj.weight has shape [16, 32], expected [32, 32]");
+    }
+
+    @Test
+    void softCapsOutsideTheFloatRangeAreRefusedByName() throws IOException {
+        refused(variant("gemma2", "\"attn_logit_softcapping\": 1e300", null), "config.json", "attn_logit_softcapping", "outside the range of a float32");
+        refused(variant("gemma2", "\"final_logit_softcapping\": 1e-300", null), "config.json", "final_logit_softcapping", "outside the range of a float32");
+    }
 }
