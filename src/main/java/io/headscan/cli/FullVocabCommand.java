@@ -70,8 +70,8 @@ final class FullVocabCommand implements Callable<Integer> {
                     m.definitionLine().ifPresent(out::println);   // not through Reports: its JSON mapper costs start-up
                     out.printf(Locale.ROOT, "Full-vocabulary QK statistics, W_EE %s, %d queries x %d keys per head%n", variant.id(),
                             m.dims().vocab(), m.dims().vocab());
-                    out.printf(Locale.ROOT, "%-6s  %14s  %10s  %14s  %11s  %10s%n", "head", "mean_diag_prob", "frac_rank0", "frac_rank_lt10",
-                            "median_rank", "mean_rank");
+                    out.printf(Locale.ROOT, "%-6s  %14s  %10s  %14s  %11s  %10s%s%n", "head", "mean_diag_prob", "frac_rank0", "frac_rank_lt10",
+                            "median_rank", "mean_rank", m.dims().grouped() ? "  kv head" : "");
                     out.flush();
                 });
                 for (HeadId h : list) {
@@ -89,8 +89,9 @@ final class FullVocabCommand implements Callable<Integer> {
                     n.put("mean_diag_prob", s.meanDiagProb());
                     hs.set(h.toString(), n);
                     progress.above(() -> {
-                        out.printf(Locale.ROOT, "%-6s  %14.6f  %9.2f%%  %13.2f%%  %11.1f  %10.2f%n", h, s.meanDiagProb(), 100 * s.ranks().fracRank0(),
-                                100 * s.ranks().fracRankLt10(), s.ranks().medianRank(), s.ranks().meanRank());
+                        out.printf(Locale.ROOT, "%-6s  %14.6f  %9.2f%%  %13.2f%%  %11.1f  %10.2f%s%n", h, s.meanDiagProb(), 100 * s.ranks().fracRank0(),
+                                100 * s.ranks().fracRankLt10(), s.ranks().medianRank(), s.ranks().meanRank(),
+                                m.dims().grouped() ? String.format(Locale.ROOT, "  %7d", m.dims().kvHead(h.head())) : "");
                         out.flush();
                     });
                 }

@@ -126,7 +126,7 @@ final class OvCommand implements Callable<Integer> {
                             n.putNull("ioi");
                         }
                         progress.above(() -> {
-                            print(out, h, s, pushed, cs, found, ioiSkipped, tokenizer);
+                            print(out, h, s, pushed, cs, found, ioiSkipped, tokenizer, m.dims());
                             out.flush();
                         });
                     }
@@ -180,8 +180,8 @@ final class OvCommand implements Callable<Integer> {
     }
 
     private static void print(PrintWriter out, HeadId h, OvCircuit.HeadStats s, List<List<OvCircuit.Pushed>> pushed, OvCircuit.CopyScores cs,
-                              IoiNames.Found found, String ioiSkipped, Tokenizer t) {
-        out.printf(Locale.ROOT, "head %s%n", h);
+                              IoiNames.Found found, String ioiSkipped, Tokenizer t, io.headscan.model.Dims dims) {
+        out.printf(Locale.ROOT, "head %s%s%n", h, dims.grouped() ? " (kv head " + dims.kvHead(h.head()) + ")" : "");
         out.printf(Locale.ROOT, "  negative copying: rank0 %.2f%%  rank<10 %.2f%%  median %.1f  mean %.2f%n", 100 * s.negative().fracRank0(),
                 100 * s.negative().fracRankLt10(), s.negative().medianRank(), s.negative().meanRank());
         out.printf(Locale.ROOT, "  positive copying: rank0 %.2f%%  rank<10 %.2f%%  median %.1f  mean %.2f%n", 100 * s.positive().fracRank0(),

@@ -79,7 +79,10 @@ class FamilyCommandsTest {
         JsonNode rm = qk.get("model");
         int kv = x.get("dims").has("kv_heads") ? x.get("dims").get("kv_heads").asInt() : x.get("dims").get("heads").asInt();
         assertEquals(kv, rm.get("kv_heads").asInt());
-        assertEquals(kv != x.get("dims").get("heads").asInt(), rm.has("kv_head_of_head"), rm.toString());
+        boolean grouped = kv != x.get("dims").get("heads").asInt();
+        assertEquals(grouped, rm.has("kv_head_of_head"), rm.toString());
+        assertEquals(grouped, q.out().contains("  kv head"), "fullvocab names each head's kv head where they differ: " + q.out());
+        assertEquals(grouped, o.out().contains(" (kv head "), "ov likewise: " + o.out());
         if (x.has("embed_scale")) assertEquals(x.get("embed_scale").asDouble(), rm.get("embedding_scale").asDouble(), 1e-6);
         if (x.has("softcap") && x.get("softcap").asDouble() > 0) assertEquals(x.get("softcap").asDouble(), rm.get("attention_softcap").asDouble(), 1e-12);
         String act = x.get("activation").asText().equals("gelu_pytorch_tanh") ? "gelu_new" : x.get("activation").asText();   // one function
