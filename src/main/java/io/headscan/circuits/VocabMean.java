@@ -34,7 +34,7 @@ final class VocabMean {
         Optional<FileMemo> memo = enabled() ? FileMemo.of(NonFinite.memoFiles(model), cacheRoot, "vocab-mean", ".f32") : Optional.empty();
         Optional<float[]> cached = memo.flatMap(m -> m.read(MAGIC)).map(p -> decode(p, v, d));
         if (cached.isPresent() && cached.get() != null) return cached.get();
-        float[] mean = compute(model.unembedding());
+        float[] mean = model.tableInPlace(Model.Role.UNEMBED) ? compute(model.unembedding()) : computeHalf(model);
         memo.ifPresent(m -> m.write(MAGIC, encode(mean, v)));
         return mean;
     }
@@ -52,14 +52,34 @@ final class VocabMean {
      * compute (a float GEMM's was not: OpenBLAS splits it by thread count).
      */
     static float[] compute(Matrix e) {
-        int v = e.rows(), d = e.cols();
+        return compute(e.rows(), e.cols(), (t, row, scratch) -> Rows.read(e, t, row));
+    }
+
+    /**
+     * The same sums over an F16/BF16 table read as stored, each row widened alone: the whole table is never widened
+     * (a 7B model's would be 0.5 GB), and every row's floats are the ones a widened table would hold.
+     */
+    static float[] computeHalf(Model model) {
+        io.headscan.format.TensorInfo t = model.file().info(model.name(Model.Role.UNEMBED, 0));
+        java.lang.foreign.MemorySegment src = model.file().segment(t);
+        boolean f16 = t.dtype() == io.headscan.format.DType.F16;
+        int v = (int) t.dim(0), d = (int) t.dim(1);
+        return compute(v, d, (r, row, scratch) -> io.headscan.format.HalfFloats.widen(src, (long) r * d, row, d, f16, scratch));
+    }
+
+    private interface RowReader {
+        void read(int t, float[] row, short[] scratch);
+    }
+
+    private static float[] compute(int v, int d, RowReader rows) {
         int chunks = (v + CHUNK - 1) / CHUNK;
         double[][] partial = new double[chunks][];
         java.util.stream.IntStream.range(0, chunks).parallel().forEach(c -> {
             double[] acc = new double[d];
             float[] row = new float[d];
+            short[] scratch = new short[d];
             for (int t = c * CHUNK, end = Math.min(v, t + CHUNK); t < end; t++) {
-                Rows.read(e, t, row);
+                rows.read(t, row, scratch);
                 for (int i = 0; i < d; i++) acc[i] += row[i];
             }
             partial[c] = acc;

@@ -15,13 +15,18 @@ public final class HalfFloats {
      * through the caller's arrays (at least {@code len} long).
      */
     public static void widen(MemorySegment src, long from, MemorySegment dst, long to, int len, boolean f16, short[] bits, float[] out) {
+        widen(src, from, out, len, f16, bits);
+        MemorySegment.copy(out, 0, dst, SafetensorsFile.F32_LE, to * Float.BYTES, len);
+    }
+
+    /** {@code len} 16-bit floats from element {@code from} of {@code src} into {@code out[0 .. len)}. */
+    public static void widen(MemorySegment src, long from, float[] out, int len, boolean f16, short[] bits) {
         MemorySegment.copy(src, SafetensorsFile.I16_LE, from * Short.BYTES, bits, 0, len);
         if (f16) {
             for (int i = 0; i < len; i++) out[i] = Float.float16ToFloat(bits[i]);
         } else {
             for (int i = 0; i < len; i++) out[i] = Float.intBitsToFloat((bits[i] & 0xffff) << 16);
         }
-        MemorySegment.copy(out, 0, dst, SafetensorsFile.F32_LE, to * Float.BYTES, len);
     }
 
     /** {@code len} F32 values from element {@code from} of {@code src} to 16-bit floats at element {@code to} of {@code dst}. */

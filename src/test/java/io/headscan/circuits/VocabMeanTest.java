@@ -86,4 +86,16 @@ class VocabMeanTest {
             assertFalse(java.util.Arrays.equals(first, second));
         }
     }
+
+    /** A half-precision unembedding is summed row by row as stored: the same bits as from the whole table widened, and it is not widened. */
+    @Test
+    void aHalfPrecisionTableIsSummedWithoutWideningIt() throws Exception {
+        for (String form : new String[] {"llama/bf16", "pythia/bf16"}) {
+            try (Model m = Model.open(Path.of("src/test/resources/families").resolve(form))) {
+                float[] half = VocabMean.computeHalf(m);
+                assertFalse(m.tableInPlace(Model.Role.UNEMBED), form + ": not widened");
+                assertArrayEquals(VocabMean.compute(m.unembedding()), half, form);
+            }
+        }
+    }
 }
