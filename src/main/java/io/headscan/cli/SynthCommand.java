@@ -18,15 +18,23 @@ import picocli.CommandLine.Model.CommandSpec;
         header = "Write a synthetic checkpoint in the exact layout of a model family (GPT-2 by default).",
         description = "Writes model.safetensors (or, with --format pytorch, pytorch_model.bin) and config.json; the defaults give GPT-2 Small's shape. --plant builds heads that "
                 + "attend to the token being predicted (and copy-suppress it), so the Prediction-Attention score must rank them first. --family writes the same "
-                + "model in another family's tensor names, layouts and config (gpt_neox, gpt_neo, opt, gptj), calibrated so that the planted heads keep their logit.")
+                + "model in another family's tensor names, layouts and config (gpt_neox, gpt_neo, opt, gptj), calibrated so that the planted heads keep their logit; "
+                + "or a Llama-like model in that family's layout (llama, mistral, qwen2, gemma, gemma2, olmo: RMSNorm or parameter-free norms, gated MLP, "
+                + "--kv-heads for grouped-query attention), written tensor by tensor without a staging copy (a Llama-2-7B-size BF16 fits a small heap).")
 final class SynthCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
 
     @Option(names = "--family", defaultValue = "gpt2", paramLabel = "NAME",
-            description = "Model family, by config.json model_type: gpt2, gpt_neox, gpt_neo, opt or gptj (default: ${DEFAULT-VALUE}).")
+            description = "Model family, by config.json model_type: gpt2, gpt_neox, gpt_neo, opt, gptj, llama, mistral, qwen2, gemma, gemma2 "
+                    + "or olmo (default: ${DEFAULT-VALUE}).")
     String family;
+
+    @Option(names = "--kv-heads", paramLabel = "N",
+            description = "Key/value heads per layer (grouped-query attention; llama, mistral, qwen2, gemma, gemma2, olmo): a divisor of --heads "
+                    + "(default: as many as --heads).")
+    Integer kvHeads;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (created if needed).")
     Path out;
@@ -72,12 +80,20 @@ final class SynthCommand implements Callable<Integer> {
         Family fam = SyntheticFamily.byName(family)
                 .orElseThrow(() -> new UsageException("--family " + family + ": synth writes " + SyntheticFamily.names()));
         int mlp = dMlp < 0 ? 4 * dModel : dMlp;
+        int kv = kvHeads == null ? heads : kvHeads;
+        if (kv != heads && !SyntheticFamily.groupedQuery(fam)) {
+            throw new UsageException("--kv-heads " + kv + ": " + fam.label() + " has no grouped-query attention (synth writes it for "
+                    + SyntheticFamily.groupedQueryNames() + ")");
+        }
+        if (kv <= 0 || heads <= 0 || heads % kv != 0) throw new UsageException("--kv-heads " + kv + " does not divide --heads " + heads);
         Dims dims;
         try {
             dims = new Dims(vocab, dModel, layers, heads, mlp, nCtx);
+            if (kv != heads) dims = new Dims(vocab, dModel, layers, heads, mlp, nCtx, kv, dims.dHead());
         } catch (IllegalArgumentException e) {
             throw new UsageException("synth: " + e.getMessage());
         }
+        if (SyntheticFamily.groupedQuery(fam) && nCtx <= 0) throw new UsageException("--n-ctx " + nCtx + ": " + fam.label() + " needs a context length");
         List<HeadId> plants = plant == null || plant.isBlank() ? List.of() : ModelOptions.heads("--plant", plant, dims);
         int writers = BackendOptions.threadCount(threads, "--threads");
         long t0 = System.nanoTime();
@@ -97,8 +113,9 @@ final class SynthCommand implements Callable<Integer> {
         var o = spec.commandLine().getOut();
         o.printf(Locale.ROOT, "wrote %s (%,d bytes, %d tensors, %,d parameters) and %s in %.1f s%n",
                 r.weights(), r.bytes(), r.tensors(), r.parameters(), r.config().getFileName(), secs);
-        o.printf(Locale.ROOT, "layout: %s%d layers x %d heads, d_model %d, d_mlp %d, vocab %d, n_ctx %d, seed %d%s%n",
-                fam == Family.GPT2 ? "" : fam.label() + ", ", layers, heads, dModel, mlp, vocab, nCtx, seed,
+        o.printf(Locale.ROOT, "layout: %s%d layers x %d heads%s, d_model %d, d_mlp %d, vocab %d, n_ctx %d, seed %d%s%n",
+                fam == Family.GPT2 ? "" : fam.label() + ", ", layers, heads,
+                dims.grouped() ? " (" + dims.kvHeads() + " key/value heads)" : "", dModel, mlp, vocab, nCtx, seed,
                 synth.planted().isEmpty() ? "" : ", planted " + String.join(",", SyntheticGpt2.names(synth.planted())));
         o.flush();
         return 0;

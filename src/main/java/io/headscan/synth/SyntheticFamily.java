@@ -42,11 +42,29 @@ import java.util.stream.IntStream;
  * {@code ln_2}, so the source's {@code ln_2} is not written), the MLP's activation (GPT-NeoX: erf gelu, OPT: relu), and
  * GPT-Neo's missing attention scale (its planted W_Q carries 1/sqrt(d_head) instead). Planted W_Q and W_K are therefore
  * the GPT-2 source's up to one factor per head; every other weight is the GPT-2 source's exactly.
+ *
+ * <p>The Llama-like families (Llama, Mistral, Qwen2, Gemma, Gemma-2, OLMo-1: RMSNorm or parameter-free norms, gated
+ * MLPs, grouped-query attention) are not re-laid out: GPT-2's LayerNorm biases and centring have no place in them.
+ * {@link SyntheticLlamaLike} writes them directly, streamed, with their own layer 0 and calibration.
  */
 public final class SyntheticFamily {
 
     /** The families {@code synth} writes, by {@code model_type}. */
-    public static final List<Family> WRITTEN = List.of(Family.GPT2, Family.GPT_NEOX, Family.GPT_NEO, Family.OPT, Family.GPTJ);
+    public static final List<Family> WRITTEN = List.of(Family.GPT2, Family.GPT_NEOX, Family.GPT_NEO, Family.OPT, Family.GPTJ,
+            Family.LLAMA, Family.MISTRAL, Family.QWEN2, Family.GEMMA, Family.GEMMA2, Family.OLMO);
+
+    /**
+     * Whether synth writes the family with grouped-query attention ({@code --kv-heads}): the Llama-like families, whose
+     * configs have {@code num_key_value_heads}.
+     */
+    public static boolean groupedQuery(Family f) {
+        return !f.more().kvHeads().isEmpty();
+    }
+
+    /** The families {@link #groupedQuery} accepts, for messages. */
+    public static String groupedQueryNames() {
+        return String.join(", ", WRITTEN.stream().filter(SyntheticFamily::groupedQuery).map(Family::modelType).toList());
+    }
 
     /** The family named by its {@code model_type}, if synth writes it. */
     public static Optional<Family> byName(String modelType) {
@@ -59,12 +77,31 @@ public final class SyntheticFamily {
     }
 
     private final Family family;
+    private final long seed;
+    /** The GPT-2 source of the LayerNorm families, or null. */
     private final SyntheticGpt2 source;
+    /** The direct writer of the Llama-like families, or null. */
+    private final SyntheticLlamaLike direct;
+    private DType dtype = DType.F32;
     private boolean pytorch;
 
+    /**
+     * @param dims with {@code kvHeads < heads} (grouped-query attention) or a head width other than d_model / heads only
+     *             for the families that have them ({@link #groupedQuery}; head_dim: not Qwen2 or OLMo)
+     */
     public SyntheticFamily(Family family, Dims dims, long seed, List<HeadId> plant) {
         if (!WRITTEN.contains(family)) throw new IllegalArgumentException("synth does not write " + family.label() + " (it writes " + names() + ")");
         this.family = family;
+        this.seed = seed;
+        if (groupedQuery(family)) {
+            this.source = null;
+            this.direct = new SyntheticLlamaLike(family, dims, seed, plant);
+            return;
+        }
+        if (dims.grouped() || dims.qWidth() != dims.dModel()) {
+            throw new IllegalArgumentException(family.label() + " has no grouped-query attention and no head width other than d_model / heads");
+        }
+        this.direct = null;
         this.source = new SyntheticGpt2(dims, seed, plant);
         if (family != Family.GPT2) source.calibratedFor(calibration(family, dims)).withoutMaskBuffers();
     }
@@ -85,20 +122,27 @@ public final class SyntheticFamily {
     }
 
     public List<HeadId> planted() {
-        return source.planted();
+        return direct != null ? direct.planted() : source.planted();
     }
 
     /** F32, F16 or BF16 (as {@link SyntheticGpt2#storedAs}). */
     public SyntheticFamily storedAs(DType dtype) {
-        source.storedAs(dtype);
+        this.dtype = SyntheticGpt2.checkStored(dtype);
+        if (direct != null) direct.storedAs(dtype);
+        else source.storedAs(dtype);
         return this;
     }
 
     /** Writes {@code pytorch_model.bin} with the names {@code XxxForCausalLM.state_dict()} has, instead of model.safetensors. */
     public SyntheticFamily asPyTorch(boolean on) {
         this.pytorch = on;
-        source.asPyTorch(on);
+        if (source != null) source.asPyTorch(on);
         return this;
+    }
+
+    /** The tokens the planted heads' mean diagonal logit is calibrated on (tests check it). */
+    int[] calibrationTokens() {
+        return direct != null ? direct.calibrationTokens() : source.calibrationTokens();
     }
 
     /** Writes {@code dir/model.safetensors} (or {@code pytorch_model.bin}) and {@code dir/config.json}, each atomically. */
@@ -108,6 +152,16 @@ public final class SyntheticFamily {
         Path weights = dir.resolve(pytorch ? "pytorch_model.bin" : "model.safetensors");
         Path config = dir.resolve("config.json");
         writeConfig(config);   // first: the weights, written last, complete the folder
+        if (direct != null) {
+            Path written = pytorch ? AtomicFiles.tempBeside(dir.resolve("model.safetensors")) : weights;
+            try {
+                SyntheticLlamaLike.Written w = direct.writeSafetensors(written, threads);
+                int count = pytorch ? toPyTorch(written, weights) : w.tensors();
+                return new SyntheticGpt2.Result(weights, config, Files.size(weights), count, w.parameters());
+            } finally {
+                if (pytorch) AtomicFiles.discard(written);
+            }
+        }
         Path staged = AtomicFiles.tempBeside(dir.resolve("gpt2-layout.safetensors"));
         Path relaid = pytorch ? AtomicFiles.tempBeside(dir.resolve("model.safetensors")) : weights;
         try {
@@ -308,12 +362,12 @@ public final class SyntheticFamily {
     private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
 
     /**
-     * The re-laid safetensors file as {@code pytorch_model.bin}: a tied family gets {@code lm_head.weight} as an alias
-     * of its embedding's storage, GPT-NeoX the per-layer buffers old Pythia files carry (causal mask, masked_bias,
+     * The family's safetensors file (re-laid out, or written directly) as {@code pytorch_model.bin}: a tied checkpoint
+     * gets {@code lm_head.weight} as an alias of its embedding's storage, GPT-NeoX the per-layer buffers old Pythia files carry (causal mask, masked_bias,
      * rotary inv_freq), which readers must ignore. Returns the number of tensors written.
      */
     private int toPyTorch(Path relaid, Path weights) throws IOException {
-        Dims dims = source.dims();
+        Dims dims = dims();
         try (SafetensorsFile f = SafetensorsFile.open(relaid); Arena arena = Arena.ofConfined()) {
             PyTorchZipWriter pw = new PyTorchZipWriter().folder("pytorch_model");
             int count = 0;
@@ -329,7 +383,7 @@ public final class SyntheticFamily {
                     count += 3;
                 }
             }
-            if (family.tied()) {
+            if (direct != null ? direct.tied() : family.tied()) {
                 pw.tie("lm_head.weight", family.prefix() + family.embed());
                 count++;
             }
@@ -364,9 +418,29 @@ public final class SyntheticFamily {
         return Math.min(dHead, Math.max(2, dHead / 4 / 2 * 2));
     }
 
+    private Dims dims() {
+        return direct != null ? direct.dims() : source.dims();
+    }
+
+    /** config.json: the family's own keys, then torch_dtype and what synth wrote (seed, planted heads, their logit). */
     private void writeConfig(Path config) throws IOException {
+        ObjectNode n = direct != null ? direct.config() : layerNormConfig();
+        n.put("torch_dtype", switch (dtype) {
+            case F16 -> "float16";
+            case BF16 -> "bfloat16";
+            default -> "float32";
+        });
+        ObjectNode s = n.putObject("headscan_synth");
+        s.put("seed", seed);
+        s.put("plant", String.join(",", planted().stream().map(HeadId::toString).toList()));
+        s.put("plant_diagonal_logit", SyntheticGpt2.PLANT_DIAGONAL_LOGIT);
+        AtomicFiles.writeString(config, io.headscan.Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
+    }
+
+    /** The keys of a LayerNorm family's config (GPT-NeoX, GPT-Neo, OPT, GPT-J). */
+    private ObjectNode layerNormConfig() {
         ObjectMapper om = io.headscan.Json.MAPPER;
-        Dims dims = source.dims();
+        Dims dims = dims();
         ObjectNode n = om.createObjectNode();
         n.put("model_type", family.modelType());
         boolean mlp4d = dims.dMlp() == 4 * dims.dModel();
@@ -453,15 +527,6 @@ public final class SyntheticFamily {
             }
             default -> throw new IllegalStateException("no config for " + family.label());
         }
-        n.put("torch_dtype", switch (source.dtype()) {
-            case F16 -> "float16";
-            case BF16 -> "bfloat16";
-            default -> "float32";
-        });
-        ObjectNode s = n.putObject("headscan_synth");
-        s.put("seed", source.seed());
-        s.put("plant", String.join(",", planted().stream().map(HeadId::toString).toList()));
-        s.put("plant_diagonal_logit", SyntheticGpt2.PLANT_DIAGONAL_LOGIT);
-        AtomicFiles.writeString(config, om.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
+        return n;
     }
 }

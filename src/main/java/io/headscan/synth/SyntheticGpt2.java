@@ -78,9 +78,14 @@ public final class SyntheticGpt2 {
     }
 
     public SyntheticGpt2 storedAs(DType dtype) {
-        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) throw new IllegalArgumentException("synth writes F32, F16 or BF16, not " + dtype);
-        this.dtype = dtype;
+        this.dtype = checkStored(dtype);
         return this;
+    }
+
+    /** The storage types synth writes: F32, F16 or BF16. */
+    static DType checkStored(DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) throw new IllegalArgumentException("synth writes F32, F16 or BF16, not " + dtype);
+        return dtype;
     }
 
     public SyntheticGpt2(Dims dims, long seed, List<HeadId> plant) {
