@@ -181,9 +181,9 @@ final class FactoredScores {
 
     /**
      * As above with attention-logit soft-capping (cap > 0: S ↦ cap·tanh(S / cap), docs/science.md §9): the softmax is
-     * over the capped scores, the ranks are counted on the scores before capping (tanh is strictly increasing, so they
-     * are the same in exact arithmetic, and float rounding near saturation cannot make ties). Capped layers reduce on
-     * the host: the fused device kernels do not cap.
+     * over the capped scores, the ranks are counted on the scores before capping: tanh is strictly increasing, so the order
+     * is the same in exact arithmetic, but in float a capped score saturates and would tie scores that differ; counted
+     * before capping they stay apart. Capped layers reduce on the host: the fused device kernels do not cap.
      */
     static RowResults reduce(Backend backend, Matrix a, Matrix b, float scale, float cap, Progress progress, RowReducer reducer, Timing timing,
                              Buffers buffers) {

@@ -88,7 +88,6 @@ public final class NativeKernels implements RowReducer {
         return loadError;
     }
 
-    /** gelu_new(x + bias) in place on a tile of rows × cols floats (leading dimension ld), in C. */
     /** {@code g = act(g) ⊙ u} over rows × cols tiles (offsets and leading dimensions in floats); see hs_gated. */
     public void gated(MemorySegment g, long gOffset, int ldg, MemorySegment u, long uOffset, int ldu, int rows, int cols, int act) {
         if (rows == 0) return;
@@ -107,6 +106,7 @@ public final class NativeKernels implements RowReducer {
         if (rc != 0) throw new IllegalStateException("hs_softcap rejected its arguments");
     }
 
+    /** gelu_new(x + bias) in place on a tile of rows × cols floats (leading dimension ld), in C. */
     public void biasGeluNew(MemorySegment tile, long offset, int rows, int cols, int ld, float[] bias) {
         if (rows == 0) return;
         if ((offset + (long) (rows - 1) * ld + cols) * Float.BYTES > tile.byteSize() || bias.length < cols) {
