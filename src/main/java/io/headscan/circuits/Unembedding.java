@@ -70,7 +70,20 @@ public final class Unembedding {
 
     /** Rows of {@code out} [n, d] become U[:, t0 + a]ᵀ ⊙ g (a LayerNorm weight; null: none) for a in [0, n). */
     public void columns(int t0, float[] g, Matrix out) {
-        affine(g).apply(table().rows(t0, out.rows()), null, out);
+        if (e != null || model.tableInPlace(Model.Role.UNEMBED)) {
+            affine(g).apply(table().rows(t0, out.rows()), null, out);
+            return;
+        }
+        // F16/BF16: a chunk of rows widened at a time, never the whole table beside U
+        int chunk = (int) Math.max(1, Math.min(out.rows(), (32L << 20) / (4L * d)));
+        for (int a = 0; a < out.rows(); a += chunk) {
+            int n = Math.min(chunk, out.rows() - a);
+            int[] tokens = java.util.stream.IntStream.range(t0 + a, t0 + a + n).toArray();
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
+                Model.TokenRows rows = model.tokenRows(Model.Role.UNEMBED, tokens, arena);
+                affine(g).apply(rows.matrix(), rows.index(), null, out.rows(a, n));
+            }
+        }
     }
 
     private synchronized Matrix table() {
