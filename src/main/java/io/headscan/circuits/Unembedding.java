@@ -75,13 +75,13 @@ public final class Unembedding {
             return;
         }
         // F16/BF16: a chunk of rows widened at a time, never the whole table beside U
-        int chunk = (int) Math.max(1, Math.min(out.rows(), (32L << 20) / (4L * d)));
-        for (int a = 0; a < out.rows(); a += chunk) {
-            int n = Math.min(chunk, out.rows() - a);
-            int[] tokens = java.util.stream.IntStream.range(t0 + a, t0 + a + n).toArray();
-            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
-                Model.TokenRows rows = model.tokenRows(Model.Role.UNEMBED, tokens, arena);
-                affine(g).apply(rows.matrix(), rows.index(), null, out.rows(a, n));
+        int chunk = (int) Math.max(1, Math.min(out.rows(), (16L << 20) / (4L * d)));
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
+            Matrix buffer = Matrix.allocate(arena, chunk, d);
+            for (int a = 0; a < out.rows(); a += chunk) {
+                int n = Math.min(chunk, out.rows() - a);
+                model.rowsInto(Model.Role.UNEMBED, t0 + a, buffer.rows(0, n));
+                affine(g).apply(buffer.rows(0, n), null, out.rows(a, n));
             }
         }
     }

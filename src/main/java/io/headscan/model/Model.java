@@ -796,6 +796,27 @@ public final class Model implements AutoCloseable {
         return new TokenRows(copy, java.util.stream.IntStream.range(0, tokens.length).toArray());
     }
 
+    /**
+     * Rows r0 .. r0 + dst.rows() − 1 of the table {@code role} (EMBED or UNEMBED) as F32 into {@code dst} (dense, d
+     * columns): widened from F16/BF16, or copied; rows split across the cores.
+     */
+    public void rowsInto(Role role, int r0, Matrix dst) {
+        if (role != Role.EMBED && role != Role.UNEMBED) throw new IllegalArgumentException(role + " is not a token table");
+        TensorInfo t = file.info(name(role, 0));
+        int cols = (int) t.shape()[1];
+        if (r0 < 0 || (long) r0 + dst.rows() > t.shape()[0] || dst.cols() != cols || !dst.contiguous()) {
+            throw new IllegalArgumentException("rows " + r0 + " + " + dst.rows() + " of " + t.name() + " into " + dst.rows() + "x" + dst.cols());
+        }
+        MemorySegment src = file.segment(t);
+        MemorySegment out = dst.segment().asSlice(dst.offset() * Float.BYTES, (long) dst.rows() * cols * Float.BYTES);
+        if (t.dtype() == DType.F32) {
+            MemorySegment.copy(src, (long) r0 * cols * Float.BYTES, out, 0, out.byteSize());
+            return;
+        }
+        io.headscan.format.HalfFloats.widenAll(src.asSlice((long) r0 * cols * Short.BYTES, (long) dst.rows() * cols * Short.BYTES), out,
+                (long) dst.rows() * cols, t.dtype() == DType.F16);
+    }
+
     /** Whether the table {@code role} (EMBED or UNEMBED) is read in place: F32, or already widened whole. */
     public boolean tableInPlace(Role role) {
         TensorInfo t = file.info(name(role, 0));
