@@ -20,9 +20,11 @@ import java.util.function.Consumer;
 /**
  * The full-vocabulary effective embedding W_EE [V, d] (docs/science.md §2) as a safetensors file
  * (tensor {@code W_EE}) whose metadata names the variant and the source checkpoint's SHA-256,
- * and carries a CRC32C of the data. The tensor is F32, or F16/BF16 when the checkpoint's embedding is (computed in F32,
- * rounded once when stored: half the disk of a 7B model's 0.5 GB table, no precision the weights had is lost); a half
- * table is widened to F32 off-heap when opened, so every reader sees F32 rows. Full-vocabulary commands reuse it from the cache
+ * and carries a CRC32C of the data. The tensor is F32, or F16/BF16 when the checkpoint's embedding is: computed in F32
+ * and rounded once when stored (relative error up to 2^-9 for BF16, 2^-12 for F16, on top of the F32 computation; half
+ * the disk of a 7B model's 0.5 GB table). An F16 table whose values would overflow F16 is stored in F32 instead. A half
+ * table is widened to F32 off-heap when first read, so every reader sees F32 rows; {@code sweep}, which keeps W_EE in
+ * memory, rounds it the same way ({@link #roundAsStored}), so the same checkpoint gives the same numbers everywhere. Full-vocabulary commands reuse it from the cache
  * ({@code <cache>/wee/<sha256>-<variant>.safetensors}); a cache file whose metadata does not match, or
  * whose data fails its checksum, is reported, deleted and recomputed — never trusted.
  */
@@ -30,7 +32,7 @@ public final class EmbeddingTable implements AutoCloseable {
 
     public static final String TENSOR = "W_EE";
     /** Bumped whenever the definition or the file layout changes, so older caches are recomputed. */
-    public static final String FORMAT = "headscan-wee-2";
+    public static final String FORMAT = "headscan-wee-3";
 
     /**
      * What W_EE depends on besides the weights: the family's block and the config values it reads (the head count,
@@ -52,7 +54,7 @@ public final class EmbeddingTable implements AutoCloseable {
     }
 
     private final SafetensorsFile file;
-    private final Matrix wee;
+    private Matrix wee;
     /** The widened copy of a half-precision table. */
     private final java.lang.foreign.Arena widened = java.lang.foreign.Arena.ofShared();
     private final boolean fromCache;
@@ -61,18 +63,24 @@ public final class EmbeddingTable implements AutoCloseable {
 
     private EmbeddingTable(SafetensorsFile file, boolean fromCache) {
         this.file = file;
-        TensorInfo t = file.info(TENSOR);
-        MemorySegment data = file.segment(t);
-        if (t.dtype() != DType.F32) {
-            MemorySegment f32 = io.headscan.OffHeap.allocate(widened, t.elementCount() * Float.BYTES);
-            io.headscan.format.HalfFloats.widenAll(data, f32, t.elementCount(), t.dtype() == DType.F16);
-            data = f32;
-        }
-        this.wee = Matrix.dense(data, (int) t.dim(0), (int) t.dim(1));
         this.fromCache = fromCache;
     }
 
-    public Matrix matrix() {
+    /**
+     * W_EE [V, d] in F32: the mapped file itself, or (F16/BF16) a copy widened on first use (read-only, as the mapping
+     * is, so that a GPU backend keeps one copy of it on the device).
+     */
+    public synchronized Matrix matrix() {
+        if (wee == null) {
+            TensorInfo t = file.info(TENSOR);
+            MemorySegment data = file.segment(t);
+            if (t.dtype() != DType.F32) {
+                MemorySegment f32 = io.headscan.OffHeap.allocate(widened, t.elementCount() * Float.BYTES);
+                io.headscan.format.HalfFloats.widenAll(data, f32, t.elementCount(), t.dtype() == DType.F16);
+                data = f32.asReadOnly();
+            }
+            wee = Matrix.dense(data, (int) t.dim(0), (int) t.dim(1));
+        }
         return wee;
     }
 
@@ -104,11 +112,23 @@ public final class EmbeddingTable implements AutoCloseable {
         return file.metadata();
     }
 
-    /** Computes W_EE for the whole vocabulary and writes it (atomically) to {@code out}. */
     /** GEMM milliseconds and GFLOP of the last {@link #write} in this process (for --profile). */
     public static volatile double[] lastGemm = {0, 0};
 
+    /** A W_EE value outside F16's range: the table is stored in F32 instead. */
+    static final class F16Overflow extends RuntimeException {
+        F16Overflow(float x) {
+            super("W_EE value " + x + " is outside F16's range", null, false, false);
+        }
+    }
+
+    /** Computes W_EE for the whole vocabulary and writes it (atomically) to {@code out}, stored as {@link #storedType(Model)}. */
     public static void write(Model model, String sourceSha256, Variant variant, Backend backend, Path out, Progress progress)
+            throws IOException {
+        write(model, sourceSha256, variant, backend, out, progress, storedType(model));
+    }
+
+    static void write(Model model, String sourceSha256, Variant variant, Backend backend, Path out, Progress progress, DType type)
             throws IOException {
         int v = model.dims().vocab(), d = model.dims().dModel();
         EffectiveEmbedding ee = new EffectiveEmbedding(model, backend, variant);
@@ -122,7 +142,6 @@ public final class EmbeddingTable implements AutoCloseable {
                 .metadata("headscan.source_file", model.path().toString())
                 .dataChecksum("headscan.data_crc32c");
         progress.start("W_EE " + variant.id(), v, "tokens");
-        DType type = storedType(model);
         w.add(TENSOR, type, new long[] {v, d}, seg -> {
             if (type == DType.F32) ee.computeAll(Matrix.dense(seg, v, d), progress);
             else computeNarrowed(ee, seg, v, d, type == DType.F16, progress);
@@ -143,9 +162,36 @@ public final class EmbeddingTable implements AutoCloseable {
                 int n = Math.min(chunk, v - t0);
                 int[] tokens = java.util.stream.IntStream.range(t0, t0 + n).toArray();
                 ee.compute(tokens, tile.rows(0, n), progress);
-                for (int r = 0; r < n; r++) io.headscan.format.HalfFloats.narrow(tile.segment(), (long) r * d, seg, (long) (t0 + r) * d, d, f16, in, bits);
+                for (int r = 0; r < n; r++) {
+                    io.headscan.format.HalfFloats.narrow(tile.segment(), (long) r * d, seg, (long) (t0 + r) * d, d, f16, in, bits);
+                    if (f16) for (int i = 0; i < d; i++) if (Float.isFinite(in[i]) && Float.isInfinite(Float.float16ToFloat(bits[i]))) throw new F16Overflow(in[i]);
+                }
             }
         }
+    }
+
+    /**
+     * {@code m} rounded in place to the precision its table would be stored in ({@link #storedType(Model)}): what a
+     * cached table gives back, for callers that keep W_EE in memory (sweep). F32: unchanged; an F16 value beyond F16's
+     * range stays as it is, as the table would then be F32 (the whole table: callers round only what is finite in F16).
+     */
+    public static void roundAsStored(Model model, Matrix m) {
+        DType type = storedType(model);
+        if (type == DType.F32) return;
+        boolean f16 = type == DType.F16;
+        for (int r = 0; r < m.rows(); r++) {
+            for (int c = 0; c < m.cols(); c++) {
+                float x = m.get(r, c);
+                if (f16 && Float.isInfinite(Float.float16ToFloat(Float.floatToFloat16(x))) && Float.isFinite(x)) return;
+            }
+        }
+        java.util.stream.IntStream.range(0, m.rows()).parallel().forEach(r -> {
+            for (int c = 0; c < m.cols(); c++) {
+                float x = m.get(r, c);
+                m.set(r, c, f16 ? Float.float16ToFloat(Float.floatToFloat16(x))
+                        : Float.intBitsToFloat((io.headscan.format.HalfFloats.toBfloat16(x) & 0xffff) << 16));
+            }
+        });
     }
 
     /**
@@ -178,7 +224,7 @@ public final class EmbeddingTable implements AutoCloseable {
         if (sha != null && !sha.equals(md.get("headscan.source_sha256"))) return "was computed from another checkpoint (" + md.get("headscan.source_sha256") + ")";
         if (!f.has(TENSOR)) return "has no " + TENSOR + " tensor";
         TensorInfo t = f.info(TENSOR);
-        if (t.dtype() != stored || !Arrays.equals(t.shape(), new long[] {vocab, dModel})) {
+        if ((t.dtype() != stored && t.dtype() != DType.F32) || !Arrays.equals(t.shape(), new long[] {vocab, dModel})) {
             return TENSOR + " is " + t.dtype() + " " + t.shapeString() + ", expected " + stored + " [" + vocab + ", " + dModel + "]";
         }
         String crc = md.get("headscan.data_crc32c");
@@ -215,22 +261,37 @@ public final class EmbeddingTable implements AutoCloseable {
         Path target = cached;
         Path scratch = null;
         long bytes = dataBytes(model);
+        String why = null;
         try {
             Files.createDirectories(cached.getParent());
             io.headscan.AtomicFiles.checkWritable(cached, null);
-            checkSpace(cached.getParent(), bytes);
         } catch (IOException e) {
+            why = "is not writable (" + e.getMessage() + ")";
+        }
+        if (why == null) {
+            try {
+                checkSpace(cached.getParent(), bytes);
+            } catch (IOException e) {
+                why = "has no room: " + e.getMessage();
+            }
+        }
+        if (why != null) {
             scratch = Files.createTempDirectory("headscan-wee");
             target = scratch.resolve(cached.getFileName());
-            notes.accept("cache folder " + cached.getParent() + " is not writable (" + e.getMessage() + "); computing into " + target
-                    + " for this run only");
+            notes.accept("cache folder " + cached.getParent() + " " + why + "; computing into " + target + " for this run only");
         }
-        if (scratch != null) checkSpace(scratch, bytes);
-        DType type = storedType(model);
-        notes.accept(String.format(java.util.Locale.ROOT, "W_EE (%s) will take %.1f MB on disk at %s: %s%s", variant.id(), bytes / 1e6, target, type,
-                type == DType.F32 ? "" : " (the checkpoint's precision; computed in F32, rounded once when stored)"));
         try {
-            write(model, sha, variant, backend, target, progress);
+            if (scratch != null) checkSpace(scratch, bytes);
+            DType type = storedType(model);
+            notes.accept(String.format(java.util.Locale.ROOT, "W_EE (%s) will take %.1f MB on disk at %s: %s%s", variant.id(), bytes / 1e6, target, type,
+                    type == DType.F32 ? "" : " (the checkpoint's precision; computed in F32, rounded once when stored)"));
+            try {
+                write(model, sha, variant, backend, target, progress, type);
+            } catch (F16Overflow e) {
+                notes.accept(e.getMessage() + ": W_EE stored in F32 instead (" + String.format(java.util.Locale.ROOT, "%.1f MB", 2 * bytes / 1e6) + ")");
+                if (scratch != null) checkSpace(scratch, 2 * bytes);
+                write(model, sha, variant, backend, target, progress, DType.F32);
+            }
             if (scratch == null) notes.accept("W_EE (" + variant.id() + ") computed and cached at " + target);
             EmbeddingTable t = open(target, sha, variant, v, d, storedType(model), false, notes::accept);
             if (t == null) throw new IOException("the W_EE file just written at " + target + " does not check out");

@@ -72,6 +72,10 @@ public final class OvCircuit implements AutoCloseable {
 
     /** b_U, the same for every head: computed once. */
     private float[] unembeddingBias;
+    /** W_EE (noattn) of the last names {@link #copyScores} was given: the same for every head, computed once. */
+    private final Arena namesArena = Arena.ofShared();
+    private int[] namesOf;
+    private Matrix namesWee;
 
     /** The factors Z and P of one head, in the reused buffers (computed once per head). */
     private Matrix[] factors(HeadId h) {
@@ -91,6 +95,18 @@ public final class OvCircuit implements AutoCloseable {
     public void close() {
         factors.close();
         buffers.close();
+        namesArena.close();
+    }
+
+    /** W_EE (noattn) of the names, computed on the first call for them (layer 0 alone, before the head's own layer). */
+    private synchronized Matrix namesWee(int[] names) {
+        if (namesWee == null || !Arrays.equals(namesOf, names)) {
+            int d = model.dims().dModel();
+            if (namesWee == null || namesWee.rows() != names.length) namesWee = Matrix.allocate(namesArena, names.length, d);
+            new EffectiveEmbedding(model, backend, Variant.NOATTN).compute(names, namesWee, Progress.NONE);
+            namesOf = names.clone();
+        }
+        return namesWee;
     }
 
     /** Bytes moved between host and device so far: [factors, logits] (zero on CPU backends). */
@@ -203,8 +219,7 @@ public final class OvCircuit implements AutoCloseable {
         }
         try (Arena arena = Arena.ofShared()) {
             Matrix weeNames = Matrix.allocate(arena, n, d);
-            new EffectiveEmbedding(model, backend, Variant.NOATTN).compute(names, weeNames, Progress.NONE);
-            RowAffine.scaled(factors.g1(h)).apply(weeNames, null, weeNames);
+            RowAffine.scaled(factors.g1(h)).apply(namesWee(names), null, weeNames);
             Matrix zv = Matrix.allocate(arena, n, dh);
             Weight wv = model.wv(h), wo = model.wo(h);
             backend.gemm(1f, weeNames, Transpose.NO, wv.stored(), Transpose.of(wv.transposed()), 0f, zv);
@@ -258,10 +273,15 @@ public final class OvCircuit implements AutoCloseable {
         float[] b = model.unembeddingBias();
         float[] out = new float[v];
         if (bf == null && b == null) return out;   // RMSNorm families: no bias to fold, nothing to centre
-        Matrix e = model.unembedding();
+        boolean inPlace = model.tableInPlace(Model.Role.UNEMBED);
+        Matrix e = inPlace ? model.unembedding() : null;   // F16/BF16: each row widened alone, never the whole table
+        io.headscan.format.TensorInfo info = model.file().info(model.name(Model.Role.UNEMBED, 0));
+        java.lang.foreign.MemorySegment half = inPlace ? null : model.file().segment(info);
+        boolean f16 = info.dtype() == io.headscan.format.DType.F16;
         IntStream.range(0, v).parallel().forEach(t -> {
             float[] row = new float[d];
-            Rows.read(e, t, row);
+            if (inPlace) Rows.read(e, t, row);
+            else io.headscan.format.HalfFloats.widen(half, (long) t * d, row, d, f16, new short[d]);
             double s = 0;
             if (bf != null) for (int i = 0; i < d; i++) s += (double) row[i] * bf[i];
             out[t] = (float) (b == null ? s : s + b[t]);

@@ -102,8 +102,9 @@ public final class Unembedding {
      * keeps on the device) against a [d, m] matrix, instead of building U's rows on the host.
      */
     public void logits(Backend backend, Matrix x, TileConsumer consumer) {
-        Matrix e = table();
-        int m = x.rows(), v = e.rows();
+        // the table in place, or (F16/BF16) a tile of its rows widened at a time into one buffer
+        Matrix e = this.e != null || model.tableInPlace(Model.Role.UNEMBED) ? table() : null;
+        int m = x.rows(), v = model.dims().vocab();
         if (x.cols() != d) throw new IllegalArgumentException("x has " + x.cols() + " columns, expected d = " + d);
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             Matrix w = Matrix.allocate(arena, d, m);
@@ -122,10 +123,13 @@ public final class Unembedding {
             }
             int tile = Math.min(LOGIT_TILE, v);
             Matrix out = Matrix.allocate(arena, tile, m);
+            Matrix rows = e == null ? Matrix.allocate(arena, tile, d) : null;
             for (int t0 = 0; t0 < v; t0 += tile) {
                 int n = Math.min(tile, v - t0);
                 Matrix o = out.rows(0, n);
-                backend.gemm(1f, e.rows(t0, n), io.headscan.compute.Transpose.NO, w, io.headscan.compute.Transpose.NO, 0f, o);
+                Matrix src = e != null ? e.rows(t0, n) : rows.rows(0, n);
+                if (e == null) model.rowsInto(Model.Role.UNEMBED, t0, src);
+                backend.gemm(1f, src, io.headscan.compute.Transpose.NO, w, io.headscan.compute.Transpose.NO, 0f, o);
                 for (int i = 0; i < n; i++) for (int c = 0; c < m; c++) o.set(i, c, o.get(i, c) + shift[c]);
                 consumer.accept(t0, o);
             }

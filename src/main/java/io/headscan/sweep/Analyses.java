@@ -23,6 +23,8 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
 
     /** The version of the computations' code, part of every definition key. */
     public static final String VERSION = "v2";   // v2: per-layer attention scales (GPT-2 flags), lower rank medians
+    /** fullvocab and ov: v3, W_EE of F16/BF16 checkpoints rounded to their precision, as the W_EE cache stores it. */
+    public static final String FULL_VERSION = "v3";
 
     /** Every part, FP32 numerics. */
     public Analyses(boolean score, List<Variant> variants, List<Long> seeds, int bagSize, int bagCount, boolean withReplacement,
@@ -96,11 +98,11 @@ public record Analyses(boolean score, List<Variant> variants, List<Long> seeds, 
     public static final String WEIGHTS_KEY = "weights v1";
 
     public String fullvocabKey(HeadId h) {
-        return "fullvocab wee=" + fullVariant.id() + " head=" + h + " " + VERSION + numerics;
+        return "fullvocab wee=" + fullVariant.id() + " head=" + h + " " + FULL_VERSION + numerics;
     }
 
     public String ovKey(HeadId h) {
-        return "ov wee=" + fullVariant.id() + " head=" + h + " " + VERSION + numerics;
+        return "ov wee=" + fullVariant.id() + " head=" + h + " " + FULL_VERSION + numerics;
     }
 
     /** "all" or a list of heads; checked against {@code dims} when given (an unknown head: an error naming it). */

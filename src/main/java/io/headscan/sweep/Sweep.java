@@ -424,6 +424,7 @@ public final class Sweep {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             Matrix wee = Matrix.dense(io.headscan.OffHeap.allocate(arena, (long) d.vocab() * d.dModel() * Float.BYTES), d.vocab(), d.dModel());
             new io.headscan.circuits.EffectiveEmbedding(m, backend, v).computeAll(wee, Progress.NONE);
+            io.headscan.circuits.EmbeddingTable.roundAsStored(m, wee);   // as fullvocab and ov read it from the cache
             if (analyses.fullvocabHeads() != null) {
                 try (var qk = new io.headscan.circuits.FullVocabQK(m, backend, wee)) {
                     for (HeadId h : Analyses.heads(analyses.fullvocabHeads(), d)) {

@@ -45,4 +45,34 @@ class FamilySweepTest {
             x.get("score").properties().forEach(h -> assertEquals(h.getValue().asDouble(), got.get(h.getKey()), 1e-5, fixture + " " + h.getKey()));
         }
     }
+
+    /**
+     * sweep's full-vocabulary statistics equal those of the fullvocab command on the same checkpoint: the reference's on
+     * an F32 fixture, and on a BF16 one the same numbers fullvocab gives from its BF16 W_EE cache (sweep rounds its
+     * in-memory W_EE as the cache stores it).
+     */
+    @Test
+    void sweepsFullVocabularyStatisticsAreFullvocabs() throws Exception {
+        for (String fixture : List.of("gemma2", "llama/bf16")) {
+            Path model = FIXTURES.resolve(fixture);
+            String tag = fixture.replace('/', '-');
+            Path export = dir.resolve(tag + "-fv.jsonl"), json = dir.resolve(tag + "-fv.json");
+            CliRun r = CliRun.of("sweep", model.toString(), "--db", dir.resolve(tag + "-fv.duckdb").toString(), "--fullvocab", "all",
+                    "--export", export.toString());
+            assertEquals(0, r.code(), r.err());
+            CliRun f = CliRun.of("fullvocab", model.toString(), "--json", json.toString());
+            assertEquals(0, f.code(), f.err());
+            JsonNode heads = io.headscan.Json.MAPPER.readTree(json.toFile()).get("heads");
+            int compared = 0;
+            for (String line : Files.readAllLines(export)) {
+                JsonNode row = io.headscan.Json.MAPPER.readTree(line);
+                if (!row.get("analysis").asText().equals("fullvocab")) continue;
+                JsonNode want = heads.get(row.get("layer").asInt() + "." + row.get("head").asInt()).get(row.get("metric").asText());
+                if (want == null) continue;
+                assertEquals(want.asDouble(), row.get("value").asDouble(), 1e-6 * Math.max(1, Math.abs(want.asDouble())), fixture + " " + line);
+                compared++;
+            }
+            assertTrue(compared >= 8 * 5, fixture + ": " + compared + " values compared");
+        }
+    }
 }
