@@ -106,7 +106,7 @@ public final class Unembedding {
         Matrix e = this.e != null || model.tableInPlace(Model.Role.UNEMBED) ? table() : null;
         int m = x.rows(), v = model.dims().vocab();
         if (x.cols() != d) throw new IllegalArgumentException("x has " + x.cols() + " columns, expected d = " + d);
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // rows are widened across the cores
             Matrix w = Matrix.allocate(arena, d, m);
             float[] shift = new float[m];
             float[] row = new float[d];

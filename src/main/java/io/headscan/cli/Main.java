@@ -127,13 +127,19 @@ public final class Main {
             err.println("headscan: " + e.getMessage());
             return 2;
         }
-        boolean profile = java.util.Arrays.asList(args).contains("--profile");
+        // --profile is an option of the computing commands (and sweep); their own lines come first, this one last
+        boolean profile = args.length > 0 && (COMPUTE_COMMANDS.contains(args[0]) || args[0].equals("sweep"))
+                && java.util.Arrays.asList(args).contains("--profile");
         var watch = profile || cap > 0 ? io.headscan.MemoryUse.watch(10) : java.util.Optional.<io.headscan.MemoryUse.Watch>empty();
+        if (cap > 0 && watch.isEmpty()) {
+            err.println("headscan: HEADSCAN_MEMORY_CAP_MB is set, but this system does not report a process's memory (no RssAnon in /proc/self/status)");
+            return 2;
+        }
         try {
             int code = commandLine(out, err, args).execute(args);
             if (watch.isEmpty()) return code;
             long peak = watch.get().peakBytes();
-            if (profile) {
+            if (profile && code == 0) {
                 err.printf(java.util.Locale.ROOT, "profile: memory: peak %.0f MiB anonymous (Java heap, the JVM, every off-heap buffer; not the "
                         + "mapped checkpoint), %.0f MiB at start, sampled every %d ms%n", peak / 1048576.0, watch.get().startBytes() / 1048576.0,
                         watch.get().periodMillis());

@@ -118,11 +118,17 @@ public final class Model implements AutoCloseable {
             return data != null;
         }
 
-        synchronized void free() {
-            if (freed) return;
+        /** Frees the copy; false (and nothing changed) while a native call still holds it. */
+        synchronized boolean free() {
+            if (freed) return true;
+            try {
+                arena.close();
+            } catch (IllegalStateException held) {
+                return false;
+            }
             freed = true;
             if (data != null) widenedBytes.addAndGet(-data.byteSize());
-            arena.close();
+            return true;
         }
     }
 
@@ -624,7 +630,8 @@ public final class Model implements AutoCloseable {
      * of every other layer's tensors, so a command's off-heap memory is one layer's working set (plus the whole-model
      * tables it asks for), not the model's size. A caller finishes with a layer's views before it asks for another
      * layer's; a view of a freed copy fails on its next use ({@link IllegalStateException}), it is never read after
-     * its memory is gone. Going back to a layer widens it again.
+     * its memory is gone. Going back to a layer widens it again. Threads may share one layer's copies; a Model is not
+     * meant to be worked on at two layers at once (the one that moves on frees what the other reads, which then fails).
      */
     public MemorySegment data(String tensor) {
         TensorInfo t = file.info(tensor);
@@ -645,7 +652,8 @@ public final class Model implements AutoCloseable {
         Map<String, Integer> layers = layerOfTensor;
         for (var e : widenedTensors.entrySet()) {
             Integer l = layers.get(e.getKey());
-            if (l != null && l != layer && widenedTensors.remove(e.getKey(), e.getValue())) e.getValue().free();
+            // a copy a native call still holds stays (and is freed with the next layer change, or with the model)
+            if (l != null && l != layer && e.getValue().free()) widenedTensors.remove(e.getKey(), e.getValue());
         }
         widenedLayer = layer;
     }
@@ -1065,7 +1073,7 @@ public final class Model implements AutoCloseable {
         if (file.isOpen()) {
             file.close();
             widened.close();
-            for (Widened w : widenedTensors.values()) w.free();
+            for (Widened w : widenedTensors.values()) w.free();   // the computation is over: nothing holds them
             widenedTensors.clear();
         }
     }
