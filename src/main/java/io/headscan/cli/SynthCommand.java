@@ -107,6 +107,11 @@ final class SynthCommand implements Callable<Integer> {
             throw new UsageException("--dtype " + dtype + ": choose F32, F16 or BF16");
         }
         if (!format.equals("safetensors") && !format.equals("pytorch")) throw new UsageException("--format " + format + ": choose safetensors or pytorch");
+        try {
+            checkSpace(dims, fam, stored, format.equals("pytorch"));
+        } catch (ArithmeticException e) {
+            throw new UsageException("synth: a checkpoint of these dimensions would be larger than any file system holds");
+        }
         SyntheticFamily synth = new SyntheticFamily(fam, dims, seed, plants).storedAs(stored).asPyTorch(format.equals("pytorch"));
         SyntheticGpt2.Result r = synth.write(out, writers <= 0 ? Runtime.getRuntime().availableProcessors() : writers);
         double secs = (System.nanoTime() - t0) / 1e9;
@@ -119,5 +124,28 @@ final class SynthCommand implements Callable<Integer> {
                 synth.planted().isEmpty() ? "" : ", planted " + String.join(",", SyntheticGpt2.names(synth.planted())));
         o.flush();
         return 0;
+    }
+
+    /**
+     * Refuses, in one line, a checkpoint that would not fit where it goes (a 7B one is 13.5 GB in BF16): an upper bound of
+     * its size (every tensor a family may have; twice over for --format pytorch, written through a safetensors file
+     * first; GPT-2's F32 staging file for the re-laid-out LayerNorm families) against the free space of --out's file
+     * system, with 64 MB to spare.
+     */
+    private void checkSpace(Dims dims, Family fam, io.headscan.format.DType stored, boolean pytorch) throws java.io.IOException {
+        long d = dims.dModel(), q = dims.qWidth(), kv = dims.kvWidth(), m = dims.dMlp();
+        long perLayer = Math.addExact(Math.addExact(Math.multiplyExact(d, 2 * q + 2 * kv + 3 * q), Math.multiplyExact(3 * d, m)), 8 * d + 2 * m);
+        long params = Math.addExact(Math.addExact(Math.multiplyExact(2L * dims.vocab(), d), Math.multiplyExact(perLayer, dims.layers())),
+                Math.multiplyExact((long) dims.nCtx() + 2, d));
+        long bytes = Math.multiplyExact(params, stored.bytes());
+        if (pytorch) bytes = Math.multiplyExact(bytes, 2);
+        if (fam != Family.GPT2 && !SyntheticFamily.groupedQuery(fam)) bytes = Math.addExact(bytes, Math.multiplyExact(params, 4));
+        java.nio.file.Path at = out.toAbsolutePath();
+        while (at != null && !java.nio.file.Files.exists(at)) at = at.getParent();
+        if (at == null) return;
+        long free = java.nio.file.Files.getFileStore(at).getUsableSpace();
+        if (free < bytes + (64L << 20)) {
+            throw new UsageException(String.format(Locale.ROOT, "--out %s: about %.1f GB needed, %.1f GB free there", out, bytes / 1e9, free / 1e9));
+        }
     }
 }

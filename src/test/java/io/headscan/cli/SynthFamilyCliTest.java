@@ -114,4 +114,15 @@ class SynthFamilyCliTest {
         assertTrue(r.err().contains("--kv-heads 2: GPT-J has no grouped-query attention (synth writes it for llama, mistral, qwen2, gemma, gemma2, olmo)"), r.err());
         assertFalse(Files.exists(dir.resolve("x")), "nothing written");
     }
+
+    /** A checkpoint larger than the free space where it would go is refused in one line before anything is written. */
+    @Test
+    void aCheckpointThatWouldNotFitIsRefusedBeforeWriting() {
+        CliRun r = CliRun.of("synth", "--family", "llama", "--layers", "4096", "--heads", "64", "--d-model", "65536", "--d-mlp", "262144",
+                "--vocab", "1000000", "--out", dir.resolve("huge").toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.oneLineError(), r.err());
+        assertTrue(r.err().contains("GB needed") && r.err().contains("GB free there"), r.err());
+        assertFalse(Files.exists(dir.resolve("huge")), "nothing written");
+    }
 }
