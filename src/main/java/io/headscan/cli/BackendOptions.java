@@ -42,7 +42,8 @@ final class BackendOptions {
         if (m.zeroCopy()) {
             err.println("profile: weights: F32, used in place (nothing widened)");
         } else {
-            err.printf(java.util.Locale.ROOT, "profile: weights: widened to F32 a layer at a time: peak %.1f MiB of widened copies, %d tensors widened%n",
+            err.printf(java.util.Locale.ROOT, "profile: weights: widened to F32 a layer at a time: peak %.1f MiB of widened copies, %d tensors widened "
+                    + "(the W_EE table and token rows aside)%n",
                     m.widenedPeakBytes() / 1048576.0, m.widenings());
         }
     }
