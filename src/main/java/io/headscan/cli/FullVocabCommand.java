@@ -102,6 +102,11 @@ final class FullVocabCommand implements Callable<Integer> {
                     err.printf(Locale.ROOT, "profile: total %.0f ms; score GEMMs %.0f ms; fused reductions (%s kernel) %.0f ms; "
                             + "Q/K factors %.0f ms; W_EE, start-up and the rest %.0f ms; total / GEMM = %.2f%n", totalMs, ph[0], qk.kernel(), ph[1],
                             ph[2], totalMs - ph[0] - ph[1] - ph[2], totalMs / Math.max(1e-9, ph[0] > 0 ? ph[0] : ph[1]));   // a device's fused path has no score GEMMs
+                    if (!table.fromCache()) {
+                        double[] g = EmbeddingTable.lastGemm;   // W_EE was computed in this run: its GEMMs count as this run's
+                        err.printf(Locale.ROOT, "profile: W_EE computed here: its GEMMs %.0f ms for %.1f GFLOP; total / (score + W_EE GEMMs) = %.2f%n",
+                                g[0], g[1], totalMs / Math.max(1e-9, ph[0] + g[0]));
+                    }
                     var bytes = qk.phaseBytes();
                     err.println("profile: transfers: Q/K factors " + bytes[0].describe() + "; scores " + bytes[1].describe()
                             + "; whole run " + backend.transfers().describe());

@@ -1046,7 +1046,8 @@ public final class Model implements AutoCloseable {
     public void prefetch(List<String> tensors) {
         List<MemorySegment> parts = new ArrayList<>();
         for (String n : new LinkedHashSet<>(tensors)) {   // each once
-            if (n != null && file.has(n)) parts.add(file.segment(file.info(n)));   // half precision too: widening reads it
+            // F32 only: a half-precision tensor is read by its widening, a layer at a time, which needs no warming
+            if (n != null && file.has(n) && file.info(n).dtype() == DType.F32) parts.add(file.segment(file.info(n)));
         }
         Thread.ofPlatform().daemon().name("headscan-prefetch").start(() -> {
             try {
