@@ -92,7 +92,8 @@ class FamilyCommandsTest {
         x.get("fullvocab").properties().forEach(h -> {
             JsonNode got = qk.get("heads").get(h.getKey());
             if (halfTable) {
-                assertEquals(h.getValue().get("mean_diag_prob").asDouble(), got.get("mean_diag_prob").asDouble(), 1e-3, fixture + " " + h.getKey());
+                double want = h.getValue().get("mean_diag_prob").asDouble();   // W_EE rounded to BF16 (2^-9): within 1% of the value
+                assertEquals(want, got.get("mean_diag_prob").asDouble(), 1e-2 * Math.abs(want) + 1e-9, fixture + " " + h.getKey());
             } else {
                 close(h.getValue().get("mean_diag_prob").asDouble(), got.get("mean_diag_prob").asDouble(), fixture + " " + h.getKey());
             }
