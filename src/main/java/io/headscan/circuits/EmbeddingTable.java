@@ -172,18 +172,21 @@ public final class EmbeddingTable implements AutoCloseable {
 
     /**
      * {@code m} rounded in place to the precision its table would be stored in ({@link #storedType(Model)}): what a
-     * cached table gives back, for callers that keep W_EE in memory (sweep). F32: unchanged; an F16 value beyond F16's
-     * range stays as it is, as the table would then be F32 (the whole table: callers round only what is finite in F16).
+     * cached table gives back, for callers that keep W_EE in memory (sweep). F32: unchanged. F16 with any finite value
+     * beyond F16's range: unchanged as a whole, as the cache then stores the whole table in F32.
      */
     public static void roundAsStored(Model model, Matrix m) {
         DType type = storedType(model);
         if (type == DType.F32) return;
         boolean f16 = type == DType.F16;
-        for (int r = 0; r < m.rows(); r++) {
+        if (f16 && java.util.stream.IntStream.range(0, m.rows()).parallel().anyMatch(r -> {
             for (int c = 0; c < m.cols(); c++) {
                 float x = m.get(r, c);
-                if (f16 && Float.isInfinite(Float.float16ToFloat(Float.floatToFloat16(x))) && Float.isFinite(x)) return;
+                if (Float.isFinite(x) && Float.isInfinite(Float.float16ToFloat(Float.floatToFloat16(x)))) return true;
             }
+            return false;
+        })) {
+            return;
         }
         java.util.stream.IntStream.range(0, m.rows()).parallel().forEach(r -> {
             for (int c = 0; c < m.cols(); c++) {
@@ -224,7 +227,8 @@ public final class EmbeddingTable implements AutoCloseable {
         if (sha != null && !sha.equals(md.get("headscan.source_sha256"))) return "was computed from another checkpoint (" + md.get("headscan.source_sha256") + ")";
         if (!f.has(TENSOR)) return "has no " + TENSOR + " tensor";
         TensorInfo t = f.info(TENSOR);
-        if ((t.dtype() != stored && t.dtype() != DType.F32) || !Arrays.equals(t.shape(), new long[] {vocab, dModel})) {
+        // an F16 model's table may be F32 (its values overflowed F16)
+        if ((t.dtype() != stored && !(stored == DType.F16 && t.dtype() == DType.F32)) || !Arrays.equals(t.shape(), new long[] {vocab, dModel})) {
             return TENSOR + " is " + t.dtype() + " " + t.shapeString() + ", expected " + stored + " [" + vocab + ", " + dModel + "]";
         }
         String crc = md.get("headscan.data_crc32c");
@@ -288,8 +292,8 @@ public final class EmbeddingTable implements AutoCloseable {
             try {
                 write(model, sha, variant, backend, target, progress, type);
             } catch (F16Overflow e) {
-                notes.accept(e.getMessage() + ": W_EE stored in F32 instead (" + String.format(java.util.Locale.ROOT, "%.1f MB", 2 * bytes / 1e6) + ")");
-                if (scratch != null) checkSpace(scratch, 2 * bytes);
+                checkSpace(target.getParent(), 2 * bytes);
+                notes.accept(e.getMessage() + ": recomputing W_EE to store it in F32 (" + String.format(java.util.Locale.ROOT, "%.1f MB", 2 * bytes / 1e6) + ")");
                 write(model, sha, variant, backend, target, progress, DType.F32);
             }
             if (scratch == null) notes.accept("W_EE (" + variant.id() + ") computed and cached at " + target);

@@ -103,6 +103,7 @@ public final class OvCircuit implements AutoCloseable {
         if (namesWee == null || !Arrays.equals(namesOf, names)) {
             int d = model.dims().dModel();
             if (namesWee == null || namesWee.rows() != names.length) namesWee = Matrix.allocate(namesArena, names.length, d);
+            namesOf = null;   // until the rows are whole: a failed computation leaves nothing that looks cached
             new EffectiveEmbedding(model, backend, Variant.NOATTN).compute(names, namesWee, Progress.NONE);
             namesOf = names.clone();
         }

@@ -121,7 +121,7 @@ public final class Unembedding {
                 }
                 shift[c] = (float) -mu;
             }
-            int tile = Math.min(LOGIT_TILE, v);
+            int tile = (int) Math.max(1, Math.min(Math.min(LOGIT_TILE, v), (32L << 20) / (4L * d)));   // at most 32 MiB of rows
             Matrix out = Matrix.allocate(arena, tile, m);
             Matrix rows = e == null ? Matrix.allocate(arena, tile, d) : null;
             for (int t0 = 0; t0 < v; t0 += tile) {

@@ -105,7 +105,7 @@ final class FullVocabCommand implements Callable<Integer> {
                     if (!table.fromCache()) {
                         double[] g = EmbeddingTable.lastGemm;   // W_EE was computed in this run: its GEMMs count as this run's
                         err.printf(Locale.ROOT, "profile: W_EE computed here: its GEMMs %.0f ms for %.1f GFLOP; total / (score + W_EE GEMMs) = %.2f%n",
-                                g[0], g[1], totalMs / Math.max(1e-9, ph[0] + g[0]));
+                                g[0], g[1], totalMs / Math.max(1e-9, (ph[0] > 0 ? ph[0] : ph[1]) + g[0]));
                     }
                     var bytes = qk.phaseBytes();
                     err.println("profile: transfers: Q/K factors " + bytes[0].describe() + "; scores " + bytes[1].describe()

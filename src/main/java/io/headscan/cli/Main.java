@@ -128,7 +128,7 @@ public final class Main {
             return 2;
         }
         // --profile is an option of the computing commands (and sweep); their own lines come first, this one last
-        boolean profile = args.length > 0 && (COMPUTE_COMMANDS.contains(args[0]) || args[0].equals("sweep"))
+        boolean profile = java.util.Arrays.stream(args).anyMatch(a -> COMPUTE_COMMANDS.contains(a) || a.equals("sweep"))
                 && java.util.Arrays.asList(args).contains("--profile");
         var watch = profile || cap > 0 ? io.headscan.MemoryUse.watch(10) : java.util.Optional.<io.headscan.MemoryUse.Watch>empty();
         if (cap > 0 && watch.isEmpty()) {

@@ -144,8 +144,8 @@ final class SynthCommand implements Callable<Integer> {
         while (at != null && !java.nio.file.Files.exists(at)) at = at.getParent();
         if (at == null) return;
         long free = java.nio.file.Files.getFileStore(at).getUsableSpace();
-        if (free < bytes + (64L << 20)) {
-            throw new UsageException(String.format(Locale.ROOT, "--out %s: about %.1f GB needed, %.1f GB free there", out, bytes / 1e9, free / 1e9));
+        if (free - (64L << 20) < bytes) {
+            throw new java.io.IOException(String.format(Locale.ROOT, "--out %s: about %.1f GB needed, %.1f GB free there", out, bytes / 1e9, free / 1e9));
         }
     }
 }

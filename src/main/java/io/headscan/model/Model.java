@@ -806,7 +806,8 @@ public final class Model implements AutoCloseable {
 
     /**
      * Rows r0 .. r0 + dst.rows() − 1 of the table {@code role} (EMBED or UNEMBED) as F32 into {@code dst} (dense, d
-     * columns): widened from F16/BF16, or copied; rows split across the cores.
+     * columns): widened from F16/BF16, or copied; rows split across the cores, so {@code dst} must be in a shared
+     * arena (or the global one).
      */
     public void rowsInto(Role role, int r0, Matrix dst) {
         if (role != Role.EMBED && role != Role.UNEMBED) throw new IllegalArgumentException(role + " is not a token table");

@@ -221,4 +221,42 @@ class EmbeddingTableTest {
             }
         }
     }
+
+    /**
+     * W_EE values beyond F16's range are caught while the table is narrowed (not written as infinities): the F16 write
+     * stops with F16Overflow and leaves no file, which is what makes obtain store the table in F32 instead.
+     */
+    @Test
+    void valuesBeyondF16AreCaughtWhileNarrowing() throws IOException {
+        new SyntheticGpt2(new Dims(200, 32, 2, 2, 64, 8), 4, List.of()).write(dir.resolve("src"), 2);
+        Path big = dir.resolve("big");
+        Files.createDirectories(big);
+        Files.copy(dir.resolve("src").resolve("config.json"), big.resolve("config.json"));
+        try (io.headscan.format.SafetensorsFile f = io.headscan.format.SafetensorsFile.open(dir.resolve("src").resolve("model.safetensors"))) {
+            io.headscan.format.SafetensorsWriter w = new io.headscan.format.SafetensorsWriter();
+            for (io.headscan.format.TensorInfo t : f.tensors()) {
+                java.lang.foreign.MemorySegment src = f.segment(t);
+                boolean wte = t.name().endsWith("wte.weight");
+                w.add(t.name(), t.dtype(), t.shape(), seg -> {
+                    java.lang.foreign.MemorySegment.copy(src, 0, seg, 0, src.byteSize());
+                    if (wte) for (long i = 0; i < seg.byteSize() / 4; i++) seg.setAtIndex(io.headscan.format.SafetensorsFile.F32_LE, i, seg.getAtIndex(io.headscan.format.SafetensorsFile.F32_LE, i) * 1e6f);
+                });
+            }
+            w.write(big.resolve("model.safetensors"));
+        }
+        try (Model m = Model.open(big); JavaBackend b = new JavaBackend(2)) {
+            Path out = dir.resolve("wee-f16.safetensors");
+            assertThrows(EmbeddingTable.F16Overflow.class,
+                    () -> EmbeddingTable.write(m, "0".repeat(64), Variant.NOATTN, b, out, Progress.NONE, io.headscan.format.DType.F16));
+            assertFalse(Files.exists(out));
+            try (var left = Files.list(dir)) {
+                assertTrue(left.noneMatch(p -> p.getFileName().toString().startsWith("wee-f16")), "no temporary file left");
+            }
+            EmbeddingTable.write(m, "0".repeat(64), Variant.NOATTN, b, out, Progress.NONE, io.headscan.format.DType.F32);   // the fallback
+            try (EmbeddingTable t = EmbeddingTable.open(out, "0".repeat(64), Variant.NOATTN, 200, 32, io.headscan.format.DType.F16, true, s -> fail(s))) {
+                assertEquals(io.headscan.format.DType.F32, t.storedType(), "an F16 model's table may be F32");
+                assertTrue(Math.abs(t.matrix().get(0, 0)) > 65504 || Math.abs(t.matrix().get(1, 1)) > 65504);
+            }
+        }
+    }
 }

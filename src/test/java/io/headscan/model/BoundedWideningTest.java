@@ -78,9 +78,8 @@ class BoundedWideningTest {
     /** U for the whole vocabulary from a half-precision unembedding: a chunk of widened rows at a time, the same floats. */
     @Test
     void theWholeUnembeddingIsBuiltWithoutWideningItsTable() {
-        for (String form : new String[] {"llama/bf16", "gemma2/bf16", "pythia/bf16"}) {
+        for (String form : new String[] {"llama/bf16", "pythia/bf16"}) {
             Path dir = FAMILIES.resolve(form);
-            if (!java.nio.file.Files.isDirectory(dir)) continue;
             try (Model m = Model.open(dir); Model whole = Model.open(dir); Arena arena = Arena.ofConfined()) {
                 int v = m.dims().vocab(), d = m.dims().dModel();
                 Matrix chunked = Matrix.allocate(arena, v, d), reference = Matrix.allocate(arena, v, d);
