@@ -182,7 +182,7 @@ public final class EmbeddingTable implements AutoCloseable {
         if (f16 && java.util.stream.IntStream.range(0, m.rows()).parallel().anyMatch(r -> {
             for (int c = 0; c < m.cols(); c++) {
                 float x = m.get(r, c);
-                if (Float.isFinite(x) && Float.isInfinite(Float.float16ToFloat(Float.floatToFloat16(x)))) return true;
+                if (Float.isFinite(x) && Float.isInfinite(io.headscan.format.HalfFloats.roundTrip(x, true))) return true;
             }
             return false;
         })) {
@@ -190,9 +190,7 @@ public final class EmbeddingTable implements AutoCloseable {
         }
         java.util.stream.IntStream.range(0, m.rows()).parallel().forEach(r -> {
             for (int c = 0; c < m.cols(); c++) {
-                float x = m.get(r, c);
-                m.set(r, c, f16 ? Float.float16ToFloat(Float.floatToFloat16(x))
-                        : Float.intBitsToFloat((io.headscan.format.HalfFloats.toBfloat16(x) & 0xffff) << 16));
+                m.set(r, c, io.headscan.format.HalfFloats.roundTrip(m.get(r, c), f16));
             }
         });
     }

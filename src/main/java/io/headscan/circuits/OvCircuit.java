@@ -274,15 +274,9 @@ public final class OvCircuit implements AutoCloseable {
         float[] b = model.unembeddingBias();
         float[] out = new float[v];
         if (bf == null && b == null) return out;   // RMSNorm families: no bias to fold, nothing to centre
-        boolean inPlace = model.tableInPlace(Model.Role.UNEMBED);
-        Matrix e = inPlace ? model.unembedding() : null;   // F16/BF16: each row widened alone, never the whole table
-        io.headscan.format.TensorInfo info = model.file().info(model.name(Model.Role.UNEMBED, 0));
-        java.lang.foreign.MemorySegment half = inPlace ? null : model.file().segment(info);
-        boolean f16 = info.dtype() == io.headscan.format.DType.F16;
         IntStream.range(0, v).parallel().forEach(t -> {
             float[] row = new float[d];
-            if (inPlace) Rows.read(e, t, row);
-            else io.headscan.format.HalfFloats.widen(half, (long) t * d, row, d, f16, new short[d]);
+            model.tableRow(Model.Role.UNEMBED, t, row, new short[d]);   // F16/BF16: this row widened alone
             double s = 0;
             if (bf != null) for (int i = 0; i < d; i++) s += (double) row[i] * bf[i];
             out[t] = (float) (b == null ? s : s + b[t]);

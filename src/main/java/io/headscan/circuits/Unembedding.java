@@ -70,20 +70,29 @@ public final class Unembedding {
 
     /** Rows of {@code out} [n, d] become U[:, t0 + a]ᵀ ⊙ g (a LayerNorm weight; null: none) for a in [0, n). */
     public void columns(int t0, float[] g, Matrix out) {
-        if (e != null || model.tableInPlace(Model.Role.UNEMBED)) {
-            affine(g).apply(table().rows(t0, out.rows()), null, out);
-            return;
-        }
-        // F16/BF16: a chunk of rows widened at a time, never the whole table beside U
-        int chunk = (int) Math.max(1, Math.min(out.rows(), (16L << 20) / (4L * d)));
+        // the table in place at once, or (F16/BF16) a chunk of rows widened at a time, never the whole table beside U
+        boolean inPlace = inPlace();
+        int chunk = inPlace ? Math.max(1, out.rows()) : (int) Math.max(1, Math.min(out.rows(), (16L << 20) / (4L * d)));
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // row kernels may split across threads
-            Matrix buffer = Matrix.allocate(arena, chunk, d);
+            Matrix buffer = inPlace ? null : Matrix.allocate(arena, chunk, d);
             for (int a = 0; a < out.rows(); a += chunk) {
                 int n = Math.min(chunk, out.rows() - a);
-                model.rowsInto(Model.Role.UNEMBED, t0 + a, buffer.rows(0, n));
-                affine(g).apply(buffer.rows(0, n), null, out.rows(a, n));
+                affine(g).apply(tableRows(t0 + a, n, buffer), null, out.rows(a, n));
             }
         }
+    }
+
+    /** Whether the unembedding is read in place (F32, or already widened whole). */
+    private boolean inPlace() {
+        return e != null || model.tableInPlace(Model.Role.UNEMBED);
+    }
+
+    /** Rows t0 .. t0 + n − 1 of the unembedding in F32: the table itself ({@code buffer} null), or widened into {@code buffer}. */
+    private Matrix tableRows(int t0, int n, Matrix buffer) {
+        if (buffer == null) return table().rows(t0, n);
+        Matrix rows = buffer.rows(0, n);
+        model.rowsInto(Model.Role.UNEMBED, t0, rows);
+        return rows;
     }
 
     private synchronized Matrix table() {
@@ -103,7 +112,7 @@ public final class Unembedding {
      */
     public void logits(Backend backend, Matrix x, TileConsumer consumer) {
         // the table in place, or (F16/BF16) a tile of its rows widened at a time into one buffer
-        Matrix e = this.e != null || model.tableInPlace(Model.Role.UNEMBED) ? table() : null;
+        boolean inPlace = inPlace();
         int m = x.rows(), v = model.dims().vocab();
         if (x.cols() != d) throw new IllegalArgumentException("x has " + x.cols() + " columns, expected d = " + d);
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {   // rows are widened across the cores
@@ -123,13 +132,11 @@ public final class Unembedding {
             }
             int tile = (int) Math.max(1, Math.min(Math.min(LOGIT_TILE, v), (32L << 20) / (4L * d)));   // at most 32 MiB of rows
             Matrix out = Matrix.allocate(arena, tile, m);
-            Matrix rows = e == null ? Matrix.allocate(arena, tile, d) : null;
+            Matrix buffer = inPlace ? null : Matrix.allocate(arena, tile, d);
             for (int t0 = 0; t0 < v; t0 += tile) {
                 int n = Math.min(tile, v - t0);
                 Matrix o = out.rows(0, n);
-                Matrix src = e != null ? e.rows(t0, n) : rows.rows(0, n);
-                if (e == null) model.rowsInto(Model.Role.UNEMBED, t0, src);
-                backend.gemm(1f, src, io.headscan.compute.Transpose.NO, w, io.headscan.compute.Transpose.NO, 0f, o);
+                backend.gemm(1f, tableRows(t0, n, buffer), io.headscan.compute.Transpose.NO, w, io.headscan.compute.Transpose.NO, 0f, o);
                 for (int i = 0; i < n; i++) for (int c = 0; c < m; c++) o.set(i, c, o.get(i, c) + shift[c]);
                 consumer.accept(t0, o);
             }

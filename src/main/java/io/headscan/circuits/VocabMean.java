@@ -34,7 +34,7 @@ final class VocabMean {
         Optional<FileMemo> memo = enabled() ? FileMemo.of(NonFinite.memoFiles(model), cacheRoot, "vocab-mean", ".f32") : Optional.empty();
         Optional<float[]> cached = memo.flatMap(m -> m.read(MAGIC)).map(p -> decode(p, v, d));
         if (cached.isPresent() && cached.get() != null) return cached.get();
-        float[] mean = model.tableInPlace(Model.Role.UNEMBED) ? compute(model.unembedding()) : computeHalf(model);
+        float[] mean = compute(model);
         memo.ifPresent(m -> m.write(MAGIC, encode(mean, v)));
         return mean;
     }
@@ -56,15 +56,11 @@ final class VocabMean {
     }
 
     /**
-     * The same sums over an F16/BF16 table read as stored, each row widened alone: the whole table is never widened
-     * (a 7B model's would be 0.5 GB), and every row's floats are the ones a widened table would hold.
+     * The same sums over the model's unembedding, a row at a time ({@link Model#tableRow}): an F16/BF16 table is never
+     * widened whole (a 7B model's would be 0.5 GB), and every row's floats are the ones a widened table would hold.
      */
-    static float[] computeHalf(Model model) {
-        io.headscan.format.TensorInfo t = model.file().info(model.name(Model.Role.UNEMBED, 0));
-        java.lang.foreign.MemorySegment src = model.file().segment(t);
-        boolean f16 = t.dtype() == io.headscan.format.DType.F16;
-        int v = (int) t.dim(0), d = (int) t.dim(1);
-        return compute(v, d, (r, row, scratch) -> io.headscan.format.HalfFloats.widen(src, (long) r * d, row, d, f16, scratch));
+    static float[] compute(Model model) {
+        return compute(model.dims().vocab(), model.dims().dModel(), (t, row, scratch) -> model.tableRow(Model.Role.UNEMBED, t, row, scratch));
     }
 
     private interface RowReader {

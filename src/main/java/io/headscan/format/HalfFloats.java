@@ -40,6 +40,11 @@ public final class HalfFloats {
         MemorySegment.copy(bits, 0, dst, SafetensorsFile.I16_LE, to * Short.BYTES, len);
     }
 
+    /** x rounded to the nearest F16 (or BF16) value, as F32: what storing it in half precision keeps. */
+    public static float roundTrip(float x, boolean f16) {
+        return f16 ? Float.float16ToFloat(Float.floatToFloat16(x)) : Float.intBitsToFloat((toBfloat16(x) & 0xffff) << 16);
+    }
+
     /** The BF16 nearest to x (ties to even): the upper half of its F32 bits, rounded; NaN stays NaN. */
     public static short toBfloat16(float x) {
         int bits = Float.floatToRawIntBits(x);

@@ -787,10 +787,7 @@ public final class Model implements AutoCloseable {
         String tensor = name(role, 0);
         TensorInfo t = file.info(tensor);
         long rows = t.shape()[0], cols = t.shape()[1];
-        Widened w = widenedTensors.get(t.name());
-        if (t.dtype() == DType.F32 || (w != null && w.done())) {
-            return new TokenRows(matrix(tensor), tokens);
-        }
+        if (tableInPlace(role)) return new TokenRows(matrix(tensor), tokens);
         MemorySegment src = file.segment(t);
         boolean f16 = t.dtype() == DType.F16;
         Matrix copy = Matrix.allocate(arena, tokens.length, (int) cols);
@@ -824,6 +821,22 @@ public final class Model implements AutoCloseable {
         }
         io.headscan.format.HalfFloats.widenAll(src.asSlice((long) r0 * cols * Short.BYTES, (long) dst.rows() * cols * Short.BYTES), out,
                 (long) dst.rows() * cols, t.dtype() == DType.F16);
+    }
+
+    /**
+     * Row {@code t} of the table {@code role} (EMBED or UNEMBED) as F32 into {@code row} (d floats): read in place, or
+     * (F16/BF16) widened alone through {@code scratch} (d shorts), never widening the table.
+     */
+    public void tableRow(Role role, int t, float[] row, short[] scratch) {
+        if (tableInPlace(role)) {
+            Matrix m = matrix(name(role, 0));
+            MemorySegment.copy(m.segment(), SafetensorsFile.F32_LE, (m.offset() + (long) t * m.ld()) * Float.BYTES, row, 0, m.cols());
+            return;
+        }
+        TensorInfo info = file.info(name(role, 0));
+        int cols = (int) info.shape()[1];
+        if (t < 0 || t >= info.shape()[0]) throw new IndexOutOfBoundsException("row " + t + " outside [0, " + info.shape()[0] + ") of " + info.name());
+        io.headscan.format.HalfFloats.widen(file.segment(info), (long) t * cols, row, cols, info.dtype() == DType.F16, scratch);
     }
 
     /** Whether the table {@code role} (EMBED or UNEMBED) is read in place: F32, or already widened whole. */

@@ -92,7 +92,7 @@ class VocabMeanTest {
     void aHalfPrecisionTableIsSummedWithoutWideningIt() throws Exception {
         for (String form : new String[] {"llama/bf16", "pythia/bf16"}) {
             try (Model m = Model.open(Path.of("src/test/resources/families").resolve(form))) {
-                float[] half = VocabMean.computeHalf(m);
+                float[] half = VocabMean.compute(m);
                 assertFalse(m.tableInPlace(Model.Role.UNEMBED), form + ": not widened");
                 assertArrayEquals(VocabMean.compute(m.unembedding()), half, form);
             }
